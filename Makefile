@@ -1,0 +1,85 @@
+# sqlite-entitlements — build, test and demo.
+#
+#   make          dist/entitlements.so (the loadable extension)
+#   make demo     build, then run the quickstart in the sqlite3 shell
+#   make test     build, then run every test; ends with "N passed, N failed"
+#   make asan     the whole suite under AddressSanitizer + UBSan (leaks on)
+#   make format   clang-format the C sources
+#   make clean    remove dist/
+#
+# Missing build tools and libraries are installed with apt-get (as root).
+
+CC      ?= cc
+CFLAGS  ?= -O2
+WARN     = -std=c11 -Wall -Wextra -Werror
+EXTFLAGS = $(WARN) -fPIC -fvisibility=hidden -Idist/gen -Iext
+SRC      = $(wildcard ext/*.c)
+HDR      = $(wildcard ext/*.h) dist/gen/schema_sql.h
+PY      := /usr/bin/python3
+
+.PHONY: all deps demo test asan format clean
+
+all: dist/entitlements.so
+
+# Installs what a fresh Debian machine lacks; does nothing when all is there.
+deps:
+	@missing=""; \
+	[ -f /usr/include/sqlite3ext.h ] || missing="$$missing libsqlite3-dev"; \
+	command -v sqlite3 >/dev/null 2>&1 || missing="$$missing sqlite3"; \
+	[ -f /usr/include/cjson/cJSON.h ] || missing="$$missing libcjson-dev"; \
+	command -v $(CC) >/dev/null 2>&1 || missing="$$missing gcc"; \
+	command -v make >/dev/null 2>&1 || missing="$$missing make"; \
+	[ -x $(PY) ] || missing="$$missing python3"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+dist/gen/schema_sql.h: sql/schema.sql | deps
+	@mkdir -p dist/gen
+	@{ echo '/* generated from sql/schema.sql by make: do not edit */'; \
+	   echo 'static const char ENT_SCHEMA_SQL[] ='; \
+	   sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/  "/' -e 's/$$/\\n"/' $<; \
+	   echo '  ;'; } > $@
+
+dist/entitlements.so: $(SRC) $(HDR) | deps
+	$(CC) $(CFLAGS) $(EXTFLAGS) -shared -o $@ $(SRC) -lcjson
+
+# The test runner loads dist/entitlements.so; the C tests link the same
+# sources statically (-DSQLITE_CORE), which also proves the static build.
+dist/runner: tests/runner.c | deps
+	$(CC) $(CFLAGS) $(WARN) -o $@ $< -lsqlite3
+
+dist/test_static: tests/c/test_static.c $(SRC) $(HDR) | deps
+	$(CC) $(CFLAGS) $(WARN) -DSQLITE_CORE -Idist/gen -Iext -o $@ $< $(SRC) -lsqlite3 -lcjson -lm
+
+dist/race: tests/c/race.c | deps
+	$(CC) $(CFLAGS) $(WARN) -o $@ $< -lsqlite3
+
+TEST_BINS = dist/entitlements.so dist/runner dist/test_static dist/race
+
+test: $(TEST_BINS)
+	@bash tests/run_all.sh
+
+demo: dist/entitlements.so
+	sqlite3 :memory: < examples/quickstart.sql
+
+# The sanitized suite: the runner itself is built with the extension's
+# sources inside (static), so ASan sees every allocation.
+ASAN = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+
+asan: | deps
+	@mkdir -p dist/asan
+	$(MAKE) --no-print-directory dist/gen/schema_sql.h
+	$(CC) $(ASAN) $(WARN) -DSQLITE_CORE -DENT_STATIC_RUNNER -Idist/gen -Iext -o dist/asan/runner tests/runner.c $(SRC) -lsqlite3 -lcjson -lm
+	$(CC) $(ASAN) $(WARN) -DSQLITE_CORE -Idist/gen -Iext -o dist/asan/test_static tests/c/test_static.c $(SRC) -lsqlite3 -lcjson -lm
+	$(CC) $(ASAN) $(WARN) -DSQLITE_CORE -DENT_STATIC_RUNNER -Idist/gen -Iext -o dist/asan/race tests/c/race.c $(SRC) -lsqlite3 -lcjson -lm
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  RUNNER=dist/asan/runner STATIC=dist/asan/test_static RACE=dist/asan/race SKIP_PY=1 \
+	  bash tests/run_all.sh
+
+format:
+	clang-format -i ext/*.c ext/*.h tests/*.c tests/c/*.c
+
+clean:
+	rm -rf dist

@@ -1,0 +1,362 @@
+/*
+** checks.c — the read-only questions (SPEC §6 "Checks"): plan_allows,
+** quota_remaining, plan_value, entitlement() and entitlements(). None of them
+** writes, so all of them work on a read-only database.
+*/
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ent.h"
+
+/* The state every check starts from: the subject at this moment, and the
+** feature's entitlement under its plan. */
+typedef struct Ask {
+  EntConn *c;
+  int64_t now;
+  EntSubject s;
+  EntFeature f;
+  EntUsage u;
+  EntErr e;
+} Ask;
+
+static int ask_open(Ask *a, sqlite3_context *ctx, sqlite3_value **argv, const char *fn) {
+  const char *subject, *feature;
+  memset(a, 0, sizeof(*a));
+  a->c = sqlite3_user_data(ctx);
+  a->now = ent_now(a->c);
+  if (ent_arg_subject(argv[0], fn, &subject, &a->e) != SQLITE_OK) return a->e.code;
+  if (ent_arg_feature(argv[1], fn, &feature, &a->e) != SQLITE_OK) return a->e.code;
+  if (ent_resolve_subject(a->c, subject, a->now, &a->s, &a->e) != SQLITE_OK) return a->e.code;
+  return ent_resolve_feature(a->c, &a->s, feature, &a->f, &a->e);
+}
+
+static void ask_close(Ask *a, sqlite3_context *ctx) {
+  if (a->e.code != SQLITE_OK) ent_result_err(ctx, &a->e);
+  ent_subject_clear(&a->s);
+  ent_feature_clear(&a->f);
+}
+
+static int wrong_type(Ask *a, const char *fn, const char *want) {
+  return ent_err(&a->e, SQLITE_ERROR, "%s: feature '%s' is %s; %s takes a %s feature", fn,
+                 a->f.feature, ent_type_name(a->f.type), fn, want);
+}
+
+static int truthy(const cJSON *v) {
+  if (cJSON_IsTrue(v)) return 1;
+  if (cJSON_IsNumber(v)) return v->valuedouble != 0;
+  if (cJSON_IsString(v)) return v->valuestring[0] != 0;
+  if (cJSON_IsArray(v) || cJSON_IsObject(v)) return v->child != 0;
+  return 0;
+}
+
+/* A config value against plan_allows' arg: a number is a maximum, an array
+** a set of allowed values, text a required value, an object a set of keys. */
+static int config_allows(Ask *a, const cJSON *v, sqlite3_value *arg, int *out) {
+  int t = sqlite3_value_type(arg);
+  const char *z = (const char *)sqlite3_value_text(arg);
+  const cJSON *it;
+  *out = 0;
+  if (cJSON_IsNumber(v)) {
+    if (t != SQLITE_INTEGER && t != SQLITE_FLOAT) {
+      return ent_err(&a->e, SQLITE_ERROR,
+                     "plan_allows: feature '%s' has a number value (a maximum); arg must be a "
+                     "number, not %s",
+                     a->f.feature, t == SQLITE_NULL ? "NULL" : t == SQLITE_TEXT ? "text" : "a blob");
+    }
+    *out = sqlite3_value_double(arg) <= v->valuedouble;
+  } else if (cJSON_IsArray(v)) {
+    cJSON_ArrayForEach(it, v) {
+      if ((cJSON_IsString(it) && t == SQLITE_TEXT && strcmp(it->valuestring, z) == 0) ||
+          (cJSON_IsNumber(it) && (t == SQLITE_INTEGER || t == SQLITE_FLOAT) &&
+           it->valuedouble == sqlite3_value_double(arg))) {
+        *out = 1;
+      }
+    }
+  } else if (cJSON_IsString(v)) {
+    *out = t != SQLITE_NULL && z && strcmp(v->valuestring, z) == 0;
+  } else if (cJSON_IsObject(v)) {
+    *out = t == SQLITE_TEXT && cJSON_GetObjectItemCaseSensitive(v, z) != 0;
+  } else if (cJSON_IsBool(v)) {
+    *out = (t == SQLITE_INTEGER || t == SQLITE_FLOAT) &&
+           (sqlite3_value_double(arg) != 0) == cJSON_IsTrue(v);
+  }
+  return SQLITE_OK;
+}
+
+/* plan_allows for the resolved feature; arg may be NULL (omitted). When
+** denied and reason is not NULL, *reason says why (no prefix). */
+static int allows(Ask *a, sqlite3_value *arg, int *out, char **reason) {
+  *out = 0;
+  if (reason) *reason = 0;
+  if (a->s.bypass) {
+    *out = 1;
+    return SQLITE_OK;
+  }
+  if (a->f.type == T_METERED) {
+    int64_t amount = 1;
+    char *why = 0;
+    if (arg && ent_arg_amount(arg, "plan_allows", "arg (units)", &amount, &a->e) != SQLITE_OK) {
+      return a->e.code;
+    }
+    if (a->f.enabled && ent_usage_load(a->c, &a->s, &a->f, a->now, &a->u, &a->e) != SQLITE_OK) {
+      return a->e.code;
+    }
+    *out = !ent_denial(&a->s, &a->f, &a->u, amount, &why);
+    if (reason) {
+      *reason = why;
+    } else {
+      sqlite3_free(why);
+    }
+    return SQLITE_OK;
+  }
+  if (!a->s.plan || !a->f.enabled) {
+    if (reason) ent_denial(&a->s, &a->f, &a->u, 0, reason);
+    return SQLITE_OK;
+  }
+  if (a->f.type == T_CONFIG) {
+    cJSON *v = cJSON_Parse(a->f.value ? a->f.value : "null");
+    int rc = SQLITE_OK;
+    if (!v) return ent_err(&a->e, SQLITE_NOMEM, "out of memory");
+    if (arg) {
+      rc = config_allows(a, v, arg, out);
+    } else {
+      *out = truthy(v);
+    }
+    cJSON_Delete(v);
+    if (rc == SQLITE_OK && !*out && reason) {
+      *reason = sqlite3_mprintf("the value of '%s' in plan '%s' does not allow it", a->f.feature,
+                                a->s.plan);
+    }
+    return rc;
+  }
+  *out = 1; /* boolean, enabled */
+  return SQLITE_OK;
+}
+
+static void fn_plan_allows(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  Ask a;
+  int ok = 0;
+  if (!ent_argc(ctx, argc, 2, 3, "plan_allows(subject, feature [, arg])")) return;
+  if (ask_open(&a, ctx, argv, "plan_allows") == SQLITE_OK &&
+      allows(&a, argc == 3 ? argv[2] : 0, &ok, 0) == SQLITE_OK) {
+    sqlite3_result_int(ctx, ok);
+  }
+  ask_close(&a, ctx);
+}
+
+static void fn_quota_remaining(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  Ask a;
+  if (!ent_argc(ctx, argc, 2, 2, "quota_remaining(subject, feature)")) return;
+  if (ask_open(&a, ctx, argv, "quota_remaining") == SQLITE_OK) {
+    if (a.f.type != T_METERED) {
+      wrong_type(&a, "quota_remaining", "metered");
+    } else if (ent_usage_load(a.c, &a.s, &a.f, a.now, &a.u, &a.e) == SQLITE_OK) {
+      EntView v;
+      ent_view(&a.s, &a.f, &a.u, &v);
+      if (a.s.plan && a.f.enabled && a.f.unlimited) {
+        sqlite3_result_null(ctx);
+      } else {
+        sqlite3_result_int64(ctx, v.remaining);
+      }
+    }
+  }
+  ask_close(&a, ctx);
+}
+
+/* A JSON value as an SQL value: numbers stay numbers, text text, true and
+** false 1 and 0, arrays and objects their JSON text. */
+static void result_json(sqlite3_context *ctx, const char *json) {
+  cJSON *v = cJSON_Parse(json ? json : "null");
+  if (!v) {
+    sqlite3_result_error_nomem(ctx);
+    return;
+  }
+  if (cJSON_IsNumber(v)) {
+    double d = v->valuedouble;
+    if (d == floor(d) && fabs(d) < 9007199254740992.0) {
+      sqlite3_result_int64(ctx, (sqlite3_int64)d);
+    } else {
+      sqlite3_result_double(ctx, d);
+    }
+  } else if (cJSON_IsString(v)) {
+    sqlite3_result_text(ctx, v->valuestring, -1, SQLITE_TRANSIENT);
+  } else if (cJSON_IsBool(v)) {
+    sqlite3_result_int(ctx, cJSON_IsTrue(v));
+  } else if (cJSON_IsNull(v)) {
+    sqlite3_result_null(ctx);
+  } else {
+    sqlite3_result_text(ctx, json, -1, SQLITE_TRANSIENT);
+  }
+  cJSON_Delete(v);
+}
+
+static void fn_plan_value(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  Ask a;
+  if (!ent_argc(ctx, argc, 2, 2, "plan_value(subject, feature)")) return;
+  if (ask_open(&a, ctx, argv, "plan_value") == SQLITE_OK) {
+    if (a.f.type == T_BOOLEAN) {
+      sqlite3_result_int(ctx, a.s.plan && a.f.enabled);
+    } else if (!a.s.plan || !a.f.enabled || (a.f.type == T_METERED && a.f.unlimited)) {
+      sqlite3_result_null(ctx);
+    } else if (a.f.type == T_METERED) {
+      sqlite3_result_int64(ctx, a.f.quota);
+    } else {
+      result_json(ctx, a.f.value);
+    }
+  }
+  ask_close(&a, ctx);
+}
+
+/* ---- entitlement() and entitlements() ---------------------------------- */
+
+static int add_int(cJSON *o, const char *name, int64_t v) {
+  char buf[32];
+  snprintf(buf, sizeof(buf), "%lld", (long long)v);
+  return cJSON_AddRawToObject(o, name, buf) != 0;
+}
+
+static int add_opt_int(cJSON *o, const char *name, int has, int64_t v) {
+  return has ? add_int(o, name, v) : cJSON_AddNullToObject(o, name) != 0;
+}
+
+static int add_text_or_null(cJSON *o, const char *name, const char *z) {
+  return (z ? cJSON_AddStringToObject(o, name, z) : cJSON_AddNullToObject(o, name)) != 0;
+}
+
+/* The JSON object of entitlement() for the feature resolved in a. */
+static int describe(Ask *a, cJSON **out) {
+  cJSON *o = cJSON_CreateObject();
+  char *reason = 0;
+  int access = 0, ok;
+  if (!o) return ent_err(&a->e, SQLITE_NOMEM, "out of memory");
+  if (allows(a, 0, &access, &reason) != SQLITE_OK) {
+    cJSON_Delete(o);
+    return a->e.code;
+  }
+  ok = cJSON_AddStringToObject(o, "feature", a->f.feature) &&
+       cJSON_AddStringToObject(o, "type", ent_type_name(a->f.type)) &&
+       add_text_or_null(o, "plan", a->s.plan) && cJSON_AddBoolToObject(o, "has_access", access);
+  if (ok && a->f.type == T_METERED) {
+    EntView v;
+    int live = a->s.plan && a->f.enabled;
+    if (live) ok = ent_usage_load(a->c, &a->s, &a->f, a->now, &a->u, &a->e) == SQLITE_OK;
+    ent_view(&a->s, &a->f, &a->u, &v);
+    ok = ok && add_opt_int(o, "quota", v.has_quota, v.quota) && add_int(o, "used", a->u.used) &&
+         add_int(o, "granted", v.granted) &&
+         add_opt_int(o, "remaining", v.has_quota || !live, v.remaining) &&
+         add_int(o, "overage", v.overage) &&
+         (v.has_cost ? cJSON_AddNumberToObject(o, "cost", v.cost)
+                     : cJSON_AddNullToObject(o, "cost")) != 0 &&
+         add_text_or_null(o, "period", live ? ent_period_name(a->f.period) : 0) &&
+         add_text_or_null(o, "period_start",
+                          live && a->f.period != P_LIFETIME ? a->u.start_text : 0) &&
+         add_text_or_null(o, "period_end", live && a->f.period != P_LIFETIME ? a->u.end_text : 0) &&
+         cJSON_AddBoolToObject(o, "soft", a->f.soft) && cJSON_AddNullToObject(o, "value");
+  } else if (ok) {
+    static const char *const NULLS[] = {"quota", "used",       "granted",    "remaining", "overage",
+                                        "cost",  "period",     "period_start", "period_end", "soft"};
+    size_t i;
+    cJSON *val = 0;
+    for (i = 0; ok && i < sizeof(NULLS) / sizeof(NULLS[0]); i++) {
+      ok = cJSON_AddNullToObject(o, NULLS[i]) != 0;
+    }
+    if (a->f.type == T_BOOLEAN) {
+      val = cJSON_CreateBool(a->s.plan && a->f.enabled);
+    } else {
+      val = cJSON_Parse(a->s.plan && a->f.enabled && a->f.value ? a->f.value : "null");
+    }
+    ok = ok && val && cJSON_AddItemToObject(o, "value", val);
+  }
+  ok = ok && add_text_or_null(o, "reason", reason) && cJSON_AddNullToObject(o, "retry_after");
+  sqlite3_free(reason);
+  if (!ok) {
+    cJSON_Delete(o);
+    return a->e.code ? a->e.code : ent_err(&a->e, SQLITE_NOMEM, "out of memory");
+  }
+  *out = o;
+  return SQLITE_OK;
+}
+
+static void result_cjson(sqlite3_context *ctx, cJSON *o) {
+  char *s = cJSON_PrintUnformatted(o);
+  cJSON_Delete(o);
+  if (s) {
+    sqlite3_result_text(ctx, s, -1, cJSON_free);
+  } else {
+    sqlite3_result_error_nomem(ctx);
+  }
+}
+
+static void fn_entitlement(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  Ask a;
+  cJSON *o = 0;
+  if (!ent_argc(ctx, argc, 2, 2, "entitlement(subject, feature)")) return;
+  if (ask_open(&a, ctx, argv, "entitlement") == SQLITE_OK && describe(&a, &o) == SQLITE_OK) {
+    result_cjson(ctx, o);
+  }
+  ask_close(&a, ctx);
+}
+
+static void fn_entitlements(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  Ask a;
+  const char *subject;
+  cJSON *all = 0;
+  char **names = 0;
+  int n = 0, i, rc;
+  if (!ent_argc(ctx, argc, 1, 1, "entitlements(subject)")) return;
+  memset(&a, 0, sizeof(a));
+  a.c = sqlite3_user_data(ctx);
+  a.now = ent_now(a.c);
+  rc = ent_arg_subject(argv[0], "entitlements", &subject, &a.e);
+  if (rc == SQLITE_OK) rc = ent_resolve_subject(a.c, subject, a.now, &a.s, &a.e);
+  if (rc == SQLITE_OK && a.s.plan) {
+    /* collect the names first: describe() runs the cached statements again */
+    sqlite3_stmt *st = ent_stmt(a.c, ST_PLAN_FEATURES, &a.e);
+    if (!st) rc = a.e.code;
+    if (st) sqlite3_bind_text(st, 1, a.s.plan, -1, SQLITE_STATIC);
+    while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+      char **grown = sqlite3_realloc64(names, sizeof(char *) * (n + 1));
+      if (!grown || !(grown[n] = sqlite3_mprintf("%s", sqlite3_column_text(st, 0)))) {
+        if (grown) names = grown;
+        rc = ent_err(&a.e, SQLITE_NOMEM, "out of memory");
+        break;
+      }
+      names = grown;
+      n++;
+      rc = SQLITE_OK;
+    }
+    if (st) sqlite3_reset(st);
+    if (rc == SQLITE_DONE) rc = SQLITE_OK;
+    if (rc != SQLITE_OK && !a.e.code) ent_err_db(&a.e, a.c->db, rc, "listing the plan's features");
+  }
+  if (rc == SQLITE_OK && !(all = cJSON_CreateObject())) {
+    rc = ent_err(&a.e, SQLITE_NOMEM, "out of memory");
+  }
+  for (i = 0; i < n && rc == SQLITE_OK; i++) {
+    cJSON *o = 0;
+    ent_feature_clear(&a.f);
+    memset(&a.u, 0, sizeof(a.u));
+    rc = ent_resolve_feature(a.c, &a.s, names[i], &a.f, &a.e);
+    if (rc == SQLITE_OK) rc = describe(&a, &o);
+    if (rc == SQLITE_OK) cJSON_AddItemToObject(all, names[i], o);
+  }
+  for (i = 0; i < n; i++) sqlite3_free(names[i]);
+  sqlite3_free(names);
+  if (rc == SQLITE_OK) {
+    result_cjson(ctx, all);
+  } else {
+    cJSON_Delete(all);
+  }
+  ask_close(&a, ctx);
+}
+
+int ent_register_checks(sqlite3 *db, EntConn *c) {
+  static const EntFn fns[] = {
+      {"plan_allows", fn_plan_allows},   {"quota_remaining", fn_quota_remaining},
+      {"plan_value", fn_plan_value},     {"entitlement", fn_entitlement},
+      {"entitlements", fn_entitlements},
+  };
+  return ent_register_fns(db, c, fns, (int)(sizeof(fns) / sizeof(fns[0])));
+}

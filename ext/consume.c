@@ -1,0 +1,361 @@
+/*
+** consume.c — the writing functions (SPEC §6 "Consumption"): consume_quota,
+** try_consume_quota, record_usage and refund_quota, with idempotency keys,
+** the ledger (ent_events) and the counters (ent_counters).
+**
+** How one call stays atomic and never over-grants, in every calling context:
+**  1. Every argument is checked and the feature resolved before any write.
+**  2. A savepoint is opened. SQLite refuses one while a writing statement is
+**     running (we are inside a trigger or a DML statement); then that
+**     statement's own transaction and journal hold our writes instead.
+**  3. The write lock is taken before the counter is read (a no-op UPDATE),
+**     so the decision and the write see the same data; where the lock cannot
+**     be had (a stale WAL snapshot), the call fails with SQLITE_BUSY.
+**  4. Denials are decided before the first write and write nothing. The
+**     ledger row goes first (it is the write that can fail on a key), then
+**     the counter; on any error the savepoint is rolled back.
+*/
+#include <cjson/cJSON.h>
+#include <string.h>
+
+#include "ent.h"
+
+typedef enum { K_CONSUME, K_TRY, K_RECORD, K_REFUND } Kind;
+
+static const char *const FN_NAME[] = {"consume_quota", "try_consume_quota", "record_usage",
+                                      "refund_quota"};
+static const char *const LEDGER_KIND[] = {"consume", "consume", "record", "refund"};
+
+typedef struct Call {
+  EntConn *c;
+  Kind kind;
+  const char *fn, *subject, *feature, *key, *meta;
+  int64_t amount, now;
+  EntSubject s;
+  EntFeature f;
+  EntUsage u;
+  EntErr e;
+  int savepoint;     /* our savepoint is open */
+  int denied;        /* a denial, for try_consume_quota */
+  int has_remaining; /* the result is a number, else NULL */
+  int64_t remaining;
+} Call;
+
+static int run_stmt(Call *k, int id, const char *doing) {
+  sqlite3_stmt *st = ent_stmt(k->c, id, &k->e);
+  if (!st) return k->e.code;
+  return ent_step_done(k->c, st, &k->e, doing);
+}
+
+static int txn_begin(Call *k) {
+  sqlite3_stmt *st = ent_stmt(k->c, ST_SAVEPOINT, &k->e);
+  int rc;
+  if (!st) return k->e.code;
+  rc = sqlite3_step(st);
+  sqlite3_reset(st);
+  if (rc == SQLITE_BUSY) return SQLITE_OK; /* inside a writing statement: see above */
+  if (rc != SQLITE_DONE) return ent_err_db(&k->e, k->c->db, rc, "opening a savepoint");
+  k->savepoint = 1;
+  if (sqlite3_txn_state(k->c->db, "main") == SQLITE_TXN_WRITE) return SQLITE_OK;
+  st = ent_stmt(k->c, ST_LOCK, &k->e);
+  if (!st) return k->e.code;
+  rc = sqlite3_step(st);
+  sqlite3_reset(st);
+  if (rc != SQLITE_DONE) {
+    if ((rc & 0xff) == SQLITE_BUSY) {
+      ent_err(&k->e, SQLITE_BUSY,
+              "%s: database is locked: another connection is writing and this statement could "
+              "not wait for the write lock (its read snapshot is older than the last commit, or "
+              "busy_timeout ran out); run the call inside BEGIN IMMEDIATE ... COMMIT with PRAGMA "
+              "busy_timeout set",
+              k->fn);
+    } else {
+      ent_err_db(&k->e, k->c->db, rc, "taking the write lock");
+    }
+    return k->e.code;
+  }
+  return SQLITE_OK;
+}
+
+static int txn_end(Call *k, int ok) {
+  int rc;
+  if (!k->savepoint) return SQLITE_OK;
+  k->savepoint = 0;
+  if (ok) {
+    sqlite3_stmt *st = ent_stmt(k->c, ST_RELEASE, &k->e);
+    if (!st) return k->e.code;
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc == SQLITE_DONE) return SQLITE_OK;
+    ent_err_db(&k->e, k->c->db, rc, "committing");
+  }
+  /* both run even if the first fails: never leave our savepoint open */
+  rc = run_stmt(k, ST_ROLLBACK_TO, "rolling back");
+  rc |= run_stmt(k, ST_RELEASE, "rolling back");
+  return k->e.code ? k->e.code : rc;
+}
+
+static int args(Call *k, int argc, sqlite3_value **argv) {
+  if (ent_arg_subject(argv[0], k->fn, &k->subject, &k->e) != SQLITE_OK ||
+      ent_arg_feature(argv[1], k->fn, &k->feature, &k->e) != SQLITE_OK) {
+    return k->e.code;
+  }
+  k->amount = 1;
+  if (argc >= 3 && ent_arg_amount(argv[2], k->fn, "amount", &k->amount, &k->e) != SQLITE_OK) {
+    return k->e.code;
+  }
+  if (argc >= 4 && sqlite3_value_type(argv[3]) != SQLITE_NULL) {
+    int t = sqlite3_value_type(argv[3]);
+    if (t != SQLITE_TEXT && t != SQLITE_INTEGER) {
+      return ent_err(&k->e, SQLITE_ERROR,
+                     "%s: key must be text (or an integer), not %s; pass a stable id of the "
+                     "work, such as 'upload:42'",
+                     k->fn, t == SQLITE_FLOAT ? "a real number" : "a blob");
+    }
+    k->key = (const char *)sqlite3_value_text(argv[3]);
+    if (!k->key) return ent_err(&k->e, SQLITE_NOMEM, "out of memory");
+    if (!k->key[0]) {
+      return ent_err(&k->e, SQLITE_ERROR, "%s: key is empty text; pass NULL for no key", k->fn);
+    }
+  }
+  if (argc >= 5 && sqlite3_value_type(argv[4]) != SQLITE_NULL) {
+    cJSON *m = 0;
+    if (sqlite3_value_type(argv[4]) == SQLITE_TEXT) {
+      m = cJSON_ParseWithLength((const char *)sqlite3_value_text(argv[4]),
+                                (size_t)sqlite3_value_bytes(argv[4]));
+    }
+    if (!cJSON_IsObject(m)) {
+      cJSON_Delete(m);
+      return ent_err(&k->e, SQLITE_ERROR,
+                     "%s: metadata must be a JSON object as text, such as '{\"order\": 42}'; "
+                     "use json_object() to build one",
+                     k->fn);
+    }
+    cJSON_Delete(m);
+    k->meta = (const char *)sqlite3_value_text(argv[4]);
+  }
+  return SQLITE_OK;
+}
+
+/* A retry of a call that was already recorded under the same key counts
+** nothing again; the same key for a different call is an error. */
+static int replay(Call *k, int *found) {
+  sqlite3_stmt *st = ent_stmt(k->c, ST_EVENT_BY_KEY, &k->e);
+  int rc;
+  *found = 0;
+  if (!st) return k->e.code;
+  sqlite3_bind_text(st, 1, k->subject, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, k->key, -1, SQLITE_STATIC);
+  rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW) {
+    const char *feature = (const char *)sqlite3_column_text(st, 0);
+    const char *kind = (const char *)sqlite3_column_text(st, 2);
+    int64_t asked = sqlite3_column_type(st, 3) == SQLITE_NULL ? sqlite3_column_int64(st, 1)
+                                                               : sqlite3_column_int64(st, 3);
+    *found = 1;
+    if (!feature || !kind || strcmp(feature, k->feature) || strcmp(kind, LEDGER_KIND[k->kind]) ||
+        asked != k->amount) {
+      ent_err(&k->e, SQLITE_ERROR,
+              "%s: idempotency key '%s' of subject '%s' was already used for %s of %lld '%s'; a "
+              "retry must repeat the same feature and amount, and a different call needs a new "
+              "key",
+              k->fn, k->key, k->subject, kind ? kind : "?", (long long)asked,
+              feature ? feature : "?");
+    }
+    rc = SQLITE_DONE;
+  }
+  sqlite3_reset(st);
+  if (rc != SQLITE_DONE) return ent_err_db(&k->e, k->c->db, rc, "looking up the idempotency key");
+  return k->e.code;
+}
+
+static void set_remaining(Call *k) {
+  EntView v;
+  ent_view(&k->s, &k->f, &k->u, &v);
+  k->has_remaining = v.has_quota;
+  k->remaining = v.remaining;
+}
+
+static int write_usage(Call *k, int64_t delta, int64_t logged, int clamped) {
+  sqlite3_stmt *st;
+  char at[32];
+  int rc;
+  ent_fmt_time(k->now, 0, at);
+  if (logged > 0 || k->key) {
+    st = ent_stmt(k->c, ST_EVENT_INSERT, &k->e);
+    if (!st) return k->e.code;
+    sqlite3_bind_text(st, 1, at, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, k->subject, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, k->feature, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, logged);
+    sqlite3_bind_text(st, 5, LEDGER_KIND[k->kind], -1, SQLITE_STATIC);
+    if (k->key) {
+      sqlite3_bind_text(st, 6, k->key, -1, SQLITE_STATIC);
+    } else {
+      sqlite3_bind_null(st, 6);
+    }
+    if (k->meta) {
+      sqlite3_bind_text(st, 7, k->meta, -1, SQLITE_STATIC);
+    } else {
+      sqlite3_bind_null(st, 7);
+    }
+    sqlite3_bind_text(st, 8, ent_period_name(k->f.period), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 9, k->u.start_text, -1, SQLITE_STATIC);
+    if (clamped) {
+      sqlite3_bind_int64(st, 10, k->amount);
+    } else {
+      sqlite3_bind_null(st, 10);
+    }
+    if ((rc = ent_step_done(k->c, st, &k->e, "writing the ledger")) != SQLITE_OK) return rc;
+  }
+  if (delta == 0) return SQLITE_OK;
+  st = ent_stmt(k->c, ST_COUNTER_ADD, &k->e);
+  if (!st) return k->e.code;
+  sqlite3_bind_text(st, 1, k->subject, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, k->feature, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 3, ent_period_name(k->f.period), -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 4, k->u.start_text, -1, SQLITE_STATIC);
+  if (k->f.period == P_LIFETIME) {
+    sqlite3_bind_null(st, 5);
+  } else {
+    sqlite3_bind_text(st, 5, k->u.end_text, -1, SQLITE_STATIC);
+  }
+  sqlite3_bind_int64(st, 6, delta);
+  sqlite3_bind_text(st, 7, at, -1, SQLITE_STATIC);
+  if ((rc = ent_step_done(k->c, st, &k->e, "updating the counter")) != SQLITE_OK) return rc;
+  k->u.used += delta;
+  return SQLITE_OK;
+}
+
+/* Everything between argument checks and the result. */
+static int run(Call *k) {
+  int found = 0, rc;
+  int64_t delta = 0, logged = 0;
+  char *why = 0;
+  if (ent_resolve_subject(k->c, k->subject, k->now, &k->s, &k->e) != SQLITE_OK ||
+      ent_resolve_feature(k->c, &k->s, k->feature, &k->f, &k->e) != SQLITE_OK) {
+    return k->e.code;
+  }
+  if (k->f.type != T_METERED) {
+    return ent_err(&k->e, SQLITE_ERROR,
+                   "%s: feature '%s' is %s, not metered; use plan_allows() to check boolean and "
+                   "config features",
+                   k->fn, k->feature, ent_type_name(k->f.type));
+  }
+  if (k->amount > 0 && (rc = txn_begin(k)) != SQLITE_OK) return rc;
+  if (k->key && k->amount > 0 && replay(k, &found) != SQLITE_OK) return k->e.code;
+  if (ent_usage_load(k->c, &k->s, &k->f, k->now, &k->u, &k->e) != SQLITE_OK) return k->e.code;
+  if (found || k->amount == 0) {
+    /* a check, or a retry of a recorded call: report, record nothing */
+    if (k->kind <= K_TRY && !found && ent_denial(&k->s, &k->f, &k->u, k->amount, &why)) {
+      k->denied = 1;
+      rc = ent_err(&k->e, SQLITE_CONSTRAINT_FUNCTION, "%s", why);
+      sqlite3_free(why);
+      return rc;
+    }
+    set_remaining(k);
+    return SQLITE_OK;
+  }
+  switch (k->kind) {
+    case K_CONSUME:
+    case K_TRY:
+      if (ent_denial(&k->s, &k->f, &k->u, k->amount, &why)) {
+        k->denied = 1;
+        rc = ent_err(&k->e, SQLITE_CONSTRAINT_FUNCTION, "%s", why);
+        sqlite3_free(why);
+        return rc;
+      }
+      /* fallthrough */
+    case K_RECORD:
+      if (k->u.used > INT64_MAX - k->amount) {
+        return ent_err(&k->e, SQLITE_ERROR,
+                       "%s: amount %lld would overflow the usage counter of '%s' for subject "
+                       "'%s' (%lld used); nothing was recorded",
+                       k->fn, (long long)k->amount, k->feature, k->subject, (long long)k->u.used);
+      }
+      delta = logged = k->amount;
+      break;
+    case K_REFUND:
+      /* never below zero used: refund what was used, at most */
+      logged = k->amount < k->u.used ? k->amount : (k->u.used > 0 ? k->u.used : 0);
+      delta = -logged;
+      break;
+  }
+  if ((rc = write_usage(k, delta, logged, k->kind == K_REFUND && logged != k->amount)) !=
+      SQLITE_OK) {
+    return rc;
+  }
+  set_remaining(k);
+  return SQLITE_OK;
+}
+
+static void consume_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv, Kind kind) {
+  static const char *const USAGE[] = {
+      "consume_quota(subject, feature [, amount [, key [, metadata]]])",
+      "try_consume_quota(subject, feature [, amount [, key [, metadata]]])",
+      "record_usage(subject, feature, amount [, key [, metadata]])",
+      "refund_quota(subject, feature, amount [, key])",
+  };
+  static const int MIN[] = {2, 2, 3, 3}, MAX[] = {5, 5, 5, 4};
+  Call k;
+  int rc;
+  if (!ent_argc(ctx, argc, MIN[kind], MAX[kind], USAGE[kind])) return;
+  memset(&k, 0, sizeof(k));
+  k.c = sqlite3_user_data(ctx);
+  k.kind = kind;
+  k.fn = FN_NAME[kind];
+  rc = args(&k, argc, argv);
+  if (rc == SQLITE_OK && k.c->writing) {
+    rc = ent_err(&k.e, SQLITE_ERROR,
+                 "%s: called while another entitlements write is running on this connection "
+                 "(from a trigger on an ent_* table?); call it from the app's statement instead",
+                 k.fn);
+  }
+  if (rc == SQLITE_OK) {
+    k.c->writing = 1;
+    k.now = ent_now(k.c);
+    rc = run(&k);
+    if (txn_end(&k, rc == SQLITE_OK || k.denied) != SQLITE_OK && rc == SQLITE_OK) rc = k.e.code;
+    k.c->writing = 0;
+  }
+  if (rc == SQLITE_OK) {
+    if (kind == K_TRY) {
+      sqlite3_result_int(ctx, 1);
+    } else if (k.has_remaining) {
+      sqlite3_result_int64(ctx, k.remaining);
+    } else {
+      sqlite3_result_null(ctx);
+    }
+  } else if (kind == K_TRY && k.denied) {
+    ent_err_clear(&k.e);
+    sqlite3_result_int(ctx, 0);
+  } else {
+    ent_result_err(ctx, &k.e);
+  }
+  ent_err_clear(&k.e);
+  ent_subject_clear(&k.s);
+  ent_feature_clear(&k.f);
+}
+
+static void fn_consume(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  consume_fn(ctx, argc, argv, K_CONSUME);
+}
+static void fn_try_consume(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  consume_fn(ctx, argc, argv, K_TRY);
+}
+static void fn_record(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  consume_fn(ctx, argc, argv, K_RECORD);
+}
+static void fn_refund(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  consume_fn(ctx, argc, argv, K_REFUND);
+}
+
+int ent_register_consume(sqlite3 *db, EntConn *c) {
+  static const EntFn fns[] = {
+      {"consume_quota", fn_consume},
+      {"try_consume_quota", fn_try_consume},
+      {"record_usage", fn_record},
+      {"refund_quota", fn_refund},
+  };
+  return ent_register_fns(db, c, fns, (int)(sizeof(fns) / sizeof(fns[0])));
+}

@@ -1,0 +1,213 @@
+/*
+** ent.h — declarations shared by the files of the entitlements extension.
+**
+** Every file but entitlements.c (the one SQLITE_EXTENSION_INIT1) includes this
+** header, which brings in sqlite3ext.h with SQLITE_EXTENSION_INIT3 so that all
+** files call SQLite through the same API table. Built with -DSQLITE_CORE the
+** same sources link straight against SQLite (static embedding).
+*/
+#ifndef ENT_H
+#define ENT_H
+
+#include <stdarg.h>
+#include <stdint.h>
+
+#include "sqlite3ext.h"
+#ifndef ENT_NO_INIT3
+SQLITE_EXTENSION_INIT3
+#endif
+
+#define ENT_VERSION "0.1.0"
+#define ENT_SCHEMA_VERSION 1
+
+#ifndef SQLITE_CONSTRAINT_FUNCTION
+#define SQLITE_CONSTRAINT_FUNCTION (SQLITE_CONSTRAINT | (4 << 8))
+#endif
+
+/* ---- errors ------------------------------------------------------------ */
+
+/* An error on its way to sqlite3_result_error(): the message always starts
+** "entitlements: ", code is SQLITE_ERROR, SQLITE_CONSTRAINT_FUNCTION (a
+** denial), SQLITE_BUSY, SQLITE_NOMEM or an error SQLite itself returned. */
+typedef struct EntErr {
+  int code;
+  char *msg; /* sqlite3_malloc'd */
+} EntErr;
+
+int ent_err(EntErr *e, int code, const char *fmt, ...);
+int ent_err_db(EntErr *e, sqlite3 *db, int rc, const char *doing);
+void ent_err_clear(EntErr *e);
+void ent_result_err(sqlite3_context *ctx, EntErr *e);
+
+/* ---- per-connection state ---------------------------------------------- */
+
+typedef struct EntCache EntCache;
+
+/* One per connection, created when the extension is registered on it and
+** freed by SQLite when the connection closes (function destructor). It holds
+** no prepared statements itself: those live in EntCache, which the
+** usage_summary virtual table owns so that sqlite3_close() can finalize them
+** before it checks for unfinalized statements. */
+typedef struct EntConn {
+  sqlite3 *db;
+  int clock_pinned;
+  int64_t clock_ms; /* unix milliseconds, when pinned */
+  EntCache *cache;  /* NULL until first use and after the vtab disconnects */
+  int writing;      /* re-entrancy guard for the writing functions */
+} EntConn;
+
+/* ---- prepared statements (stmt.c) -------------------------------------- */
+
+enum {
+  ST_SAVEPOINT,
+  ST_RELEASE,
+  ST_ROLLBACK_TO,
+  ST_LOCK,
+  ST_JULIANDAY,
+  ST_SCHEMA_VERSION,
+  ST_SUBJECT,
+  ST_DEFAULT_PLAN,
+  ST_PLAN,
+  ST_FEATURE,
+  ST_ENTITLEMENT,
+  ST_PLAN_FEATURES,
+  ST_COUNTER_GET,
+  ST_COUNTER_ADD,
+  ST_EVENT_INSERT,
+  ST_EVENT_BY_KEY,
+  ST_SUBJECT_SET_PLAN,
+  ST_SUBJECT_START_TRIAL,
+  ST_COUNT
+};
+
+sqlite3_stmt *ent_stmt(EntConn *c, int id, EntErr *e);
+int ent_cache_open(EntConn *c, EntCache **pp);
+void ent_cache_close(EntCache *p);
+int ent_step_done(EntConn *c, sqlite3_stmt *st, EntErr *e, const char *doing);
+
+/* ---- time and periods (period.c) --------------------------------------- */
+
+typedef enum {
+  P_MINUTE,
+  P_HOUR,
+  P_DAY,
+  P_WEEK,
+  P_MONTH,
+  P_YEAR,
+  P_LIFETIME,
+  P_NONE
+} EntPeriod;
+
+#define ENT_TIME_MIN_MS (-62167219200000LL) /* 0000-01-01 00:00:00 */
+#define ENT_TIME_MAX_MS (253402300799999LL) /* 9999-12-31 23:59:59.999 */
+
+int64_t ent_now(EntConn *c);
+int ent_time_value(EntConn *c, sqlite3_value *v, const char *what, int64_t *out, EntErr *e);
+int ent_time_text(EntConn *c, const char *z, const char *what, int64_t *out, EntErr *e);
+void ent_fmt_time(int64_t ms, int with_ms, char out[32]);
+int ent_period_parse(const char *z, EntPeriod *out);
+const char *ent_period_name(EntPeriod p);
+const char *ent_period_words(EntPeriod p);
+void ent_period_bounds(EntPeriod p, int has_anchor, int64_t anchor_ms, int64_t t, int64_t *start,
+                       int64_t *end);
+void ent_register_clock(sqlite3 *db, EntConn *c, int *rc);
+
+/* ---- resolution (resolve.c) -------------------------------------------- */
+
+typedef enum { T_BOOLEAN, T_CONFIG, T_METERED, T_RATE } EntType;
+
+const char *ent_type_name(EntType t);
+int ent_type_parse(const char *z, EntType *out);
+
+/* Who a subject is at a given time: which plan applies and with what seats,
+** anchor and bypass. Strings are owned (sqlite3_free'd by ent_subject_clear). */
+typedef struct EntSubject {
+  char *subject;
+  char *plan; /* effective plan; NULL: entitled to nothing */
+  char *status;
+  int64_t seats;
+  int bypass;
+  int has_anchor;
+  int64_t anchor_ms;
+} EntSubject;
+
+/* One feature's entitlement under a plan, after inheritance. */
+typedef struct EntFeature {
+  char *feature;
+  EntType type;
+  int found;   /* the plan (or a parent plan) names it */
+  int enabled; /* found and not false */
+  int unlimited;
+  int64_t quota; /* effective: x seats when per_seat */
+  EntPeriod period;
+  int soft;
+  int has_cap;
+  int64_t cap;
+  int has_price;
+  int64_t price_micros;
+  int per_seat;
+  char *value; /* config and boolean: the JSON value */
+} EntFeature;
+
+/* A metered feature's state for the current period. */
+typedef struct EntUsage {
+  int64_t start, end; /* ms; lifetime: start = end = 0 */
+  char start_text[32];
+  char end_text[32];
+  int64_t used;
+} EntUsage;
+
+/* What usage_summary and entitlement() show for a metered feature. */
+typedef struct EntView {
+  int has_quota; /* enabled and not unlimited */
+  int64_t quota, granted, remaining, overage;
+  int has_percent, has_cost;
+  double percent, cost;
+  const char *status; /* disabled, unlimited, over, exhausted, warning, ok */
+} EntView;
+
+void ent_view(const EntSubject *s, const EntFeature *f, const EntUsage *u, EntView *v);
+int ent_money_text(const char *z, int64_t *micros);
+void ent_money_fmt(int64_t micros, char out[32]);
+
+int ent_arg_subject(sqlite3_value *v, const char *fn, const char **out, EntErr *e);
+int ent_arg_feature(sqlite3_value *v, const char *fn, const char **out, EntErr *e);
+int ent_arg_amount(sqlite3_value *v, const char *fn, const char *what, int64_t *out, EntErr *e);
+int ent_resolve_subject(EntConn *c, const char *subject, int64_t now, EntSubject *s, EntErr *e);
+int ent_resolve_feature(EntConn *c, const EntSubject *s, const char *feature, EntFeature *f,
+                        EntErr *e);
+int ent_usage_load(EntConn *c, const EntSubject *s, const EntFeature *f, int64_t now,
+                   EntUsage *u, EntErr *e);
+void ent_subject_clear(EntSubject *s);
+void ent_feature_clear(EntFeature *f);
+int ent_denial(const EntSubject *s, const EntFeature *f, const EntUsage *u, int64_t amount,
+               char **reason);
+
+/* ---- registration of each file's functions ----------------------------- */
+
+typedef void (*EntFnImpl)(sqlite3_context *, int, sqlite3_value **);
+typedef struct EntFn {
+  const char *name;
+  EntFnImpl fn;
+} EntFn;
+
+/* Every function is registered variadic and checks its own argument count,
+** so that a wrong count gets an "entitlements: " message showing the usage. */
+int ent_register_fns(sqlite3 *db, EntConn *c, const EntFn *fns, int n);
+int ent_argc(sqlite3_context *ctx, int argc, int lo, int hi, const char *usage);
+
+int ent_schema_ensure(EntConn *c, EntErr *e);
+int ent_schema_verify(EntConn *c, EntErr *e);
+int ent_register_schema(sqlite3 *db, EntConn *c);
+int ent_register_config(sqlite3 *db, EntConn *c);
+int ent_register_checks(sqlite3 *db, EntConn *c);
+int ent_register_consume(sqlite3 *db, EntConn *c);
+int ent_register_subjects(sqlite3 *db, EntConn *c);
+int ent_register_summary(sqlite3 *db, EntConn *c);
+
+/* Flags for every function: UTF-8, never SQLITE_DETERMINISTIC (SQLite would
+** fold constant-argument calls once per statement). Not SQLITE_DIRECTONLY so
+** that triggers can enforce limits. */
+#define ENT_FN_FLAGS SQLITE_UTF8
+
+#endif

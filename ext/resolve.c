@@ -1,0 +1,433 @@
+/*
+** resolve.c — which entitlements apply (SPEC §5): a subject's effective plan
+** at a time (default plan, parent chains, trial and grace ends, canceled and
+** paused), a feature's entitlement under that plan after inheritance, the
+** current period's usage, and whether a request is denied and why.
+**
+** Also the argument checks shared by every function that takes a subject,
+** a feature or an amount.
+*/
+#include <math.h>
+#include <string.h>
+
+#include "ent.h"
+
+static const char *const TYPE_NAMES[] = {"boolean", "config", "metered", "rate"};
+
+const char *ent_type_name(EntType t) { return TYPE_NAMES[t]; }
+
+int ent_type_parse(const char *z, EntType *out) {
+  int i;
+  for (i = 0; i < 4; i++) {
+    if (z && strcmp(z, TYPE_NAMES[i]) == 0) {
+      *out = (EntType)i;
+      return 1;
+    }
+  }
+  return 0;
+}
+
+/* A value as a short quoted excerpt for an error message. */
+static char *shown(sqlite3_value *v) {
+  const char *z = (const char *)sqlite3_value_text(v);
+  int n = z ? (int)strlen(z) : 0;
+  if (n > 40) return sqlite3_mprintf("'%.40s...'", z);
+  return sqlite3_mprintf("'%s'", z ? z : "");
+}
+
+int ent_arg_subject(sqlite3_value *v, const char *fn, const char **out, EntErr *e) {
+  switch (sqlite3_value_type(v)) {
+    case SQLITE_TEXT:
+    case SQLITE_INTEGER:
+      *out = (const char *)sqlite3_value_text(v);
+      if (!*out) return ent_err(e, SQLITE_NOMEM, "out of memory");
+      if (!**out) {
+        return ent_err(e, SQLITE_ERROR,
+                       "%s: subject is empty text; pass the user, team or API key id", fn);
+      }
+      return SQLITE_OK;
+    case SQLITE_NULL:
+      return ent_err(e, SQLITE_ERROR,
+                     "%s: subject is NULL; pass the user, team or API key id as text or an "
+                     "integer",
+                     fn);
+    case SQLITE_FLOAT:
+      return ent_err(e, SQLITE_ERROR,
+                     "%s: subject must be text or an integer, not the real number %!.15g", fn,
+                     sqlite3_value_double(v));
+    default:
+      return ent_err(e, SQLITE_ERROR,
+                     "%s: subject must be text or an integer, not a blob; CAST it AS TEXT", fn);
+  }
+}
+
+int ent_arg_feature(sqlite3_value *v, const char *fn, const char **out, EntErr *e) {
+  if (sqlite3_value_type(v) != SQLITE_TEXT) {
+    return ent_err(e, SQLITE_ERROR,
+                   "%s: feature must be a feature name as text, not %s; see SELECT feature FROM "
+                   "ent_features",
+                   fn,
+                   sqlite3_value_type(v) == SQLITE_NULL ? "NULL"
+                   : sqlite3_value_type(v) == SQLITE_BLOB ? "a blob"
+                                                          : "a number");
+  }
+  *out = (const char *)sqlite3_value_text(v);
+  if (!*out) return ent_err(e, SQLITE_NOMEM, "out of memory");
+  return SQLITE_OK;
+}
+
+int ent_arg_amount(sqlite3_value *v, const char *fn, const char *what, int64_t *out, EntErr *e) {
+  switch (sqlite3_value_type(v)) {
+    case SQLITE_INTEGER:
+      *out = sqlite3_value_int64(v);
+      if (*out < 0) {
+        return ent_err(e, SQLITE_ERROR, "%s: %s must be >= 0, got %lld; use refund_quota() to "
+                       "give units back", fn, what, (long long)*out);
+      }
+      return SQLITE_OK;
+    case SQLITE_FLOAT: {
+      /* Whole-valued reals are accepted: some bindings send every number as one. */
+      double d = sqlite3_value_double(v);
+      if (!(d >= 0) || d >= 9223372036854775808.0 || d != floor(d)) {
+        return ent_err(e, SQLITE_ERROR, "%s: %s must be a whole number from 0 to %lld, got %!.15g",
+                       fn, what, (long long)INT64_MAX, d);
+      }
+      *out = (int64_t)d;
+      return SQLITE_OK;
+    }
+    case SQLITE_NULL:
+      return ent_err(e, SQLITE_ERROR, "%s: %s is NULL; pass a whole number >= 0", fn, what);
+    case SQLITE_TEXT: {
+      char *z = shown(v);
+      int rc = ent_err(e, SQLITE_ERROR,
+                       "%s: %s must be an integer, got text %s; bind it as a number", fn, what,
+                       z ? z : "");
+      sqlite3_free(z);
+      return rc;
+    }
+    default:
+      return ent_err(e, SQLITE_ERROR, "%s: %s must be an integer, not a blob", fn, what);
+  }
+}
+
+void ent_subject_clear(EntSubject *s) {
+  sqlite3_free(s->subject);
+  sqlite3_free(s->plan);
+  sqlite3_free(s->status);
+  memset(s, 0, sizeof(*s));
+}
+
+void ent_feature_clear(EntFeature *f) {
+  sqlite3_free(f->feature);
+  sqlite3_free(f->value);
+  memset(f, 0, sizeof(*f));
+}
+
+static char *col_dup(sqlite3_stmt *st, int i) {
+  const unsigned char *z = sqlite3_column_text(st, i);
+  return z ? sqlite3_mprintf("%s", z) : 0;
+}
+
+/* A time column of ent_subjects. */
+static int col_time(EntConn *c, sqlite3_stmt *st, int i, const char *subject, const char *col,
+                    int *has, int64_t *out, EntErr *e) {
+  char *what;
+  int rc;
+  *has = sqlite3_column_type(st, i) != SQLITE_NULL;
+  if (!*has) return SQLITE_OK;
+  what = sqlite3_mprintf("ent_subjects.%s of subject '%s'", col, subject);
+  if (!what) return ent_err(e, SQLITE_NOMEM, "out of memory");
+  rc = ent_time_value(c, sqlite3_column_value(st, i), what, out, e);
+  sqlite3_free(what);
+  return rc;
+}
+
+static int default_plan(EntConn *c, char **out, EntErr *e) {
+  sqlite3_stmt *st = ent_stmt(c, ST_DEFAULT_PLAN, e);
+  int rc;
+  if (!st) return e->code;
+  rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW) {
+    *out = col_dup(st, 0);
+    rc = *out ? SQLITE_DONE : SQLITE_NOMEM;
+  }
+  sqlite3_reset(st);
+  if (rc == SQLITE_NOMEM) return ent_err(e, SQLITE_NOMEM, "out of memory");
+  if (rc != SQLITE_DONE) return ent_err_db(e, c->db, rc, "finding the default plan");
+  return SQLITE_OK;
+}
+
+/* SPEC §5. A subject with no plan of its own follows its parent chain; the
+** subject whose row decides the plan (the "holder") also gives seats and the
+** billing anchor. Statuses that lose the plan fall back to the default plan. */
+int ent_resolve_subject(EntConn *c, const char *subject, int64_t now, EntSubject *s, EntErr *e) {
+  char *holder = sqlite3_mprintf("%s", subject);
+  char **seen = 0;
+  int nseen = 0, rc = SQLITE_OK, use_default = 0, depth;
+  memset(s, 0, sizeof(*s));
+  s->seats = 1;
+  s->subject = sqlite3_mprintf("%s", subject);
+  if (!holder || !s->subject) {
+    sqlite3_free(holder);
+    return ent_err(e, SQLITE_NOMEM, "out of memory");
+  }
+  for (depth = 0;; depth++) {
+    sqlite3_stmt *st = ent_stmt(c, ST_SUBJECT, e);
+    char *plan, *parent;
+    int step;
+    if (!st) {
+      rc = e->code;
+      break;
+    }
+    sqlite3_bind_text(st, 1, holder, -1, SQLITE_STATIC);
+    step = sqlite3_step(st);
+    if (step != SQLITE_ROW) {
+      sqlite3_reset(st);
+      if (step != SQLITE_DONE) rc = ent_err_db(e, c->db, step, "reading ent_subjects");
+      use_default = 1; /* no row: the default plan */
+      break;
+    }
+    plan = col_dup(st, 0);
+    parent = col_dup(st, 5);
+    if (sqlite3_column_int(st, 7)) s->bypass = 1;
+    if (!plan && parent) {
+      /* follow the parent; its row decides */
+      int i;
+      sqlite3_reset(st);
+      for (i = 0; i < nseen; i++) {
+        if (strcmp(seen[i], parent) == 0) break;
+      }
+      if (i < nseen || strcmp(parent, subject) == 0) {
+        rc = ent_err(e, SQLITE_ERROR,
+                     "subject '%s' has a parent cycle through '%s' in ent_subjects.parent; set "
+                     "a plan or a NULL parent on one of them",
+                     subject, parent);
+        sqlite3_free(parent);
+        break;
+      }
+      {
+        char **grown = sqlite3_realloc64(seen, sizeof(char *) * (nseen + 1));
+        if (!grown) {
+          sqlite3_free(parent);
+          rc = ent_err(e, SQLITE_NOMEM, "out of memory");
+          break;
+        }
+        seen = grown;
+        seen[nseen++] = holder;
+      }
+      holder = parent;
+      continue;
+    }
+    sqlite3_free(parent);
+    if (!plan) {
+      sqlite3_reset(st);
+      use_default = 1;
+      break;
+    }
+    /* the holder has its own plan: its status decides whether it applies */
+    s->status = col_dup(st, 1);
+    s->seats = sqlite3_column_int64(st, 4);
+    rc = col_time(c, st, 6, holder, "billing_anchor", &s->has_anchor, &s->anchor_ms, e);
+    if (rc == SQLITE_OK && s->status) {
+      int has_end = 0;
+      int64_t end = 0;
+      if (strcmp(s->status, "active") == 0) {
+        s->plan = plan;
+        plan = 0;
+      } else if (strcmp(s->status, "trialing") == 0 || strcmp(s->status, "past_due") == 0) {
+        int trial = s->status[0] == 't';
+        rc = col_time(c, st, trial ? 2 : 3, holder, trial ? "trial_ends_at" : "grace_ends_at",
+                      &has_end, &end, e);
+        if (rc == SQLITE_OK && (!has_end || now < end)) {
+          s->plan = plan;
+          plan = 0;
+        } else {
+          use_default = 1;
+        }
+      } else if (strcmp(s->status, "canceled") == 0 || strcmp(s->status, "paused") == 0) {
+        use_default = 1;
+      } else {
+        rc = ent_err(e, SQLITE_ERROR,
+                     "ent_subjects.status of subject '%s' is '%s', not one of active, trialing, "
+                     "past_due, canceled, paused; fix the row",
+                     holder, s->status);
+      }
+    }
+    sqlite3_reset(st);
+    sqlite3_free(plan);
+    break;
+  }
+  if (rc == SQLITE_OK && use_default) rc = default_plan(c, &s->plan, e);
+  while (nseen > 0) sqlite3_free(seen[--nseen]);
+  sqlite3_free(seen);
+  sqlite3_free(holder);
+  if (rc != SQLITE_OK) ent_subject_clear(s);
+  return rc;
+}
+
+int ent_resolve_feature(EntConn *c, const EntSubject *s, const char *feature, EntFeature *f,
+                        EntErr *e) {
+  sqlite3_stmt *st = ent_stmt(c, ST_FEATURE, e);
+  int rc;
+  memset(f, 0, sizeof(*f));
+  f->period = P_MONTH;
+  if (!st) return e->code;
+  sqlite3_bind_text(st, 1, feature, -1, SQLITE_STATIC);
+  rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW) {
+    if (!ent_type_parse((const char *)sqlite3_column_text(st, 0), &f->type)) rc = SQLITE_CORRUPT;
+  }
+  sqlite3_reset(st);
+  if (rc == SQLITE_DONE) {
+    return ent_err(e, SQLITE_ERROR,
+                   "unknown feature '%s'; features come from entitlements_load() (see SELECT "
+                   "feature FROM ent_features)",
+                   feature);
+  }
+  if (rc == SQLITE_CORRUPT) {
+    return ent_err(e, SQLITE_ERROR,
+                   "ent_features.type of '%s' is not boolean, config, metered or rate; reload "
+                   "the configuration with entitlements_load()",
+                   feature);
+  }
+  if (rc != SQLITE_ROW) return ent_err_db(e, c->db, rc, "reading ent_features");
+  f->feature = sqlite3_mprintf("%s", feature);
+  if (!f->feature) return ent_err(e, SQLITE_NOMEM, "out of memory");
+  if (!s->plan) return SQLITE_OK;
+
+  st = ent_stmt(c, ST_ENTITLEMENT, e);
+  if (!st) return e->code;
+  sqlite3_bind_text(st, 1, s->plan, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, feature, -1, SQLITE_STATIC);
+  rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW) {
+    const char *period = (const char *)sqlite3_column_text(st, 2);
+    const char *price = (const char *)sqlite3_column_text(st, 5);
+    f->found = 1;
+    f->enabled = sqlite3_column_int(st, 0) != 0;
+    f->unlimited = sqlite3_column_type(st, 1) == SQLITE_NULL;
+    f->quota = sqlite3_column_int64(st, 1);
+    if (period && !ent_period_parse(period, &f->period)) rc = SQLITE_CORRUPT;
+    f->soft = sqlite3_column_int(st, 3);
+    f->has_cap = sqlite3_column_type(st, 4) != SQLITE_NULL;
+    f->cap = sqlite3_column_int64(st, 4);
+    if (price && !ent_money_text(price, &f->price_micros)) rc = SQLITE_CORRUPT;
+    f->has_price = price != 0;
+    f->per_seat = sqlite3_column_int(st, 6);
+    f->value = col_dup(st, 7);
+    rc = rc == SQLITE_CORRUPT ? rc : SQLITE_DONE;
+  }
+  sqlite3_reset(st);
+  if (rc == SQLITE_CORRUPT) {
+    return ent_err(e, SQLITE_ERROR,
+                   "ent_plan_features has an invalid period or overage_price for '%s'; reload "
+                   "the configuration with entitlements_load()",
+                   feature);
+  }
+  if (rc != SQLITE_DONE) return ent_err_db(e, c->db, rc, "reading ent_plan_features");
+  if (f->per_seat && !f->unlimited) {
+    if (s->seats > 0 && f->quota > INT64_MAX / s->seats) {
+      return ent_err(e, SQLITE_ERROR,
+                     "the per-seat quota of '%s' (%lld) times %lld seats of subject '%s' "
+                     "overflows a 64-bit integer; lower seats or the limit",
+                     feature, (long long)f->quota, (long long)s->seats, s->subject);
+    }
+    f->quota *= s->seats;
+  }
+  return SQLITE_OK;
+}
+
+int ent_usage_load(EntConn *c, const EntSubject *s, const EntFeature *f, int64_t now,
+                   EntUsage *u, EntErr *e) {
+  sqlite3_stmt *st;
+  int rc;
+  memset(u, 0, sizeof(*u));
+  ent_period_bounds(f->period, s->has_anchor, s->anchor_ms, now, &u->start, &u->end);
+  if (f->period != P_LIFETIME) {
+    ent_fmt_time(u->start, 0, u->start_text);
+    ent_fmt_time(u->end, 0, u->end_text);
+  }
+  st = ent_stmt(c, ST_COUNTER_GET, e);
+  if (!st) return e->code;
+  sqlite3_bind_text(st, 1, s->subject, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, f->feature, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 3, ent_period_name(f->period), -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 4, u->start_text, -1, SQLITE_STATIC);
+  rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW) {
+    u->used = sqlite3_column_int64(st, 0);
+    rc = SQLITE_DONE;
+  }
+  sqlite3_reset(st);
+  if (rc != SQLITE_DONE) return ent_err_db(e, c->db, rc, "reading ent_counters");
+  return SQLITE_OK;
+}
+
+/* Whether `amount` more units are denied, and why (the reason has no
+** "entitlements: " prefix; callers add it or show it in entitlement()). */
+int ent_denial(const EntSubject *s, const EntFeature *f, const EntUsage *u, int64_t amount,
+               char **reason) {
+  *reason = 0;
+  if (s->bypass) return 0;
+  if (!s->plan) {
+    *reason = sqlite3_mprintf("feature '%s' is not available to subject '%s': it has no plan and "
+                              "there is no default plan",
+                              f->feature, s->subject);
+    return 1;
+  }
+  if (!f->enabled) {
+    *reason = sqlite3_mprintf("feature '%s' is not in plan '%s' for subject '%s'", f->feature,
+                              s->plan, s->subject);
+    return 1;
+  }
+  if (f->type != T_METERED || f->unlimited) return 0;
+  if (f->soft) {
+    if (!f->has_cap || (amount <= f->cap && u->used <= f->cap - amount)) return 0;
+    *reason = sqlite3_mprintf("usage cap reached: '%s' for subject '%s' on plan '%s': %lld used "
+                              "%s of a cap of %lld, %lld requested%s%s",
+                              f->feature, s->subject, s->plan, (long long)u->used,
+                              ent_period_words(f->period), (long long)f->cap, (long long)amount,
+                              f->period == P_LIFETIME ? "" : "; resets ", u->end_text);
+    return 1;
+  }
+  if (amount <= f->quota && u->used <= f->quota - amount) return 0;
+  *reason = sqlite3_mprintf("quota exceeded: '%s' for subject '%s' on plan '%s': %lld of %lld "
+                            "used %s, %lld requested%s%s",
+                            f->feature, s->subject, s->plan, (long long)u->used,
+                            (long long)f->quota, ent_period_words(f->period), (long long)amount,
+                            f->period == P_LIFETIME ? "" : "; resets ", u->end_text);
+  return 1;
+}
+
+void ent_view(const EntSubject *s, const EntFeature *f, const EntUsage *u, EntView *v) {
+  memset(v, 0, sizeof(*v));
+  if (!s->plan || !f->enabled) {
+    v->status = "disabled";
+    return;
+  }
+  if (f->unlimited) {
+    v->status = "unlimited";
+    return;
+  }
+  v->has_quota = 1;
+  v->quota = f->quota;
+  v->remaining = u->used < v->quota + v->granted ? v->quota + v->granted - u->used : 0;
+  v->overage = u->used > v->quota + v->granted ? u->used - v->quota - v->granted : 0;
+  if (v->quota > 0) {
+    v->has_percent = 1;
+    v->percent = 100.0 * (double)u->used / (double)v->quota;
+  }
+  if (f->has_price) {
+    v->has_cost = 1;
+    v->cost = (double)v->overage * (double)f->price_micros / 1e6;
+  }
+  if (v->overage > 0) {
+    v->status = "over";
+  } else if (v->remaining == 0) {
+    v->status = "exhausted";
+  } else if ((double)u->used * 5 >= (double)v->quota * 4) {
+    v->status = "warning";
+  } else {
+    v->status = "ok";
+  }
+}

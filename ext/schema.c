@@ -1,0 +1,233 @@
+/*
+** schema.c — the schema's life: entitlements_init() creates or migrates the
+** ent_* tables (DDL from sql/schema.sql, compiled in), and
+** entitlements_check() audits them: counters against the ledger, negative
+** balances, subjects on missing plans, parent cycles.
+*/
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ent.h"
+#include "schema_sql.h" /* generated from sql/schema.sql: ENT_SCHEMA_SQL */
+
+/* Version 0 means the tables do not exist. */
+static int schema_version(EntConn *c, int64_t *out, EntErr *e) {
+  sqlite3_stmt *st = 0;
+  int rc = sqlite3_prepare_v2(c->db,
+                              "SELECT 1 FROM main.sqlite_master WHERE type = 'table' AND name = "
+                              "'ent_meta'",
+                              -1, &st, 0);
+  *out = 0;
+  if (rc == SQLITE_OK) {
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    st = 0;
+    if (rc == SQLITE_ROW) {
+      rc = sqlite3_prepare_v2(
+          c->db, "SELECT value FROM main.ent_meta WHERE key = 'schema_version'", -1, &st, 0);
+      if (rc == SQLITE_OK) {
+        rc = sqlite3_step(st);
+        *out = rc == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_INTEGER
+                   ? sqlite3_column_int64(st, 0)
+                   : -1;
+        if (rc == SQLITE_ROW) rc = SQLITE_DONE;
+      }
+    }
+    if (rc == SQLITE_DONE) rc = SQLITE_OK;
+  }
+  sqlite3_finalize(st);
+  if (rc != SQLITE_OK) return ent_err_db(e, c->db, rc, "reading the schema version");
+  if (*out < 0) {
+    return ent_err(e, SQLITE_ERROR,
+                   "ent_meta has no valid schema_version; this database's entitlements tables "
+                   "were altered by hand; restore ent_meta's 'schema_version' row");
+  }
+  return SQLITE_OK;
+}
+
+static int newer_schema(EntErr *e, int64_t v) {
+  return ent_err(e, SQLITE_ERROR,
+                 "this database has entitlements schema version %lld, newer than version %d "
+                 "that this extension (%s) knows; load a newer entitlements extension",
+                 (long long)v, ENT_SCHEMA_VERSION, ENT_VERSION);
+}
+
+/* For functions that only read: the tables must exist and not be newer. */
+int ent_schema_verify(EntConn *c, EntErr *e) {
+  int64_t v;
+  if (schema_version(c, &v, e) != SQLITE_OK) return e->code;
+  if (v == 0) {
+    return ent_err(e, SQLITE_ERROR,
+                   "the entitlements tables are missing from this database; run SELECT "
+                   "entitlements_init() or entitlements_load(...) first");
+  }
+  if (v > ENT_SCHEMA_VERSION) return newer_schema(e, v);
+  return SQLITE_OK;
+}
+
+/* Creates the schema, or migrates an older one in place. Idempotent, and
+** cheap when the schema is current (one indexed read). */
+int ent_schema_ensure(EntConn *c, EntErr *e) {
+  int64_t v;
+  int rc, sp;
+  char *msg = 0;
+  if (schema_version(c, &v, e) != SQLITE_OK) return e->code;
+  if (v == ENT_SCHEMA_VERSION) return SQLITE_OK;
+  if (v > ENT_SCHEMA_VERSION) return newer_schema(e, v);
+  /* v == 0: a new database. Migrations from older versions go here, each
+  ** step in the same savepoint, once there is more than one version. */
+  sp = sqlite3_exec(c->db, "SAVEPOINT entitlements_init", 0, 0, 0) == SQLITE_OK;
+  rc = sqlite3_exec(c->db, ENT_SCHEMA_SQL, 0, 0, &msg);
+  if (rc == SQLITE_OK) {
+    char *sql = sqlite3_mprintf("INSERT INTO ent_meta(key, value) VALUES ('schema_version', %d) "
+                                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                                ENT_SCHEMA_VERSION);
+    sqlite3_free(msg);
+    msg = 0;
+    rc = sql ? sqlite3_exec(c->db, sql, 0, 0, &msg) : SQLITE_NOMEM;
+    sqlite3_free(sql);
+  }
+  if (rc != SQLITE_OK) {
+    ent_err(e, rc, "could not create the entitlements tables: %s",
+            msg ? msg : sqlite3_errstr(rc));
+    sqlite3_free(msg);
+    if (sp) {
+      sqlite3_exec(c->db, "ROLLBACK TO entitlements_init", 0, 0, 0);
+      sqlite3_exec(c->db, "RELEASE entitlements_init", 0, 0, 0);
+    }
+    return e->code;
+  }
+  if (sp && (rc = sqlite3_exec(c->db, "RELEASE entitlements_init", 0, 0, 0)) != SQLITE_OK) {
+    ent_err_db(e, c->db, rc, "committing the new entitlements tables");
+    sqlite3_exec(c->db, "ROLLBACK TO entitlements_init", 0, 0, 0);
+    sqlite3_exec(c->db, "RELEASE entitlements_init", 0, 0, 0);
+    return e->code;
+  }
+  return SQLITE_OK;
+}
+
+static void fn_init(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  EntConn *c = sqlite3_user_data(ctx);
+  EntErr e = {0};
+  (void)argv;
+  if (!ent_argc(ctx, argc, 0, 0, "entitlements_init()")) return;
+  if (ent_schema_ensure(c, &e) != SQLITE_OK) {
+    ent_result_err(ctx, &e);
+    return;
+  }
+  sqlite3_result_int(ctx, ENT_SCHEMA_VERSION);
+}
+
+/* ---- entitlements_check() --------------------------------------------- */
+
+static const char *const CHECK_SQL[] = {
+    /* counters that disagree with the sum of their own ledger rows */
+    "WITH l AS (SELECT subject, feature, period, period_start, sum(CASE WHEN kind IN "
+    "('consume', 'record') THEN amount WHEN kind IN ('refund', 'reset') THEN -amount ELSE 0 "
+    "END) AS total FROM ent_events WHERE period IS NOT NULL GROUP BY 1, 2, 3, 4) "
+    "SELECT 'counter_mismatch', c.subject, c.feature, c.period, c.period_start, c.used, "
+    "coalesce(l.total, 0) FROM ent_counters c LEFT JOIN l ON l.subject = c.subject AND "
+    "l.feature = c.feature AND l.period = c.period AND l.period_start = c.period_start "
+    "WHERE c.used IS NOT coalesce(l.total, 0) "
+    "UNION ALL SELECT 'counter_missing', l.subject, l.feature, l.period, l.period_start, 0, "
+    "l.total FROM l WHERE l.total != 0 AND NOT EXISTS (SELECT 1 FROM ent_counters c WHERE "
+    "c.subject = l.subject AND c.feature = l.feature AND c.period = l.period AND "
+    "c.period_start = l.period_start) ORDER BY 2, 3, 4, 5",
+    "SELECT 'negative_balance', subject, feature, period, period_start, used, NULL "
+    "FROM ent_counters WHERE used < 0 ORDER BY 2, 3, 4, 5",
+    "SELECT 'missing_plan', subject, plan, NULL, NULL, NULL, NULL FROM ent_subjects s "
+    "WHERE plan IS NOT NULL AND NOT EXISTS (SELECT 1 FROM ent_plans p WHERE p.plan = s.plan) "
+    "ORDER BY 2",
+    "WITH RECURSIVE walk(start, cur, depth) AS (SELECT subject, parent, 1 FROM ent_subjects "
+    "WHERE plan IS NULL AND parent IS NOT NULL UNION ALL SELECT w.start, s.parent, w.depth + 1 "
+    "FROM walk w JOIN ent_subjects s ON s.subject = w.cur WHERE s.plan IS NULL AND s.parent IS "
+    "NOT NULL AND w.cur != w.start AND w.depth < 1000) "
+    "SELECT DISTINCT 'parent_cycle', start, NULL, NULL, NULL, NULL, NULL FROM walk "
+    "WHERE cur = start ORDER BY 2",
+};
+
+static void add_col(cJSON *o, const char *name, sqlite3_stmt *st, int i) {
+  char buf[32];
+  switch (sqlite3_column_type(st, i)) {
+    case SQLITE_NULL:
+      return;
+    case SQLITE_INTEGER:
+      snprintf(buf, sizeof(buf), "%lld", (long long)sqlite3_column_int64(st, i));
+      cJSON_AddRawToObject(o, name, buf);
+      return;
+    default:
+      cJSON_AddStringToObject(o, name, (const char *)sqlite3_column_text(st, i));
+  }
+}
+
+static void fn_check(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  EntConn *c = sqlite3_user_data(ctx);
+  EntErr e = {0};
+  cJSON *arr;
+  size_t q;
+  int rc = SQLITE_OK;
+  (void)argv;
+  if (!ent_argc(ctx, argc, 0, 0, "entitlements_check()")) return;
+  if (ent_schema_verify(c, &e) != SQLITE_OK) {
+    ent_result_err(ctx, &e);
+    return;
+  }
+  arr = cJSON_CreateArray();
+  if (!arr) {
+    sqlite3_result_error_nomem(ctx);
+    return;
+  }
+  for (q = 0; q < sizeof(CHECK_SQL) / sizeof(CHECK_SQL[0]) && rc == SQLITE_OK; q++) {
+    sqlite3_stmt *st = 0;
+    rc = sqlite3_prepare_v2(c->db, CHECK_SQL[q], -1, &st, 0);
+    while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+      const char *kind = (const char *)sqlite3_column_text(st, 0);
+      cJSON *o = cJSON_CreateObject();
+      if (!o) {
+        rc = SQLITE_NOMEM;
+        break;
+      }
+      cJSON_AddItemToArray(arr, o);
+      cJSON_AddStringToObject(o, "problem", kind);
+      add_col(o, "subject", st, 1);
+      if (strcmp(kind, "missing_plan") == 0) {
+        add_col(o, "plan", st, 2);
+      } else {
+        add_col(o, "feature", st, 2);
+        add_col(o, "period", st, 3);
+        add_col(o, "period_start", st, 4);
+        add_col(o, "counter", st, 5);
+        add_col(o, "ledger", st, 6);
+      }
+      rc = SQLITE_OK;
+    }
+    if (rc == SQLITE_DONE) rc = SQLITE_OK;
+    if (rc != SQLITE_OK) ent_err_db(&e, c->db, rc, "checking the entitlements tables");
+    sqlite3_finalize(st);
+  }
+  if (rc != SQLITE_OK) {
+    cJSON_Delete(arr);
+    ent_result_err(ctx, &e);
+    return;
+  }
+  if (cJSON_GetArraySize(arr) == 0) {
+    sqlite3_result_text(ctx, "ok", -1, SQLITE_STATIC);
+  } else {
+    char *s = cJSON_PrintUnformatted(arr);
+    if (s) {
+      sqlite3_result_text(ctx, s, -1, cJSON_free);
+    } else {
+      sqlite3_result_error_nomem(ctx);
+    }
+  }
+  cJSON_Delete(arr);
+}
+
+int ent_register_schema(sqlite3 *db, EntConn *c) {
+  static const EntFn fns[] = {
+      {"entitlements_init", fn_init},
+      {"entitlements_check", fn_check},
+  };
+  return ent_register_fns(db, c, fns, (int)(sizeof(fns) / sizeof(fns[0])));
+}

@@ -1,0 +1,152 @@
+-- sqlite-entitlements schema, version 1.
+--
+-- Compiled into the extension and run by entitlements_init(); every statement
+-- is idempotent. Users may read every table and write ent_subjects with plain
+-- SQL; the triggers below reject bad rows with the same "entitlements: "
+-- messages the functions use. Plans and features are written by
+-- entitlements_load(); counters and the ledger by the consumption functions.
+
+CREATE TABLE IF NOT EXISTS ent_meta(
+  key   TEXT PRIMARY KEY,
+  value ANY
+);
+
+-- Feature registry. declared = 1: named in the configuration's "features"
+-- section (else its type was inferred from the plans' values).
+CREATE TABLE IF NOT EXISTS ent_features(
+  feature  TEXT PRIMARY KEY,
+  type     TEXT NOT NULL CHECK (type IN ('boolean', 'config', 'metered', 'rate')),
+  unit     TEXT,
+  declared INTEGER NOT NULL DEFAULT 0,
+  position INTEGER NOT NULL DEFAULT 0
+);
+
+-- price: exact decimal text (up to 6 places), e.g. '79' or '0.002'.
+CREATE TABLE IF NOT EXISTS ent_plans(
+  plan       TEXT PRIMARY KEY,
+  rank       INTEGER NOT NULL DEFAULT 0,
+  price      TEXT,
+  currency   TEXT,
+  inherits   TEXT,
+  trial_days INTEGER,
+  is_default INTEGER NOT NULL DEFAULT 0,
+  position   INTEGER NOT NULL DEFAULT 0
+);
+
+-- A plan's own entitlements, before inheritance. spec is the entitlement as
+-- written in the configuration; the other columns are it, parsed.
+CREATE TABLE IF NOT EXISTS ent_plan_features(
+  plan          TEXT NOT NULL,
+  feature       TEXT NOT NULL,
+  enabled       INTEGER NOT NULL,
+  quota         INTEGER,            -- metered: units per period, NULL = unlimited
+  period        TEXT,               -- metered: minute ... lifetime
+  soft          INTEGER NOT NULL DEFAULT 0,
+  cap           INTEGER,            -- soft: absolute maximum per period
+  overage_price TEXT,               -- exact decimal text per unit over quota
+  per_seat      INTEGER NOT NULL DEFAULT 0,
+  value         TEXT,               -- config and boolean: the JSON value
+  spec          TEXT NOT NULL,
+  position      INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (plan, feature)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS ent_subjects(
+  subject        TEXT PRIMARY KEY,
+  plan           TEXT,
+  status         TEXT NOT NULL DEFAULT 'active',
+  trial_ends_at  TEXT,
+  grace_ends_at  TEXT,
+  seats          INTEGER NOT NULL DEFAULT 1,
+  parent         TEXT,
+  billing_anchor TEXT,
+  bypass         INTEGER NOT NULL DEFAULT 0,
+  metadata       TEXT,
+  created_at     TEXT NOT NULL DEFAULT (datetime('now'))
+);
+CREATE INDEX IF NOT EXISTS ent_subjects_plan ON ent_subjects(plan);
+
+-- Usage per subject, feature and period. Lifetime counters have
+-- period_start '' and period_end NULL.
+CREATE TABLE IF NOT EXISTS ent_counters(
+  subject      TEXT NOT NULL,
+  feature      TEXT NOT NULL,
+  period       TEXT NOT NULL,
+  period_start TEXT NOT NULL,
+  period_end   TEXT,
+  used         INTEGER NOT NULL DEFAULT 0,
+  updated_at   TEXT,
+  PRIMARY KEY (subject, feature, period, period_start)
+) WITHOUT ROWID;
+
+-- The ledger. period/period_start name the counter a row counted in, so
+-- entitlements_check() can compare each counter with exactly its rows.
+-- requested: what a refund asked for when less was used (amount is what it
+-- gave back).
+CREATE TABLE IF NOT EXISTS ent_events(
+  id              INTEGER PRIMARY KEY,
+  at              TEXT NOT NULL,
+  subject         TEXT NOT NULL,
+  feature         TEXT NOT NULL,
+  amount          INTEGER NOT NULL,
+  kind            TEXT NOT NULL,
+  idempotency_key TEXT,
+  metadata        TEXT,
+  period          TEXT,
+  period_start    TEXT,
+  requested       INTEGER
+);
+CREATE UNIQUE INDEX IF NOT EXISTS ent_events_key
+  ON ent_events(subject, idempotency_key) WHERE idempotency_key IS NOT NULL;
+
+-- Plain-SQL writes to ent_subjects get the same checks as the functions.
+CREATE TRIGGER IF NOT EXISTS ent_subjects_insert BEFORE INSERT ON ent_subjects
+BEGIN
+  SELECT RAISE(ABORT, 'entitlements: ent_subjects.subject must be non-empty text or an integer')
+   WHERE NEW.subject IS NULL OR typeof(NEW.subject) NOT IN ('text', 'integer') OR NEW.subject = '';
+  SELECT RAISE(ABORT, 'entitlements: ent_subjects.plan names no plan in ent_plans; load it with entitlements_load() or use an existing plan')
+   WHERE NEW.plan IS NOT NULL AND NOT EXISTS (SELECT 1 FROM ent_plans WHERE plan = NEW.plan);
+  SELECT RAISE(ABORT, 'entitlements: ent_subjects.status must be one of active, trialing, past_due, canceled, paused')
+   WHERE NEW.status IS NULL OR NEW.status NOT IN ('active', 'trialing', 'past_due', 'canceled', 'paused');
+  SELECT RAISE(ABORT, 'entitlements: ent_subjects.seats must be an integer >= 1')
+   WHERE typeof(NEW.seats) != 'integer' OR NEW.seats < 1;
+  SELECT RAISE(ABORT, 'entitlements: ent_subjects.bypass must be 0 or 1')
+   WHERE NEW.bypass IS NULL OR NEW.bypass NOT IN (0, 1);
+  SELECT RAISE(ABORT, 'entitlements: ent_subjects.parent must differ from subject')
+   WHERE NEW.parent IS NOT NULL AND NEW.parent = NEW.subject;
+  SELECT RAISE(ABORT, 'entitlements: ent_subjects.trial_ends_at, grace_ends_at and billing_anchor must be NULL, a time text such as ''2026-11-22 10:00:00'', or unix seconds')
+   WHERE (NEW.trial_ends_at IS NOT NULL AND (typeof(NEW.trial_ends_at) = 'blob' OR (typeof(NEW.trial_ends_at) = 'text' AND julianday(NEW.trial_ends_at) IS NULL)))
+      OR (NEW.grace_ends_at IS NOT NULL AND (typeof(NEW.grace_ends_at) = 'blob' OR (typeof(NEW.grace_ends_at) = 'text' AND julianday(NEW.grace_ends_at) IS NULL)))
+      OR (NEW.billing_anchor IS NOT NULL AND (typeof(NEW.billing_anchor) = 'blob' OR (typeof(NEW.billing_anchor) = 'text' AND julianday(NEW.billing_anchor) IS NULL)));
+  SELECT RAISE(ABORT, 'entitlements: ent_subjects.metadata must be NULL or a JSON object')
+   WHERE NEW.metadata IS NOT NULL AND (json_valid(NEW.metadata) = 0 OR json_type(NEW.metadata) != 'object');
+END;
+
+CREATE TRIGGER IF NOT EXISTS ent_subjects_update BEFORE UPDATE ON ent_subjects
+BEGIN
+  SELECT RAISE(ABORT, 'entitlements: ent_subjects.subject must be non-empty text or an integer')
+   WHERE NEW.subject IS NULL OR typeof(NEW.subject) NOT IN ('text', 'integer') OR NEW.subject = '';
+  SELECT RAISE(ABORT, 'entitlements: ent_subjects.plan names no plan in ent_plans; load it with entitlements_load() or use an existing plan')
+   WHERE NEW.plan IS NOT NULL AND NOT EXISTS (SELECT 1 FROM ent_plans WHERE plan = NEW.plan);
+  SELECT RAISE(ABORT, 'entitlements: ent_subjects.status must be one of active, trialing, past_due, canceled, paused')
+   WHERE NEW.status IS NULL OR NEW.status NOT IN ('active', 'trialing', 'past_due', 'canceled', 'paused');
+  SELECT RAISE(ABORT, 'entitlements: ent_subjects.seats must be an integer >= 1')
+   WHERE typeof(NEW.seats) != 'integer' OR NEW.seats < 1;
+  SELECT RAISE(ABORT, 'entitlements: ent_subjects.bypass must be 0 or 1')
+   WHERE NEW.bypass IS NULL OR NEW.bypass NOT IN (0, 1);
+  SELECT RAISE(ABORT, 'entitlements: ent_subjects.parent must differ from subject')
+   WHERE NEW.parent IS NOT NULL AND NEW.parent = NEW.subject;
+  SELECT RAISE(ABORT, 'entitlements: ent_subjects.trial_ends_at, grace_ends_at and billing_anchor must be NULL, a time text such as ''2026-11-22 10:00:00'', or unix seconds')
+   WHERE (NEW.trial_ends_at IS NOT NULL AND (typeof(NEW.trial_ends_at) = 'blob' OR (typeof(NEW.trial_ends_at) = 'text' AND julianday(NEW.trial_ends_at) IS NULL)))
+      OR (NEW.grace_ends_at IS NOT NULL AND (typeof(NEW.grace_ends_at) = 'blob' OR (typeof(NEW.grace_ends_at) = 'text' AND julianday(NEW.grace_ends_at) IS NULL)))
+      OR (NEW.billing_anchor IS NOT NULL AND (typeof(NEW.billing_anchor) = 'blob' OR (typeof(NEW.billing_anchor) = 'text' AND julianday(NEW.billing_anchor) IS NULL)));
+  SELECT RAISE(ABORT, 'entitlements: ent_subjects.metadata must be NULL or a JSON object')
+   WHERE NEW.metadata IS NOT NULL AND (json_valid(NEW.metadata) = 0 OR json_type(NEW.metadata) != 'object');
+END;
+
+-- A plan still in use cannot be deleted with plain SQL either.
+CREATE TRIGGER IF NOT EXISTS ent_plans_in_use BEFORE DELETE ON ent_plans
+WHEN EXISTS (SELECT 1 FROM ent_subjects WHERE plan = OLD.plan)
+BEGIN
+  SELECT RAISE(ABORT, 'entitlements: this plan is still used by subjects in ent_subjects; move them to another plan with subject_set_plan() first');
+END;
