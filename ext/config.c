@@ -139,14 +139,13 @@ static Feat *feat_add(Model *m, const char *name) {
   return f;
 }
 
-static int type_word_err(EntErr *e, const char *path, const cJSON *it) {
+static int not_object(EntErr *e, const char *path, const cJSON *it) {
   const char *what = cJSON_IsString(it)   ? "text"
                      : cJSON_IsNumber(it) ? "a number"
                      : cJSON_IsBool(it)   ? "a boolean"
                      : cJSON_IsArray(it)  ? "an array"
-                     : cJSON_IsObject(it) ? "an object"
                                           : "null";
-  return ent_err(e, SQLITE_ERROR, "%s: unexpected %s", path, what);
+  return ent_err(e, SQLITE_ERROR, "%s: expected an object, not %s", path, what);
 }
 
 /* Integer from 0 to 2^53-1 (JSON numbers beyond are not exact). */
@@ -190,7 +189,7 @@ static int not_yet(EntErr *e, const char *path, const char *what) {
 
 static int read_features(Model *m, const cJSON *sec) {
   const cJSON *it;
-  if (!cJSON_IsObject(sec)) return type_word_err(m->e, "features", sec);
+  if (!cJSON_IsObject(sec)) return not_object(m->e, "features", sec);
   cJSON_ArrayForEach(it, sec) {
     char *path = sqlite3_mprintf("features.%s", it->string);
     const cJSON *k;
@@ -199,7 +198,7 @@ static int read_features(Model *m, const cJSON *sec) {
     if (!path) return ent_err(m->e, SQLITE_NOMEM, "out of memory");
     if (!it->string[0]) rc = ent_err(m->e, SQLITE_ERROR, "features: a feature name is empty");
     if (rc == SQLITE_OK && feat_find(m, it->string)) {
-      rc = ent_err(m->e, SQLITE_ERROR, "%s: declared twice", path);
+      rc = ent_err(m->e, SQLITE_ERROR, "%s: feature named twice", path);
     }
     if (rc == SQLITE_OK && !cJSON_IsObject(it)) {
       rc = ent_err(m->e, SQLITE_ERROR, "%s: expected an object such as {\"type\": \"metered\"}",
@@ -556,7 +555,7 @@ static int read_model(Model *m, const cJSON *doc) {
       features = k;
     } else if (strcmp(k->string, "settings") == 0) {
       const cJSON *s;
-      if (!cJSON_IsObject(k)) return type_word_err(m->e, "settings", k);
+      if (!cJSON_IsObject(k)) return not_object(m->e, "settings", k);
       cJSON_ArrayForEach(s, k) {
         char *p = sqlite3_mprintf("settings.%s", s->string);
         rc = strcmp(s->string, "alerts") == 0 ? not_yet(m->e, p ? p : "settings", "alerts are")
@@ -594,10 +593,9 @@ static int read_model(Model *m, const cJSON *doc) {
 
 /* ---- the stored configuration as a document ---------------------------- */
 
+/* Ranks and trial days came from JSON numbers, so they are exact doubles. */
 static int add_int(cJSON *o, const char *name, int64_t v) {
-  char buf[32];
-  snprintf(buf, sizeof(buf), "%lld", (long long)v);
-  return cJSON_AddRawToObject(o, name, buf) != 0;
+  return cJSON_AddNumberToObject(o, name, (double)v) != 0;
 }
 
 static int config_doc(EntConn *c, cJSON **out, EntErr *e) {
@@ -690,6 +688,17 @@ static int overlay(cJSON *base, const cJSON *doc, EntErr *e) {
   static const char *const SECTIONS[] = {"features", "plans"};
   const cJSON *it;
   int i, new_default = 0;
+  /* the overlay would fold a name given twice into one: refuse it first */
+  for (i = 0; i < 2; i++) {
+    const cJSON *sec = cJSON_GetObjectItemCaseSensitive(doc, SECTIONS[i]);
+    if (!cJSON_IsObject(sec)) continue;
+    cJSON_ArrayForEach(it, sec) {
+      if (cJSON_GetObjectItemCaseSensitive(sec, it->string) != it) {
+        return ent_err(e, SQLITE_ERROR, "%s.%s: %s named twice", SECTIONS[i], it->string,
+                       i ? "plan" : "feature");
+      }
+    }
+  }
   cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(doc, "plans")) {
     if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(it, "default"))) new_default = 1;
   }
@@ -703,10 +712,14 @@ static int overlay(cJSON *base, const cJSON *doc, EntErr *e) {
     const cJSON *src = cJSON_GetObjectItemCaseSensitive(doc, SECTIONS[i]);
     cJSON *dst;
     if (!src) continue;
-    if (!cJSON_IsObject(src)) return type_word_err(e, SECTIONS[i], src);
     dst = cJSON_GetObjectItemCaseSensitive(base, SECTIONS[i]);
-    if (!dst && !(dst = cJSON_AddObjectToObject(base, SECTIONS[i]))) {
-      return ent_err(e, SQLITE_NOMEM, "out of memory");
+    if (!cJSON_IsObject(src) || !cJSON_IsObject(dst)) {
+      /* not mergeable: take it as it is, and let the checker say what is wrong */
+      cJSON *copy = cJSON_Duplicate(src, 1);
+      if (!copy) return ent_err(e, SQLITE_NOMEM, "out of memory");
+      cJSON_DeleteItemFromObjectCaseSensitive(base, SECTIONS[i]);
+      cJSON_AddItemToObject(base, SECTIONS[i], copy);
+      continue;
     }
     cJSON_ArrayForEach(it, src) {
       cJSON *copy = cJSON_Duplicate(it, 1);

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Runs every part of the test suite and ends with one line "N passed, N failed"
+# (exit 1 on any failure). Each part prints its own "part: N passed, N failed"
+# line; a part that crashes or prints no such line counts as one failure.
+#   RUNNER, STATIC, RACE  binaries to use (make asan swaps in sanitized ones)
+#   SKIP_PY=1             skip the parts that load the .so into another program
+set -u
+cd "$(dirname "$0")/.."
+RUNNER=${RUNNER:-dist/runner}
+STATIC=${STATIC:-dist/test_static}
+RACE=${RACE:-dist/race}
+EXT_ARGS=()
+[ "$RUNNER" = dist/runner ] && EXT_ARGS=(--ext dist/entitlements.so)
+mkdir -p dist/test-tmp
+passed=0
+failed=0
+
+part() { # name, command...
+  local name=$1 out rc line p f
+  shift
+  out=$("$@" 2>&1)
+  rc=$?
+  line=$(printf '%s\n' "$out" | grep -E '^[a-z_]+: [0-9]+ passed, [0-9]+ failed$' | tail -n 1)
+  printf '%s\n' "$out" | grep -v -E '^[a-z_]+: [0-9]+ passed, [0-9]+ failed$'
+  if [ -z "$line" ]; then
+    echo "FAIL $name: exited $rc without a summary line"
+    failed=$((failed + 1))
+    return
+  fi
+  echo "$line"
+  p=$(echo "$line" | sed -E 's/.*: ([0-9]+) passed.*/\1/')
+  f=$(echo "$line" | sed -E 's/.* ([0-9]+) failed$/\1/')
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+    echo "FAIL $name: exited $rc"
+    f=1
+  fi
+  passed=$((passed + p))
+  failed=$((failed + f))
+}
+
+part sql "$RUNNER" "${EXT_ARGS[@]}" tests/sql/*.test
+part static "$STATIC"
+part race "$RACE" "${EXT_ARGS[@]}"
+if [ -z "${SKIP_PY:-}" ]; then
+  part python /usr/bin/python3 tests/test_python.py
+  part shell bash tests/test_shell.sh
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
