@@ -97,14 +97,16 @@ static int digits(const char **pz, int n, int *out) {
 }
 
 /* The common canonical forms, parsed without SQL:
-** YYYY-MM-DD[( |T)HH:MM[:SS[.fff]]][Z]. Anything else goes to julianday(). */
+** YYYY-MM-DD[( |T)HH:MM[:SS[.fff]]][Z]. Returns 1 when parsed, 0 for another
+** form (julianday() reads it), -1 for an impossible date in this form, which
+** julianday() would roll over ('2026-02-30' to March 2) and we refuse. */
 static int parse_fast(const char *z, int64_t *out) {
   int y, mo, d, h = 0, mi = 0, s = 0, ms = 0;
   if (!digits(&z, 4, &y) || *z++ != '-' || !digits(&z, 2, &mo) || *z++ != '-' ||
       !digits(&z, 2, &d)) {
     return 0;
   }
-  if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo)) return 0;
+  if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo)) return -1;
   if (*z == ' ' || *z == 'T') {
     z++;
     if (!digits(&z, 2, &h) || *z++ != ':' || !digits(&z, 2, &mi)) return 0;
@@ -140,7 +142,14 @@ int ent_time_text(EntConn *c, const char *z, const char *what, int64_t *out, Ent
   sqlite3_stmt *st;
   int rc;
   double jd;
-  if (parse_fast(z, out)) return SQLITE_OK;
+  int fast = parse_fast(z, out);
+  if (fast == 1) return SQLITE_OK;
+  if (fast < 0) {
+    char *shown = sqlite3_mprintf("'%s' (no such day)", z);
+    rc = bad_time(e, what, shown ? shown : "the text");
+    sqlite3_free(shown);
+    return rc;
+  }
   if (sqlite3_stricmp(z, "now") == 0) {
     *out = ent_now(c);
     return SQLITE_OK;

@@ -55,11 +55,11 @@ CREATE TABLE IF NOT EXISTS ent_subjects(
   subject        TEXT PRIMARY KEY,
   plan           TEXT,
   status         TEXT NOT NULL DEFAULT 'active',
-  trial_ends_at  TEXT,
-  grace_ends_at  TEXT,
+  trial_ends_at,                    -- times: text, or unix seconds as numbers;
+  grace_ends_at,                    -- no type, so numbers stay numbers
   seats          INTEGER NOT NULL DEFAULT 1,
   parent         TEXT,
-  billing_anchor TEXT,
+  billing_anchor,
   bypass         INTEGER NOT NULL DEFAULT 0,
   metadata       TEXT,
   created_at     TEXT NOT NULL DEFAULT (datetime('now'))
