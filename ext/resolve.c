@@ -81,8 +81,9 @@ int ent_arg_amount(sqlite3_value *v, const char *fn, const char *what, int64_t *
     case SQLITE_INTEGER:
       *out = sqlite3_value_int64(v);
       if (*out < 0) {
-        return ent_err(e, SQLITE_ERROR, "%s: %s must be >= 0, got %lld; use refund_quota() to "
-                       "give units back", fn, what, (long long)*out);
+        return ent_err(e, SQLITE_ERROR, "%s: %s must be >= 0, got %lld%s", fn, what,
+                       (long long)*out,
+                       strcmp(what, "amount") == 0 ? "; use refund_quota() to give units back" : "");
       }
       return SQLITE_OK;
     case SQLITE_FLOAT: {
