@@ -928,7 +928,7 @@ static void fn_load(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     return;
   }
   nplans = cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(doc, "plans"));
-  rc = cJSON_IsObject(doc) ? ent_schema_ensure(c, &e) : read_model(&m, doc);
+  rc = cJSON_IsObject(doc) ? ent_schema_ensure(c, 0, &e) : read_model(&m, doc);
   if (rc == SQLITE_OK) {
     if (replace) {
       whole = doc;

@@ -326,6 +326,22 @@ int ent_resolve_feature(EntConn *c, const EntSubject *s, const char *feature, En
                    feature);
   }
   if (rc != SQLITE_DONE) return ent_err_db(e, c->db, rc, "reading ent_plan_features");
+  if (!f->found) {
+    /* rare path: tell a plan that lacks the feature from one that is gone */
+    st = ent_stmt(c, ST_PLAN, e);
+    if (!st) return e->code;
+    sqlite3_bind_text(st, 1, s->plan, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc == SQLITE_DONE) {
+      return ent_err(e, SQLITE_ERROR,
+                     "subject '%s' is on plan '%s', which is not in ent_plans; move it with "
+                     "subject_set_plan() or load that plan again",
+                     s->subject, s->plan);
+    }
+    if (rc != SQLITE_ROW) return ent_err_db(e, c->db, rc, "reading ent_plans");
+    return SQLITE_OK;
+  }
   if (f->per_seat && !f->unlimited) {
     if (s->seats > 0 && f->quota > INT64_MAX / s->seats) {
       return ent_err(e, SQLITE_ERROR,

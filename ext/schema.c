@@ -67,15 +67,16 @@ int ent_schema_verify(EntConn *c, EntErr *e) {
 }
 
 /* Creates the schema, or migrates an older one in place. Idempotent, and
-** cheap when the schema is current (one indexed read). */
-int ent_schema_ensure(EntConn *c, EntErr *e) {
+** cheap when the schema is current (one indexed read) unless repair is set:
+** then the DDL runs again, restoring any dropped index or trigger. */
+int ent_schema_ensure(EntConn *c, int repair, EntErr *e) {
   int64_t v;
   int rc, sp;
   char *msg = 0;
   if (schema_version(c, &v, e) != SQLITE_OK) return e->code;
-  if (v == ENT_SCHEMA_VERSION) return SQLITE_OK;
+  if (v == ENT_SCHEMA_VERSION && !repair) return SQLITE_OK;
   if (v > ENT_SCHEMA_VERSION) return newer_schema(e, v);
-  /* v == 0: a new database. Migrations from older versions go here, each
+  /* v == 0: a new database (or a repair). Migrations from older versions go here, each
   ** step in the same savepoint, once there is more than one version. */
   sp = sqlite3_exec(c->db, "SAVEPOINT entitlements_init", 0, 0, 0) == SQLITE_OK;
   rc = sqlite3_exec(c->db, ENT_SCHEMA_SQL, 0, 0, &msg);
@@ -112,7 +113,7 @@ static void fn_init(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   EntErr e = {0};
   (void)argv;
   if (!ent_argc(ctx, argc, 0, 0, "entitlements_init()")) return;
-  if (ent_schema_ensure(c, &e) != SQLITE_OK) {
+  if (ent_schema_ensure(c, 1, &e) != SQLITE_OK) {
     ent_result_err(ctx, &e);
     return;
   }
