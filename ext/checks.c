@@ -63,7 +63,10 @@ static int config_allows(Ask *a, const cJSON *v, sqlite3_value *arg, int *out) {
       return ent_err(&a->e, SQLITE_ERROR,
                      "plan_allows: feature '%s' has a number value (a maximum); arg must be a "
                      "number, not %s",
-                     a->f.feature, t == SQLITE_NULL ? "NULL" : t == SQLITE_TEXT ? "text" : "a blob");
+                     a->f.feature,
+                     t == SQLITE_NULL   ? "NULL"
+                     : t == SQLITE_TEXT ? "text"
+                                        : "a blob");
     }
     *out = sqlite3_value_double(arg) <= v->valuedouble;
   } else if (cJSON_IsArray(v)) {
@@ -255,8 +258,8 @@ static int describe(Ask *a, cJSON **out) {
          add_text_or_null(o, "period_end", live && a->f.period != P_LIFETIME ? a->u.end_text : 0) &&
          cJSON_AddBoolToObject(o, "soft", a->f.soft) && cJSON_AddNullToObject(o, "value");
   } else if (ok) {
-    static const char *const NULLS[] = {"quota", "used",       "granted",    "remaining", "overage",
-                                        "cost",  "period",     "period_start", "period_end", "soft"};
+    static const char *const NULLS[] = {"quota", "used",   "granted",      "remaining",  "overage",
+                                        "cost",  "period", "period_start", "period_end", "soft"};
     size_t i;
     cJSON *val = 0;
     for (i = 0; ok && i < sizeof(NULLS) / sizeof(NULLS[0]); i++) {

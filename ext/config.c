@@ -453,8 +453,8 @@ static int read_plan(Model *m, Plan *pl) {
         const cJSON *fv;
         int n = cJSON_GetArraySize(k);
         if (!cJSON_IsObject(k)) {
-          rc = ent_err(m->e, SQLITE_ERROR,
-                       "%s: expected an object of feature name to entitlement", p);
+          rc = ent_err(m->e, SQLITE_ERROR, "%s: expected an object of feature name to entitlement",
+                       p);
           break;
         }
         pl->ents = sqlite3_malloc64(sizeof(Ent) * (n > 0 ? n : 1));
@@ -910,7 +910,8 @@ static void fn_load(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     }
   }
   if (sqlite3_value_type(argv[0]) != SQLITE_TEXT) {
-    ent_err(&e, SQLITE_ERROR, "entitlements_load: json must be the configuration as JSON text, not %s",
+    ent_err(&e, SQLITE_ERROR,
+            "entitlements_load: json must be the configuration as JSON text, not %s",
             sqlite3_value_type(argv[0]) == SQLITE_NULL ? "NULL" : "a number or blob");
     ent_result_err(ctx, &e);
     return;

@@ -151,7 +151,7 @@ static int replay(Call *k, int *found) {
     const char *feature = (const char *)sqlite3_column_text(st, 0);
     const char *kind = (const char *)sqlite3_column_text(st, 2);
     int64_t asked = sqlite3_column_type(st, 3) == SQLITE_NULL ? sqlite3_column_int64(st, 1)
-                                                               : sqlite3_column_int64(st, 3);
+                                                              : sqlite3_column_int64(st, 3);
     *found = 1;
     if (!feature || !kind || strcmp(feature, k->feature) || strcmp(kind, LEDGER_KIND[k->kind]) ||
         asked != k->amount) {

@@ -87,16 +87,7 @@ int ent_step_done(EntConn *c, sqlite3_stmt *st, EntErr *e, const char *doing);
 
 /* ---- time and periods (period.c) --------------------------------------- */
 
-typedef enum {
-  P_MINUTE,
-  P_HOUR,
-  P_DAY,
-  P_WEEK,
-  P_MONTH,
-  P_YEAR,
-  P_LIFETIME,
-  P_NONE
-} EntPeriod;
+typedef enum { P_MINUTE, P_HOUR, P_DAY, P_WEEK, P_MONTH, P_YEAR, P_LIFETIME, P_NONE } EntPeriod;
 
 #define ENT_TIME_MIN_MS (-62167219200000LL) /* 0000-01-01 00:00:00 */
 #define ENT_TIME_MAX_MS (253402300799999LL) /* 9999-12-31 23:59:59.999 */
@@ -176,8 +167,8 @@ int ent_arg_amount(sqlite3_value *v, const char *fn, const char *what, int64_t *
 int ent_resolve_subject(EntConn *c, const char *subject, int64_t now, EntSubject *s, EntErr *e);
 int ent_resolve_feature(EntConn *c, const EntSubject *s, const char *feature, EntFeature *f,
                         EntErr *e);
-int ent_usage_load(EntConn *c, const EntSubject *s, const EntFeature *f, int64_t now,
-                   EntUsage *u, EntErr *e);
+int ent_usage_load(EntConn *c, const EntSubject *s, const EntFeature *f, int64_t now, EntUsage *u,
+                   EntErr *e);
 void ent_subject_clear(EntSubject *s);
 void ent_feature_clear(EntFeature *f);
 int ent_denial(const EntSubject *s, const EntFeature *f, const EntUsage *u, int64_t amount,

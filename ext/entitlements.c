@@ -105,23 +105,28 @@ static void fn_version(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
 /* cJSON allocates through SQLite, so its memory shows in sqlite3_memory_used()
 ** and obeys sqlite3_soft_heap_limit64(). The hooks are process-wide in cJSON;
 ** these are the same on every connection and work for any cJSON user. */
-static void *cjson_malloc(size_t n) { return sqlite3_malloc64(n); }
-static void cjson_free(void *p) { sqlite3_free(p); }
+static void *cjson_malloc(size_t n) {
+  return sqlite3_malloc64(n);
+}
+static void cjson_free(void *p) {
+  sqlite3_free(p);
+}
 
 #ifdef _WIN32
 __declspec(dllexport)
 #else
 __attribute__((visibility("default")))
 #endif
-int sqlite3_entitlements_init(sqlite3 *db, char **pzErrMsg, const sqlite3_api_routines *pApi) {
+    int sqlite3_entitlements_init(sqlite3 *db, char **pzErrMsg, const sqlite3_api_routines *pApi) {
   EntConn *c;
   int rc;
   SQLITE_EXTENSION_INIT2(pApi);
   if (sqlite3_libversion_number() < 3035000) {
     if (pzErrMsg) {
-      *pzErrMsg = sqlite3_mprintf("entitlements: needs SQLite 3.35.0 or newer (RETURNING, "
-                                  "UPSERT); this program uses SQLite %s",
-                                  sqlite3_libversion());
+      *pzErrMsg = sqlite3_mprintf(
+          "entitlements: needs SQLite 3.35.0 or newer (RETURNING, "
+          "UPSERT); this program uses SQLite %s",
+          sqlite3_libversion());
     }
     return SQLITE_ERROR;
   }
@@ -149,8 +154,8 @@ int sqlite3_entitlements_init(sqlite3 *db, char **pzErrMsg, const sqlite3_api_ro
   if (rc == SQLITE_OK) rc = ent_register_checks(db, c);
   if (rc == SQLITE_OK) rc = ent_register_consume(db, c);
   if (rc != SQLITE_OK && pzErrMsg) {
-    *pzErrMsg = sqlite3_mprintf("entitlements: could not register functions: %s",
-                                sqlite3_errstr(rc));
+    *pzErrMsg =
+        sqlite3_mprintf("entitlements: could not register functions: %s", sqlite3_errstr(rc));
   }
   return rc;
 }

@@ -182,8 +182,8 @@ int ent_time_value(EntConn *c, sqlite3_value *v, const char *what, int64_t *out,
       sqlite3_int64 s = sqlite3_value_int64(v);
       if (s < ENT_TIME_MIN_MS / 1000 || s > ENT_TIME_MAX_MS / 1000) {
         char *shown = sqlite3_mprintf("%lld", (long long)s);
-        int rc = ent_err(e, SQLITE_ERROR, "%s: %s unix seconds is outside years 0000 to 9999",
-                         what, shown ? shown : "the number");
+        int rc = ent_err(e, SQLITE_ERROR, "%s: %s unix seconds is outside years 0000 to 9999", what,
+                         shown ? shown : "the number");
         sqlite3_free(shown);
         return rc;
       }
@@ -194,8 +194,8 @@ int ent_time_value(EntConn *c, sqlite3_value *v, const char *what, int64_t *out,
       double s = sqlite3_value_double(v);
       if (!(s >= ENT_TIME_MIN_MS / 1000.0 && s <= ENT_TIME_MAX_MS / 1000.0)) {
         char *shown = sqlite3_mprintf("%!.15g", s);
-        int rc = ent_err(e, SQLITE_ERROR, "%s: %s unix seconds is outside years 0000 to 9999",
-                         what, shown ? shown : "the number");
+        int rc = ent_err(e, SQLITE_ERROR, "%s: %s unix seconds is outside years 0000 to 9999", what,
+                         shown ? shown : "the number");
         sqlite3_free(shown);
         return rc;
       }
@@ -227,8 +227,12 @@ int ent_period_parse(const char *z, EntPeriod *out) {
   return 0;
 }
 
-const char *ent_period_name(EntPeriod p) { return p <= P_LIFETIME ? PERIOD_NAMES[p] : ""; }
-const char *ent_period_words(EntPeriod p) { return p <= P_LIFETIME ? PERIOD_WORDS[p] : ""; }
+const char *ent_period_name(EntPeriod p) {
+  return p <= P_LIFETIME ? PERIOD_NAMES[p] : "";
+}
+const char *ent_period_words(EntPeriod p) {
+  return p <= P_LIFETIME ? PERIOD_WORDS[p] : "";
+}
 
 /* Start of the anchored month period of (y, m): the anchor's day clamped to
 ** the month's length, at the anchor's time of day. */

@@ -14,7 +14,9 @@
 
 static const char *const TYPE_NAMES[] = {"boolean", "config", "metered", "rate"};
 
-const char *ent_type_name(EntType t) { return TYPE_NAMES[t]; }
+const char *ent_type_name(EntType t) {
+  return TYPE_NAMES[t];
+}
 
 int ent_type_parse(const char *z, EntType *out) {
   int i;
@@ -67,7 +69,7 @@ int ent_arg_feature(sqlite3_value *v, const char *fn, const char **out, EntErr *
                    "%s: feature must be a feature name as text, not %s; see SELECT feature FROM "
                    "ent_features",
                    fn,
-                   sqlite3_value_type(v) == SQLITE_NULL ? "NULL"
+                   sqlite3_value_type(v) == SQLITE_NULL   ? "NULL"
                    : sqlite3_value_type(v) == SQLITE_BLOB ? "a blob"
                                                           : "a number");
   }
@@ -81,9 +83,9 @@ int ent_arg_amount(sqlite3_value *v, const char *fn, const char *what, int64_t *
     case SQLITE_INTEGER:
       *out = sqlite3_value_int64(v);
       if (*out < 0) {
-        return ent_err(e, SQLITE_ERROR, "%s: %s must be >= 0, got %lld%s", fn, what,
-                       (long long)*out,
-                       strcmp(what, "amount") == 0 ? "; use refund_quota() to give units back" : "");
+        return ent_err(
+            e, SQLITE_ERROR, "%s: %s must be >= 0, got %lld%s", fn, what, (long long)*out,
+            strcmp(what, "amount") == 0 ? "; use refund_quota() to give units back" : "");
       }
       return SQLITE_OK;
     case SQLITE_FLOAT: {
@@ -100,9 +102,9 @@ int ent_arg_amount(sqlite3_value *v, const char *fn, const char *what, int64_t *
       return ent_err(e, SQLITE_ERROR, "%s: %s is NULL; pass a whole number >= 0", fn, what);
     case SQLITE_TEXT: {
       char *z = shown(v);
-      int rc = ent_err(e, SQLITE_ERROR,
-                       "%s: %s must be an integer, got text %s; bind it as a number", fn, what,
-                       z ? z : "");
+      int rc =
+          ent_err(e, SQLITE_ERROR, "%s: %s must be an integer, got text %s; bind it as a number",
+                  fn, what, z ? z : "");
       sqlite3_free(z);
       return rc;
     }
@@ -354,8 +356,8 @@ int ent_resolve_feature(EntConn *c, const EntSubject *s, const char *feature, En
   return SQLITE_OK;
 }
 
-int ent_usage_load(EntConn *c, const EntSubject *s, const EntFeature *f, int64_t now,
-                   EntUsage *u, EntErr *e) {
+int ent_usage_load(EntConn *c, const EntSubject *s, const EntFeature *f, int64_t now, EntUsage *u,
+                   EntErr *e) {
   sqlite3_stmt *st;
   int rc;
   memset(u, 0, sizeof(*u));
@@ -387,9 +389,10 @@ int ent_denial(const EntSubject *s, const EntFeature *f, const EntUsage *u, int6
   *reason = 0;
   if (s->bypass) return 0;
   if (!s->plan) {
-    *reason = sqlite3_mprintf("feature '%s' is not available to subject '%s': it has no plan and "
-                              "there is no default plan",
-                              f->feature, s->subject);
+    *reason = sqlite3_mprintf(
+        "feature '%s' is not available to subject '%s': it has no plan and "
+        "there is no default plan",
+        f->feature, s->subject);
     return 1;
   }
   if (!f->enabled) {
@@ -400,19 +403,21 @@ int ent_denial(const EntSubject *s, const EntFeature *f, const EntUsage *u, int6
   if (f->type != T_METERED || f->unlimited) return 0;
   if (f->soft) {
     if (!f->has_cap || (amount <= f->cap && u->used <= f->cap - amount)) return 0;
-    *reason = sqlite3_mprintf("usage cap reached: '%s' for subject '%s' on plan '%s': %lld used "
-                              "%s of a cap of %lld, %lld requested%s%s",
-                              f->feature, s->subject, s->plan, (long long)u->used,
-                              ent_period_words(f->period), (long long)f->cap, (long long)amount,
-                              f->period == P_LIFETIME ? "" : "; resets ", u->end_text);
+    *reason = sqlite3_mprintf(
+        "usage cap reached: '%s' for subject '%s' on plan '%s': %lld used "
+        "%s of a cap of %lld, %lld requested%s%s",
+        f->feature, s->subject, s->plan, (long long)u->used, ent_period_words(f->period),
+        (long long)f->cap, (long long)amount, f->period == P_LIFETIME ? "" : "; resets ",
+        u->end_text);
     return 1;
   }
   if (amount <= f->quota && u->used <= f->quota - amount) return 0;
-  *reason = sqlite3_mprintf("quota exceeded: '%s' for subject '%s' on plan '%s': %lld of %lld "
-                            "used %s, %lld requested%s%s",
-                            f->feature, s->subject, s->plan, (long long)u->used,
-                            (long long)f->quota, ent_period_words(f->period), (long long)amount,
-                            f->period == P_LIFETIME ? "" : "; resets ", u->end_text);
+  *reason = sqlite3_mprintf(
+      "quota exceeded: '%s' for subject '%s' on plan '%s': %lld of %lld "
+      "used %s, %lld requested%s%s",
+      f->feature, s->subject, s->plan, (long long)u->used, (long long)f->quota,
+      ent_period_words(f->period), (long long)amount, f->period == P_LIFETIME ? "" : "; resets ",
+      u->end_text);
   return 1;
 }
 

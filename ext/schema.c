@@ -24,8 +24,8 @@ static int schema_version(EntConn *c, int64_t *out, EntErr *e) {
     sqlite3_finalize(st);
     st = 0;
     if (rc == SQLITE_ROW) {
-      rc = sqlite3_prepare_v2(
-          c->db, "SELECT value FROM main.ent_meta WHERE key = 'schema_version'", -1, &st, 0);
+      rc = sqlite3_prepare_v2(c->db, "SELECT value FROM main.ent_meta WHERE key = 'schema_version'",
+                              -1, &st, 0);
       if (rc == SQLITE_OK) {
         rc = sqlite3_step(st);
         *out = rc == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_INTEGER
@@ -81,17 +81,17 @@ int ent_schema_ensure(EntConn *c, int repair, EntErr *e) {
   sp = sqlite3_exec(c->db, "SAVEPOINT entitlements_init", 0, 0, 0) == SQLITE_OK;
   rc = sqlite3_exec(c->db, ENT_SCHEMA_SQL, 0, 0, &msg);
   if (rc == SQLITE_OK) {
-    char *sql = sqlite3_mprintf("INSERT INTO ent_meta(key, value) VALUES ('schema_version', %d) "
-                                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                                ENT_SCHEMA_VERSION);
+    char *sql = sqlite3_mprintf(
+        "INSERT INTO ent_meta(key, value) VALUES ('schema_version', %d) "
+        "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        ENT_SCHEMA_VERSION);
     sqlite3_free(msg);
     msg = 0;
     rc = sql ? sqlite3_exec(c->db, sql, 0, 0, &msg) : SQLITE_NOMEM;
     sqlite3_free(sql);
   }
   if (rc != SQLITE_OK) {
-    ent_err(e, rc, "could not create the entitlements tables: %s",
-            msg ? msg : sqlite3_errstr(rc));
+    ent_err(e, rc, "could not create the entitlements tables: %s", msg ? msg : sqlite3_errstr(rc));
     sqlite3_free(msg);
     if (sp) {
       sqlite3_exec(c->db, "ROLLBACK TO entitlements_init", 0, 0, 0);

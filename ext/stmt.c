@@ -21,8 +21,8 @@ struct EntCache {
 
 /* The plan and the plans it inherits from, nearest first. Load rejects
 ** cycles; the depth bound keeps a tampered database from looping. */
-#define CHAIN_CTE                                                                         \
-  "WITH RECURSIVE chain(plan, depth) AS (SELECT ?1, 0 UNION ALL "                         \
+#define CHAIN_CTE                                                                          \
+  "WITH RECURSIVE chain(plan, depth) AS (SELECT ?1, 0 UNION ALL "                          \
   "SELECT p.inherits, chain.depth + 1 FROM chain JOIN ent_plans p ON p.plan = chain.plan " \
   "WHERE p.inherits IS NOT NULL AND chain.depth < 64) "
 
@@ -36,8 +36,9 @@ static const char *const SQL[ST_COUNT] = {
     [ST_LOCK] = "UPDATE ent_meta SET value = value WHERE 0",
     [ST_JULIANDAY] = "SELECT julianday(?1)",
     [ST_SCHEMA_VERSION] = "SELECT value FROM ent_meta WHERE key = 'schema_version'",
-    [ST_SUBJECT] = "SELECT plan, status, trial_ends_at, grace_ends_at, seats, parent, "
-                   "billing_anchor, bypass FROM ent_subjects WHERE subject = ?1",
+    [ST_SUBJECT] =
+        "SELECT plan, status, trial_ends_at, grace_ends_at, seats, parent, "
+        "billing_anchor, bypass FROM ent_subjects WHERE subject = ?1",
     [ST_DEFAULT_PLAN] = "SELECT plan FROM ent_plans WHERE is_default = 1 ORDER BY plan LIMIT 1",
     [ST_PLAN] = "SELECT trial_days FROM ent_plans WHERE plan = ?1",
     [ST_FEATURE] = "SELECT type FROM ent_features WHERE feature = ?1",
@@ -45,23 +46,29 @@ static const char *const SQL[ST_COUNT] = {
     "SELECT pf.enabled, pf.quota, pf.period, pf.soft, pf.cap, pf.overage_price, pf.per_seat, "
     "pf.value FROM chain JOIN ent_plan_features pf ON pf.plan = chain.plan AND pf.feature = ?2 "
     "ORDER BY chain.depth LIMIT 1",
-    [ST_PLAN_FEATURES] = CHAIN_CTE "SELECT f.feature FROM ent_features f WHERE EXISTS ("
-                                   "SELECT 1 FROM chain JOIN ent_plan_features pf ON pf.plan = "
-                                   "chain.plan AND pf.feature = f.feature) ORDER BY f.position",
-    [ST_COUNTER_GET] = "SELECT used FROM ent_counters WHERE subject = ?1 AND feature = ?2 AND "
-                       "period = ?3 AND period_start = ?4",
-    [ST_COUNTER_ADD] = "INSERT INTO ent_counters(subject, feature, period, period_start, "
-                       "period_end, used, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
-                       "ON CONFLICT(subject, feature, period, period_start) DO UPDATE SET "
-                       "used = used + excluded.used, updated_at = excluded.updated_at",
-    [ST_EVENT_INSERT] = "INSERT INTO ent_events(at, subject, feature, amount, kind, "
-                        "idempotency_key, metadata, period, period_start, requested) "
-                        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-    [ST_EVENT_BY_KEY] = "SELECT feature, amount, kind, requested FROM ent_events "
-                        "WHERE subject = ?1 AND idempotency_key = ?2",
-    [ST_SUBJECT_SET_PLAN] = "INSERT INTO ent_subjects(subject, plan, status) VALUES (?1, ?2, "
-                            "'active') ON CONFLICT(subject) DO UPDATE SET plan = excluded.plan, "
-                            "status = 'active', trial_ends_at = NULL",
+    [ST_PLAN_FEATURES] = CHAIN_CTE
+    "SELECT f.feature FROM ent_features f WHERE EXISTS ("
+    "SELECT 1 FROM chain JOIN ent_plan_features pf ON pf.plan = "
+    "chain.plan AND pf.feature = f.feature) ORDER BY f.position",
+    [ST_COUNTER_GET] =
+        "SELECT used FROM ent_counters WHERE subject = ?1 AND feature = ?2 AND "
+        "period = ?3 AND period_start = ?4",
+    [ST_COUNTER_ADD] =
+        "INSERT INTO ent_counters(subject, feature, period, period_start, "
+        "period_end, used, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
+        "ON CONFLICT(subject, feature, period, period_start) DO UPDATE SET "
+        "used = used + excluded.used, updated_at = excluded.updated_at",
+    [ST_EVENT_INSERT] =
+        "INSERT INTO ent_events(at, subject, feature, amount, kind, "
+        "idempotency_key, metadata, period, period_start, requested) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    [ST_EVENT_BY_KEY] =
+        "SELECT feature, amount, kind, requested FROM ent_events "
+        "WHERE subject = ?1 AND idempotency_key = ?2",
+    [ST_SUBJECT_SET_PLAN] =
+        "INSERT INTO ent_subjects(subject, plan, status) VALUES (?1, ?2, "
+        "'active') ON CONFLICT(subject) DO UPDATE SET plan = excluded.plan, "
+        "status = 'active', trial_ends_at = NULL",
     [ST_SUBJECT_START_TRIAL] =
         "INSERT INTO ent_subjects(subject, plan, status, trial_ends_at) VALUES (?1, ?2, "
         "'trialing', ?3) ON CONFLICT(subject) DO UPDATE SET plan = excluded.plan, "

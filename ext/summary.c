@@ -317,7 +317,9 @@ static int sum_next(sqlite3_vtab_cursor *cur) {
   return next_subject(c);
 }
 
-static int sum_eof(sqlite3_vtab_cursor *cur) { return ((Cur *)cur)->eof; }
+static int sum_eof(sqlite3_vtab_cursor *cur) {
+  return ((Cur *)cur)->eof;
+}
 
 static int sum_column(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int col) {
   Cur *c = (Cur *)cur;

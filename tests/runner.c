@@ -56,7 +56,9 @@ static void buf_add(Buf *b, const char *s, size_t n) {
   b->n += n;
   b->p[b->n] = 0;
 }
-static void buf_str(Buf *b, const char *s) { buf_add(b, s, strlen(s)); }
+static void buf_str(Buf *b, const char *s) {
+  buf_add(b, s, strlen(s));
+}
 
 static const struct {
   int code;
@@ -206,7 +208,8 @@ static void run_sql(Run *r, const char *sql, Buf *out) {
     }
     if (rc != SQLITE_OK) {
       char head[64];
-      snprintf(head, sizeof(head), "error %s\n", code_name(sqlite3_extended_errcode(r->db[r->cur])));
+      snprintf(head, sizeof(head), "error %s\n",
+               code_name(sqlite3_extended_errcode(r->db[r->cur])));
       buf_str(out, head);
       buf_str(out, sqlite3_errmsg(r->db[r->cur]));
       buf_str(out, "\n");
@@ -243,8 +246,7 @@ static void report(Run *r, const char *file, const char *name, int ok, Buf *sql,
   if (getenv("ENT_RECORD")) {
     /* prints the case with what it got, for reviewing new cases */
     printf("=== %s\n%s---%s%s\n\n", name, sql->p ? sql->p : "",
-           got->p && strncmp(got->p, "error ", 6) == 0 ? " " : "\n",
-           got->p ? got->p : "");
+           got->p && strncmp(got->p, "error ", 6) == 0 ? " " : "\n", got->p ? got->p : "");
   }
   if (ok) {
     r->passed++;

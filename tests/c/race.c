@@ -1,0 +1,169 @@
+/*
+** race.c — 8 processes race for one quota on one WAL database file.
+**
+**   race [--ext dist/entitlements.so]
+**
+** Three rounds, each a fresh file: every process consumes 1 unit at a time
+** until it is denied, (a) inside BEGIN IMMEDIATE ... COMMIT, (b) as a bare
+** autocommit SELECT, (c) with an idempotency key per unit, sending every call
+** twice. After each round: exactly the quota was granted in total (never
+** more), the counter and the ledger both say so, entitlements_check() is
+** 'ok', and no process saw an unexpected error.
+*/
+#define _POSIX_C_SOURCE 200809L
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifdef ENT_STATIC_RUNNER
+int sqlite3_entitlements_init(sqlite3 *, char **, const sqlite3_api_routines *);
+#endif
+
+#define PROCS 8
+#define QUOTA 400
+#define DB "dist/test-tmp/race.db"
+
+static const char *ext;
+static int passed, failed;
+
+static void check(int ok, const char *what) {
+  if (ok) {
+    passed++;
+  } else {
+    failed++;
+    printf("FAIL race: %s\n", what);
+  }
+}
+
+static sqlite3 *open_db(void) {
+  sqlite3 *db;
+  char *err = 0;
+  if (sqlite3_open(DB, &db) != SQLITE_OK) exit(3);
+  sqlite3_busy_timeout(db, 30000);
+  if (ext) {
+    sqlite3_enable_load_extension(db, 1);
+    if (sqlite3_load_extension(db, ext, 0, &err) != SQLITE_OK) {
+      fprintf(stderr, "load: %s\n", err);
+      exit(3);
+    }
+  }
+  return db;
+}
+
+static long long scalar(sqlite3 *db, const char *sql) {
+  sqlite3_stmt *st;
+  long long v = -1;
+  if (sqlite3_prepare_v2(db, sql, -1, &st, 0) != SQLITE_OK) return -2;
+  if (sqlite3_step(st) == SQLITE_ROW) v = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  return v;
+}
+
+static int exec(sqlite3 *db, const char *sql) {
+  return sqlite3_exec(db, sql, 0, 0, 0);
+}
+
+/* One process: consume until denied; writes how many it was granted. */
+static void child(int id, int mode, int fd) {
+  sqlite3 *db = open_db();
+  long long granted = 0;
+  int n;
+  for (n = 0;; n++) {
+    char sql[160];
+    long long r;
+    int tries;
+    if (mode == 2) {
+      snprintf(sql, sizeof(sql), "SELECT try_consume_quota('team', 'credits', 1, 'p%d-%d')", id, n);
+    } else {
+      snprintf(sql, sizeof(sql), "SELECT try_consume_quota('team', 'credits', 1)");
+    }
+    for (tries = 0; tries < (mode == 2 ? 2 : 1); tries++) {
+      if (mode == 0 && exec(db, "BEGIN IMMEDIATE") != SQLITE_OK) {
+        fprintf(stderr, "child %d: BEGIN IMMEDIATE: %s\n", id, sqlite3_errmsg(db));
+        exit(4);
+      }
+      r = scalar(db, sql);
+      if (r < 0) {
+        fprintf(stderr, "child %d: %s\n", id, sqlite3_errmsg(db));
+        exit(4);
+      }
+      if (mode == 0 && exec(db, "COMMIT") != SQLITE_OK) exit(4);
+      /* the retry of a keyed call repeats the first answer */
+      if (tries == 0 && r == 1) granted++;
+      if (r == 0) break;
+    }
+    if (r == 0) break;
+  }
+  if (write(fd, &granted, sizeof(granted)) != sizeof(granted)) exit(5);
+  if (sqlite3_close(db) != SQLITE_OK) exit(6);
+  exit(0);
+}
+
+static void round_of(int mode, const char *name) {
+  sqlite3 *db;
+  int fds[PROCS][2], i, clean = 1;
+  long long total = 0;
+  char what[160];
+  remove(DB);
+  remove(DB "-wal");
+  remove(DB "-shm");
+  db = open_db();
+  exec(db, "PRAGMA journal_mode = wal");
+  if (exec(db,
+           "SELECT entitlements_load('{\"plans\": {\"team\": {\"default\": true, \"features\": "
+           "{\"credits\": {\"limit\": 400, \"period\": \"lifetime\"}}}}}')") != SQLITE_OK) {
+    printf("FAIL race: load: %s\n", sqlite3_errmsg(db));
+    failed++;
+    sqlite3_close(db);
+    return;
+  }
+  sqlite3_close(db);
+  for (i = 0; i < PROCS; i++) {
+    pid_t pid;
+    if (pipe(fds[i]) != 0) exit(2);
+    pid = fork();
+    if (pid == 0) {
+      close(fds[i][0]);
+      child(i, mode, fds[i][1]);
+    }
+    close(fds[i][1]);
+  }
+  for (i = 0; i < PROCS; i++) {
+    long long g = 0;
+    int status;
+    if (read(fds[i][0], &g, sizeof(g)) != sizeof(g)) clean = 0;
+    close(fds[i][0]);
+    total += g;
+    wait(&status);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) clean = 0;
+  }
+  db = open_db();
+  snprintf(what, sizeof(what), "%s: every process ended without an unexpected error", name);
+  check(clean, what);
+  snprintf(what, sizeof(what),
+           "%s: exactly the quota (400) was granted across 8 processes, got %lld", name, total);
+  check(total == QUOTA, what);
+  snprintf(what, sizeof(what), "%s: the counter says 400", name);
+  check(scalar(db, "SELECT used FROM ent_counters WHERE subject = 'team'") == QUOTA, what);
+  snprintf(what, sizeof(what), "%s: the ledger holds 400 units", name);
+  check(scalar(db, "SELECT sum(amount) FROM ent_events WHERE kind = 'consume'") == QUOTA, what);
+  snprintf(what, sizeof(what), "%s: entitlements_check() is ok", name);
+  check(scalar(db, "SELECT entitlements_check() = 'ok'") == 1, what);
+  sqlite3_close(db);
+}
+
+int main(int argc, char **argv) {
+  if (argc == 3 && strcmp(argv[1], "--ext") == 0) ext = argv[2];
+#ifdef ENT_STATIC_RUNNER
+  sqlite3_auto_extension((void (*)(void))sqlite3_entitlements_init);
+#endif
+  if (system("mkdir -p dist/test-tmp") != 0) return 2;
+  round_of(0, "BEGIN IMMEDIATE");
+  round_of(1, "autocommit SELECT");
+  round_of(2, "idempotency keys, every call sent twice");
+  printf("race: %d passed, %d failed\n", passed, failed);
+  return failed != 0;
+}

@@ -1,0 +1,77 @@
+#!/usr/bin/python3
+"""Python (Debian's /usr/bin/python3, standard sqlite3 module): the quickstart
+runs and prints exactly what the README shows; denials are IntegrityError with
+SQLITE_CONSTRAINT_FUNCTION, misuse is OperationalError with SQLITE_ERROR; a
+second process sees committed usage. Prints "python: N passed, N failed"."""
+import os
+import sqlite3
+import subprocess
+import sys
+
+os.chdir(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+passed = failed = 0
+
+
+def check(ok, what, detail=""):
+    global passed, failed
+    if ok:
+        passed += 1
+    else:
+        failed += 1
+        print(f"FAIL python: {what}\n{detail}")
+
+
+DB = "dist/test-tmp/python.db"
+for suffix in ("", "-wal", "-shm"):
+    if os.path.exists(DB + suffix):
+        os.remove(DB + suffix)
+
+out = subprocess.run([sys.executable, "examples/quickstart.py", DB], capture_output=True, text=True)
+want = """job 1 -> images left: 2
+job 2 -> images left: 1
+job 3 -> images left: 0
+retry of job 3 counts nothing -> images left: 0
+denied: entitlements: quota exceeded: 'images' for subject 'alice' on plan 'free': 3 of 3 used this month, 1 requested; resets {reset}
+git_export allowed: 0
+usage: ('images', 'pro', 3, 97, 'ok')
+"""
+import datetime
+now = datetime.datetime.now(datetime.timezone.utc)
+reset = (datetime.datetime(now.year + (now.month == 12), now.month % 12 + 1, 1)).strftime("%Y-%m-%d %H:%M:%S")
+want = want.replace("{reset}", reset)
+check(out.returncode == 0 and out.stdout == want, "examples/quickstart.py prints the README's output",
+      f"--- want\n{want}--- got (exit {out.returncode})\n{out.stdout}{out.stderr}")
+
+# a second process sees what the first committed, from the same file
+db = sqlite3.connect(DB, isolation_level=None)
+db.enable_load_extension(True)
+db.load_extension("./dist/entitlements")
+row = db.execute("SELECT used, remaining FROM usage_summary WHERE subject = 'alice'").fetchone()
+check(row == (3, 97), "another process reads the committed usage", repr(row))
+check(db.execute("SELECT entitlements_check()").fetchone()[0] == "ok", "counters equal the ledger")
+
+db.execute("SELECT entitlements_clock('2026-11-22 10:00:00')")
+db.execute("SELECT consume_quota('bob', 'images', 3)")
+try:
+    db.execute("SELECT consume_quota('bob', 'images')")
+    check(False, "a denial raises")
+except sqlite3.IntegrityError as e:
+    check(str(e) == "entitlements: quota exceeded: 'images' for subject 'bob' on plan 'free': "
+          "3 of 3 used this month, 1 requested; resets 2026-12-01 00:00:00", "the denial message", str(e))
+    check(getattr(e, "sqlite_errorcode", 1043) == 1043, "the denial is SQLITE_CONSTRAINT_FUNCTION (1043)",
+          str(getattr(e, "sqlite_errorcode", None)))
+try:
+    db.execute("SELECT consume_quota('bob', 'images', -1)")
+    check(False, "a negative amount raises")
+except sqlite3.OperationalError as e:
+    check(str(e).startswith("entitlements: consume_quota: amount must be >= 0, got -1"), "misuse message", str(e))
+    check(getattr(e, "sqlite_errorcode", 1) == 1, "misuse is SQLITE_ERROR", str(getattr(e, "sqlite_errorcode", None)))
+check(db.execute("SELECT count(*) FROM ent_events WHERE subject = 'bob'").fetchone()[0] == 1,
+      "the refused calls recorded nothing")
+
+# bound parameters of every Python type that maps to an amount
+check(db.execute("SELECT try_consume_quota('carol', 'images', ?)", (2,)).fetchone()[0] == 1, "int amount")
+check(db.execute("SELECT try_consume_quota('carol', 'images', ?)", (1.0,)).fetchone()[0] == 1, "whole float amount")
+db.close()
+print(f"python: {passed} passed, {failed} failed")
+sys.exit(1 if failed else 0)
