@@ -54,7 +54,13 @@ typedef struct EntConn {
   int64_t clock_ms; /* unix milliseconds, when pinned */
   EntCache *cache;  /* NULL until first use and after the vtab disconnects */
   int writing;      /* re-entrancy guard for the writing functions */
+  int refs;         /* the module and each connected usage_summary hold one */
 } EntConn;
+
+/* Drops one reference; frees at the last. The module's destructor and the
+** table's disconnect both call it: on a reload SQLite destroys the old
+** module before it disconnects the old table. */
+void ent_conn_release(void *p);
 
 /* ---- prepared statements (stmt.c) -------------------------------------- */
 

@@ -96,6 +96,11 @@ int ent_argc(sqlite3_context *ctx, int argc, int lo, int hi, const char *usage) 
   return 0;
 }
 
+void ent_conn_release(void *p) {
+  EntConn *c = p;
+  if (c && --c->refs == 0) sqlite3_free(c);
+}
+
 static void fn_version(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   (void)argv;
   if (!ent_argc(ctx, argc, 0, 0, "entitlements_version()")) return;
@@ -138,6 +143,7 @@ __attribute__((visibility("default")))
   if (!c) return SQLITE_NOMEM;
   memset(c, 0, sizeof(*c));
   c->db = db;
+  c->refs = 1; /* the module's */
 
   /* The module goes first: it owns c (its destructor frees it at close), and
   ** re-registering it on a reload disconnects the old table while the old

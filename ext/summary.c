@@ -6,7 +6,8 @@
 ** The table also owns the connection's statement cache (stmt.c): SQLite
 ** disconnects every virtual table, eponymous ones included, before
 ** sqlite3_close() looks for unfinalized statements, so xDisconnect is where
-** the cache is finalized. The module's destructor frees the connection state.
+** the cache is finalized. The connection state is freed when both the
+** module and the table have let go of it (ent_conn_release).
 **
 ** Query plans (xBestIndex):
 **   idxNum bit 1: subject = ?  -> that subject only, from indexed lookups;
@@ -85,6 +86,7 @@ static int sum_connect(sqlite3 *db, void *aux, int argc, const char *const *argv
     sqlite3_free(t);
     return SQLITE_NOMEM;
   }
+  t->conn->refs++;
   *out = &t->base;
   return SQLITE_OK;
 }
@@ -92,6 +94,7 @@ static int sum_connect(sqlite3 *db, void *aux, int argc, const char *const *argv
 static int sum_disconnect(sqlite3_vtab *vt) {
   SumTab *t = (SumTab *)vt;
   ent_cache_close(t->cache);
+  ent_conn_release(t->conn);
   sqlite3_free(t);
   return SQLITE_OK;
 }
@@ -399,5 +402,5 @@ static const sqlite3_module SUMMARY_MODULE = {
 };
 
 int ent_register_summary(sqlite3 *db, EntConn *c) {
-  return sqlite3_create_module_v2(db, "usage_summary", &SUMMARY_MODULE, c, sqlite3_free);
+  return sqlite3_create_module_v2(db, "usage_summary", &SUMMARY_MODULE, c, ent_conn_release);
 }
