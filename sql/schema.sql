@@ -100,6 +100,9 @@ CREATE UNIQUE INDEX IF NOT EXISTS ent_events_key
   ON ent_events(subject, idempotency_key) WHERE idempotency_key IS NOT NULL;
 
 -- Plain-SQL writes to ent_subjects get the same checks as the functions.
+-- Only innocuous built-in functions may appear here, so that the triggers
+-- work under PRAGMA trusted_schema = OFF: hence julianday() for times, and a
+-- shape check for metadata (json_valid() is not innocuous in SQLite 3.40).
 CREATE TRIGGER IF NOT EXISTS ent_subjects_insert BEFORE INSERT ON ent_subjects
 BEGIN
   SELECT RAISE(ABORT, 'entitlements: ent_subjects.subject must be non-empty text or an integer')
@@ -119,7 +122,7 @@ BEGIN
       OR (NEW.grace_ends_at IS NOT NULL AND (typeof(NEW.grace_ends_at) = 'blob' OR (typeof(NEW.grace_ends_at) = 'text' AND julianday(NEW.grace_ends_at) IS NULL)))
       OR (NEW.billing_anchor IS NOT NULL AND (typeof(NEW.billing_anchor) = 'blob' OR (typeof(NEW.billing_anchor) = 'text' AND julianday(NEW.billing_anchor) IS NULL)));
   SELECT RAISE(ABORT, 'entitlements: ent_subjects.metadata must be NULL or a JSON object')
-   WHERE NEW.metadata IS NOT NULL AND (json_valid(NEW.metadata) = 0 OR json_type(NEW.metadata) != 'object');
+   WHERE NEW.metadata IS NOT NULL AND (typeof(NEW.metadata) != 'text' OR substr(trim(NEW.metadata), 1, 1) != '{' OR substr(trim(NEW.metadata), -1, 1) != '}');
 END;
 
 CREATE TRIGGER IF NOT EXISTS ent_subjects_update BEFORE UPDATE ON ent_subjects
@@ -141,7 +144,7 @@ BEGIN
       OR (NEW.grace_ends_at IS NOT NULL AND (typeof(NEW.grace_ends_at) = 'blob' OR (typeof(NEW.grace_ends_at) = 'text' AND julianday(NEW.grace_ends_at) IS NULL)))
       OR (NEW.billing_anchor IS NOT NULL AND (typeof(NEW.billing_anchor) = 'blob' OR (typeof(NEW.billing_anchor) = 'text' AND julianday(NEW.billing_anchor) IS NULL)));
   SELECT RAISE(ABORT, 'entitlements: ent_subjects.metadata must be NULL or a JSON object')
-   WHERE NEW.metadata IS NOT NULL AND (json_valid(NEW.metadata) = 0 OR json_type(NEW.metadata) != 'object');
+   WHERE NEW.metadata IS NOT NULL AND (typeof(NEW.metadata) != 'text' OR substr(trim(NEW.metadata), 1, 1) != '{' OR substr(trim(NEW.metadata), -1, 1) != '}');
 END;
 
 -- A plan still in use cannot be deleted with plain SQL either.
