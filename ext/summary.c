@@ -273,31 +273,25 @@ static int sum_filter(sqlite3_vtab_cursor *cur, int idxNum, const char *idxStr, 
   c->feature_filter = 0;
   c->eof = 0;
   c->rowid = 0;
-  if (idxNum & 1) {
-    sqlite3_value *subject = argv[a++];
+  {
+    sqlite3_value *subject = idxNum & 1 ? argv[a++] : 0;
     if (idxNum & 2) {
       const unsigned char *f = sqlite3_value_text(argv[a]);
       if (!f) {
-        c->eof = 1;
+        c->eof = 1; /* feature = NULL matches nothing */
         return SQLITE_OK;
       }
       if (!(c->feature_filter = sqlite3_mprintf("%s", f))) return SQLITE_NOMEM;
     }
-    if (sqlite3_value_type(subject) == SQLITE_NULL) {
-      c->eof = 1; /* subject = NULL matches nothing */
-      return SQLITE_OK;
+    if (subject) {
+      if (sqlite3_value_type(subject) == SQLITE_NULL) {
+        c->eof = 1; /* subject = NULL matches nothing */
+        return SQLITE_OK;
+      }
+      rc = load_subject(c, (const char *)sqlite3_value_text(subject));
+      c->eof = c->nrows == 0;
+      return rc;
     }
-    rc = load_subject(c, (const char *)sqlite3_value_text(subject));
-    c->eof = c->nrows == 0;
-    return rc;
-  }
-  if (idxNum & 2) {
-    const unsigned char *f = sqlite3_value_text(argv[a]);
-    if (!f) {
-      c->eof = 1;
-      return SQLITE_OK;
-    }
-    if (!(c->feature_filter = sqlite3_mprintf("%s", f))) return SQLITE_NOMEM;
   }
   rc = sqlite3_prepare_v2(t->conn->db, "SELECT subject FROM ent_subjects ORDER BY subject", -1,
                           &c->subjects, 0);

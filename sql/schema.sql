@@ -125,6 +125,7 @@ BEGIN
    WHERE NEW.metadata IS NOT NULL AND (typeof(NEW.metadata) != 'text' OR substr(trim(NEW.metadata), 1, 1) != '{' OR substr(trim(NEW.metadata), -1, 1) != '}');
 END;
 
+-- The same checks for UPDATE (SQLite has no INSERT OR UPDATE trigger).
 CREATE TRIGGER IF NOT EXISTS ent_subjects_update BEFORE UPDATE ON ent_subjects
 BEGIN
   SELECT RAISE(ABORT, 'entitlements: ent_subjects.subject must be non-empty text or an integer')
