@@ -306,47 +306,26 @@ static void fn_entitlements(sqlite3_context *ctx, int argc, sqlite3_value **argv
   Ask a;
   const char *subject;
   cJSON *all = 0;
-  char **names = 0;
-  int n = 0, i, rc;
+  int fi, rc;
   if (!ent_argc(ctx, argc, 1, 1, "entitlements(subject)")) return;
   memset(&a, 0, sizeof(a));
   a.c = sqlite3_user_data(ctx);
   a.now = ent_now(a.c);
   rc = ent_arg_subject(argv[0], "entitlements", &subject, &a.e);
   if (rc == SQLITE_OK) rc = ent_resolve_subject(a.c, subject, a.now, &a.s, &a.e);
-  if (rc == SQLITE_OK && a.s.plan) {
-    /* collect the names first: describe() runs the cached statements again */
-    sqlite3_stmt *st = ent_stmt(a.c, ST_PLAN_FEATURES, &a.e);
-    if (!st) rc = a.e.code;
-    if (st) sqlite3_bind_text(st, 1, a.s.plan, -1, SQLITE_STATIC);
-    while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-      char **grown = sqlite3_realloc64(names, sizeof(char *) * (n + 1));
-      if (!grown || !(grown[n] = sqlite3_mprintf("%s", sqlite3_column_text(st, 0)))) {
-        if (grown) names = grown;
-        rc = ent_err(&a.e, SQLITE_NOMEM, "out of memory");
-        break;
-      }
-      names = grown;
-      n++;
-      rc = SQLITE_OK;
-    }
-    if (st) sqlite3_reset(st);
-    if (rc == SQLITE_DONE) rc = SQLITE_OK;
-    if (rc != SQLITE_OK && !a.e.code) ent_err_db(&a.e, a.c->db, rc, "listing the plan's features");
-  }
   if (rc == SQLITE_OK && !(all = cJSON_CreateObject())) {
     rc = ent_err(&a.e, SQLITE_NOMEM, "out of memory");
   }
-  for (i = 0; i < n && rc == SQLITE_OK; i++) {
+  /* every feature the plan (or a plan it inherits) names, in feature order */
+  for (fi = 0; rc == SQLITE_OK && a.s.plan_idx >= 0 && fi < a.c->cfg->nfeat; fi++) {
+    const char *name = a.c->cfg->feats[fi].name;
     cJSON *o = 0;
-    ent_feature_clear(&a.f);
+    if (!a.c->cfg->plans[a.s.plan_idx].ents[fi]) continue;
     memset(&a.u, 0, sizeof(a.u));
-    rc = ent_resolve_feature(a.c, &a.s, names[i], &a.f, &a.e);
+    rc = ent_resolve_feature(a.c, &a.s, name, &a.f, &a.e);
     if (rc == SQLITE_OK) rc = describe(&a, &o);
-    if (rc == SQLITE_OK) cJSON_AddItemToObject(all, names[i], o);
+    if (rc == SQLITE_OK) cJSON_AddItemToObject(all, name, o);
   }
-  for (i = 0; i < n; i++) sqlite3_free(names[i]);
-  sqlite3_free(names);
   if (rc == SQLITE_OK) {
     result_cjson(ctx, all);
   } else {

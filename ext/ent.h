@@ -42,6 +42,7 @@ void ent_result_err(sqlite3_context *ctx, EntErr *e);
 /* ---- per-connection state ---------------------------------------------- */
 
 typedef struct EntCache EntCache;
+typedef struct EntConfig EntConfig;
 
 /* One per connection, created when the extension is registered on it and
 ** freed by SQLite when the connection closes (function destructor). It holds
@@ -55,6 +56,7 @@ typedef struct EntConn {
   EntCache *cache;  /* NULL until first use and after the vtab disconnects */
   int writing;      /* re-entrancy guard for the writing functions */
   int refs;         /* the module and each connected usage_summary hold one */
+  EntConfig *cfg;   /* the configuration in memory (plancache.c); NULL until used */
 } EntConn;
 
 /* Drops one reference; frees at the last. The module's destructor and the
@@ -72,11 +74,7 @@ enum {
   ST_JULIANDAY,
   ST_SCHEMA_VERSION,
   ST_SUBJECT,
-  ST_DEFAULT_PLAN,
   ST_PLAN,
-  ST_FEATURE,
-  ST_ENTITLEMENT,
-  ST_PLAN_FEATURES,
   ST_COUNTER_GET,
   ST_COUNTER_ADD,
   ST_EVENT_INSERT,
@@ -117,11 +115,12 @@ const char *ent_type_name(EntType t);
 int ent_type_parse(const char *z, EntType *out);
 
 /* Who a subject is at a given time: which plan applies and with what seats,
-** anchor and bypass. Strings are owned (sqlite3_free'd by ent_subject_clear). */
+** anchor and bypass. Strings are borrowed (the caller's subject, the plan
+** name from the configuration in memory) and live for the call. */
 typedef struct EntSubject {
-  char *subject;
-  char *plan; /* effective plan; NULL: entitled to nothing */
-  char *status;
+  const char *subject;
+  const char *plan; /* effective plan; NULL: entitled to nothing */
+  int plan_idx;     /* index in EntConfig.plans, or -1 */
   int64_t seats;
   int bypass;
   int has_anchor;
@@ -130,7 +129,7 @@ typedef struct EntSubject {
 
 /* One feature's entitlement under a plan, after inheritance. */
 typedef struct EntFeature {
-  char *feature;
+  const char *feature;
   EntType type;
   int found;   /* the plan (or a parent plan) names it */
   int enabled; /* found and not false */
@@ -143,8 +142,42 @@ typedef struct EntFeature {
   int has_price;
   int64_t price_micros;
   int per_seat;
-  char *value; /* config and boolean: the JSON value */
+  const char *value; /* config and boolean: the JSON value */
 } EntFeature;
+
+/* ---- the configuration in memory (plancache.c) -------------------------- */
+
+typedef struct EntPlanEnt {
+  int found, enabled, unlimited, soft, has_cap, per_seat, has_price;
+  int64_t quota, cap, price_micros;
+  EntPeriod period;
+  char *value;
+} EntPlanEnt;
+
+typedef struct EntPlanCfg {
+  char *name, *inherits;
+  int has_trial;
+  int64_t trial_days;
+  EntPlanEnt *own;   /* [nfeat]: the plan's own entitlements */
+  EntPlanEnt **ents; /* [nfeat]: after inheritance; NULL where no plan in the chain names it */
+} EntPlanCfg;
+
+typedef struct EntFeatCfg {
+  char *name;
+  EntType type;
+} EntFeatCfg;
+
+struct EntConfig {
+  int64_t generation;
+  int nfeat, nplans, default_plan;
+  EntFeatCfg *feats;
+  EntPlanCfg *plans;
+};
+
+int ent_config_sync(EntConn *c, int64_t generation, EntErr *e);
+void ent_config_free(EntConn *c);
+int ent_config_feature(const EntConfig *g, const char *name);
+int ent_config_plan(const EntConfig *g, const char *name);
 
 /* A metered feature's state for the current period. */
 typedef struct EntUsage {

@@ -98,7 +98,10 @@ int ent_argc(sqlite3_context *ctx, int argc, int lo, int hi, const char *usage) 
 
 void ent_conn_release(void *p) {
   EntConn *c = p;
-  if (c && --c->refs == 0) sqlite3_free(c);
+  if (c && --c->refs == 0) {
+    ent_config_free(c);
+    sqlite3_free(c);
+  }
 }
 
 static void fn_version(sqlite3_context *ctx, int argc, sqlite3_value **argv) {

@@ -114,21 +114,11 @@ int ent_arg_amount(sqlite3_value *v, const char *fn, const char *what, int64_t *
 }
 
 void ent_subject_clear(EntSubject *s) {
-  sqlite3_free(s->subject);
-  sqlite3_free(s->plan);
-  sqlite3_free(s->status);
   memset(s, 0, sizeof(*s));
 }
 
 void ent_feature_clear(EntFeature *f) {
-  sqlite3_free(f->feature);
-  sqlite3_free(f->value);
   memset(f, 0, sizeof(*f));
-}
-
-static char *col_dup(sqlite3_stmt *st, int i) {
-  const unsigned char *z = sqlite3_column_text(st, i);
-  return z ? sqlite3_mprintf("%s", z) : 0;
 }
 
 /* A time column of ent_subjects. */
@@ -145,58 +135,77 @@ static int col_time(EntConn *c, sqlite3_stmt *st, int i, const char *subject, co
   return rc;
 }
 
-static int default_plan(EntConn *c, char **out, EntErr *e) {
-  sqlite3_stmt *st = ent_stmt(c, ST_DEFAULT_PLAN, e);
-  int rc;
-  if (!st) return e->code;
-  rc = sqlite3_step(st);
-  if (rc == SQLITE_ROW) {
-    *out = col_dup(st, 0);
-    rc = *out ? SQLITE_DONE : SQLITE_NOMEM;
+/* Column numbers of ST_SUBJECT. */
+enum { SC_GEN, SC_PLAN, SC_STATUS, SC_TRIAL, SC_GRACE, SC_SEATS, SC_PARENT, SC_ANCHOR, SC_BYPASS };
+
+/* Decides, from the holder's row, whether its own plan applies now. */
+static int status_keeps_plan(EntConn *c, sqlite3_stmt *st, const char *holder, int64_t now,
+                             int *keep, EntErr *e) {
+  const char *status = (const char *)sqlite3_column_text(st, SC_STATUS);
+  int has_end = 0, trial;
+  int64_t end = 0;
+  *keep = 0;
+  if (!status || strcmp(status, "active") == 0) {
+    *keep = 1;
+  } else if (strcmp(status, "trialing") == 0 || strcmp(status, "past_due") == 0) {
+    trial = status[0] == 't';
+    if (col_time(c, st, trial ? SC_TRIAL : SC_GRACE, holder,
+                 trial ? "trial_ends_at" : "grace_ends_at", &has_end, &end, e) != SQLITE_OK) {
+      return e->code;
+    }
+    *keep = !has_end || now < end;
+  } else if (strcmp(status, "canceled") != 0 && strcmp(status, "paused") != 0) {
+    return ent_err(e, SQLITE_ERROR,
+                   "ent_subjects.status of subject '%s' is '%s', not one of active, trialing, "
+                   "past_due, canceled, paused; fix the row",
+                   holder, status);
   }
-  sqlite3_reset(st);
-  if (rc == SQLITE_NOMEM) return ent_err(e, SQLITE_NOMEM, "out of memory");
-  if (rc != SQLITE_DONE) return ent_err_db(e, c->db, rc, "finding the default plan");
   return SQLITE_OK;
 }
 
 /* SPEC §5. A subject with no plan of its own follows its parent chain; the
 ** subject whose row decides the plan (the "holder") also gives seats and the
-** billing anchor. Statuses that lose the plan fall back to the default plan. */
+** billing anchor. Statuses that lose the plan fall back to the default plan.
+** The first lookup also brings the configuration's generation, which keeps
+** the in-memory configuration current. */
 int ent_resolve_subject(EntConn *c, const char *subject, int64_t now, EntSubject *s, EntErr *e) {
-  char *holder = sqlite3_mprintf("%s", subject);
-  char **seen = 0;
+  char *holder = 0, **seen = 0;
   int nseen = 0, rc = SQLITE_OK, use_default = 0, depth;
   memset(s, 0, sizeof(*s));
   s->seats = 1;
-  s->subject = sqlite3_mprintf("%s", subject);
-  if (!holder || !s->subject) {
-    sqlite3_free(holder);
-    return ent_err(e, SQLITE_NOMEM, "out of memory");
-  }
+  s->plan_idx = -1;
+  s->subject = subject;
   for (depth = 0;; depth++) {
+    const char *who = holder ? holder : subject;
     sqlite3_stmt *st = ent_stmt(c, ST_SUBJECT, e);
-    char *plan, *parent;
-    int step;
+    const char *plan, *parent;
+    int step, keep = 0;
     if (!st) {
       rc = e->code;
       break;
     }
-    sqlite3_bind_text(st, 1, holder, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 1, who, -1, SQLITE_STATIC);
     step = sqlite3_step(st);
     if (step != SQLITE_ROW) {
       sqlite3_reset(st);
-      if (step != SQLITE_DONE) rc = ent_err_db(e, c->db, step, "reading ent_subjects");
-      use_default = 1; /* no row: the default plan */
+      rc = step == SQLITE_DONE
+               ? ent_err(e, SQLITE_ERROR,
+                         "ent_meta has no config_generation row: the entitlements tables are "
+                         "damaged; run SELECT entitlements_init() to repair them")
+               : ent_err_db(e, c->db, step, "reading ent_subjects");
       break;
     }
-    plan = col_dup(st, 0);
-    parent = col_dup(st, 5);
-    if (sqlite3_column_int(st, 7)) s->bypass = 1;
+    if (depth == 0 && (rc = ent_config_sync(c, sqlite3_column_int64(st, SC_GEN), e)) != SQLITE_OK) {
+      sqlite3_reset(st);
+      break;
+    }
+    plan = (const char *)sqlite3_column_text(st, SC_PLAN);
+    parent = (const char *)sqlite3_column_text(st, SC_PARENT);
+    if (sqlite3_column_int(st, SC_BYPASS)) s->bypass = 1;
     if (!plan && parent) {
       /* follow the parent; its row decides */
+      char **grown;
       int i;
-      sqlite3_reset(st);
       for (i = 0; i < nseen; i++) {
         if (strcmp(seen[i], parent) == 0) break;
       }
@@ -205,62 +214,50 @@ int ent_resolve_subject(EntConn *c, const char *subject, int64_t now, EntSubject
                      "subject '%s' has a parent cycle through '%s' in ent_subjects.parent; set "
                      "a plan or a NULL parent on one of them",
                      subject, parent);
-        sqlite3_free(parent);
+        sqlite3_reset(st);
         break;
       }
-      {
-        char **grown = sqlite3_realloc64(seen, sizeof(char *) * (nseen + 1));
-        if (!grown) {
-          sqlite3_free(parent);
-          rc = ent_err(e, SQLITE_NOMEM, "out of memory");
-          break;
-        }
-        seen = grown;
-        seen[nseen++] = holder;
+      grown = sqlite3_realloc64(seen, sizeof(char *) * (nseen + 1));
+      if (!grown) {
+        rc = ent_err(e, SQLITE_NOMEM, "out of memory");
+        sqlite3_reset(st);
+        break;
       }
-      holder = parent;
+      seen = grown;
+      if (holder) seen[nseen++] = holder;
+      holder = sqlite3_mprintf("%s", parent);
+      sqlite3_reset(st);
+      if (!holder) {
+        rc = ent_err(e, SQLITE_NOMEM, "out of memory");
+        break;
+      }
       continue;
     }
-    sqlite3_free(parent);
     if (!plan) {
+      /* no row (or a row with neither plan nor parent): the default plan */
       sqlite3_reset(st);
       use_default = 1;
       break;
     }
     /* the holder has its own plan: its status decides whether it applies */
-    s->status = col_dup(st, 1);
-    s->seats = sqlite3_column_int64(st, 4);
-    rc = col_time(c, st, 6, holder, "billing_anchor", &s->has_anchor, &s->anchor_ms, e);
-    if (rc == SQLITE_OK && s->status) {
-      int has_end = 0;
-      int64_t end = 0;
-      if (strcmp(s->status, "active") == 0) {
-        s->plan = plan;
-        plan = 0;
-      } else if (strcmp(s->status, "trialing") == 0 || strcmp(s->status, "past_due") == 0) {
-        int trial = s->status[0] == 't';
-        rc = col_time(c, st, trial ? 2 : 3, holder, trial ? "trial_ends_at" : "grace_ends_at",
-                      &has_end, &end, e);
-        if (rc == SQLITE_OK && (!has_end || now < end)) {
-          s->plan = plan;
-          plan = 0;
-        } else {
-          use_default = 1;
-        }
-      } else if (strcmp(s->status, "canceled") == 0 || strcmp(s->status, "paused") == 0) {
-        use_default = 1;
-      } else {
+    s->seats = sqlite3_column_int64(st, SC_SEATS);
+    rc = col_time(c, st, SC_ANCHOR, who, "billing_anchor", &s->has_anchor, &s->anchor_ms, e);
+    if (rc == SQLITE_OK) rc = status_keeps_plan(c, st, who, now, &keep, e);
+    if (rc == SQLITE_OK && keep) {
+      s->plan_idx = ent_config_plan(c->cfg, plan);
+      if (s->plan_idx < 0) {
         rc = ent_err(e, SQLITE_ERROR,
-                     "ent_subjects.status of subject '%s' is '%s', not one of active, trialing, "
-                     "past_due, canceled, paused; fix the row",
-                     holder, s->status);
+                     "subject '%s' is on plan '%s', which is not in ent_plans; move it with "
+                     "subject_set_plan() or load that plan again",
+                     subject, plan);
       }
     }
+    use_default = !keep;
     sqlite3_reset(st);
-    sqlite3_free(plan);
     break;
   }
-  if (rc == SQLITE_OK && use_default) rc = default_plan(c, &s->plan, e);
+  if (rc == SQLITE_OK && use_default) s->plan_idx = c->cfg->default_plan;
+  if (rc == SQLITE_OK && s->plan_idx >= 0) s->plan = c->cfg->plans[s->plan_idx].name;
   while (nseen > 0) sqlite3_free(seen[--nseen]);
   sqlite3_free(seen);
   sqlite3_free(holder);
@@ -270,80 +267,32 @@ int ent_resolve_subject(EntConn *c, const char *subject, int64_t now, EntSubject
 
 int ent_resolve_feature(EntConn *c, const EntSubject *s, const char *feature, EntFeature *f,
                         EntErr *e) {
-  sqlite3_stmt *st = ent_stmt(c, ST_FEATURE, e);
-  int rc;
+  const EntConfig *g = c->cfg;
+  const EntPlanEnt *en;
+  int fi = g ? ent_config_feature(g, feature) : -1;
   memset(f, 0, sizeof(*f));
   f->period = P_MONTH;
-  if (!st) return e->code;
-  sqlite3_bind_text(st, 1, feature, -1, SQLITE_STATIC);
-  rc = sqlite3_step(st);
-  if (rc == SQLITE_ROW) {
-    if (!ent_type_parse((const char *)sqlite3_column_text(st, 0), &f->type)) rc = SQLITE_CORRUPT;
-  }
-  sqlite3_reset(st);
-  if (rc == SQLITE_DONE) {
+  if (fi < 0) {
     return ent_err(e, SQLITE_ERROR,
                    "unknown feature '%s'; features come from entitlements_load() (see SELECT "
                    "feature FROM ent_features)",
                    feature);
   }
-  if (rc == SQLITE_CORRUPT) {
-    return ent_err(e, SQLITE_ERROR,
-                   "ent_features.type of '%s' is not boolean, config, metered or rate; reload "
-                   "the configuration with entitlements_load()",
-                   feature);
-  }
-  if (rc != SQLITE_ROW) return ent_err_db(e, c->db, rc, "reading ent_features");
-  f->feature = sqlite3_mprintf("%s", feature);
-  if (!f->feature) return ent_err(e, SQLITE_NOMEM, "out of memory");
-  if (!s->plan) return SQLITE_OK;
-
-  st = ent_stmt(c, ST_ENTITLEMENT, e);
-  if (!st) return e->code;
-  sqlite3_bind_text(st, 1, s->plan, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 2, feature, -1, SQLITE_STATIC);
-  rc = sqlite3_step(st);
-  if (rc == SQLITE_ROW) {
-    const char *period = (const char *)sqlite3_column_text(st, 2);
-    const char *price = (const char *)sqlite3_column_text(st, 5);
-    f->found = 1;
-    f->enabled = sqlite3_column_int(st, 0) != 0;
-    f->unlimited = sqlite3_column_type(st, 1) == SQLITE_NULL;
-    f->quota = sqlite3_column_int64(st, 1);
-    if (period && !ent_period_parse(period, &f->period)) rc = SQLITE_CORRUPT;
-    f->soft = sqlite3_column_int(st, 3);
-    f->has_cap = sqlite3_column_type(st, 4) != SQLITE_NULL;
-    f->cap = sqlite3_column_int64(st, 4);
-    if (price && !ent_money_text(price, &f->price_micros)) rc = SQLITE_CORRUPT;
-    f->has_price = price != 0;
-    f->per_seat = sqlite3_column_int(st, 6);
-    f->value = col_dup(st, 7);
-    rc = rc == SQLITE_CORRUPT ? rc : SQLITE_DONE;
-  }
-  sqlite3_reset(st);
-  if (rc == SQLITE_CORRUPT) {
-    return ent_err(e, SQLITE_ERROR,
-                   "ent_plan_features has an invalid period or overage_price for '%s'; reload "
-                   "the configuration with entitlements_load()",
-                   feature);
-  }
-  if (rc != SQLITE_DONE) return ent_err_db(e, c->db, rc, "reading ent_plan_features");
-  if (!f->found) {
-    /* rare path: tell a plan that lacks the feature from one that is gone */
-    st = ent_stmt(c, ST_PLAN, e);
-    if (!st) return e->code;
-    sqlite3_bind_text(st, 1, s->plan, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc == SQLITE_DONE) {
-      return ent_err(e, SQLITE_ERROR,
-                     "subject '%s' is on plan '%s', which is not in ent_plans; move it with "
-                     "subject_set_plan() or load that plan again",
-                     s->subject, s->plan);
-    }
-    if (rc != SQLITE_ROW) return ent_err_db(e, c->db, rc, "reading ent_plans");
-    return SQLITE_OK;
-  }
+  f->feature = g->feats[fi].name;
+  f->type = g->feats[fi].type;
+  if (s->plan_idx < 0 || !(en = g->plans[s->plan_idx].ents[fi])) return SQLITE_OK;
+  f->found = 1;
+  f->enabled = en->enabled;
+  f->unlimited = en->unlimited;
+  f->quota = en->quota;
+  f->period = en->period;
+  f->soft = en->soft;
+  f->has_cap = en->has_cap;
+  f->cap = en->cap;
+  f->has_price = en->has_price;
+  f->price_micros = en->price_micros;
+  f->per_seat = en->per_seat;
+  f->value = en->value;
   if (f->per_seat && !f->unlimited) {
     if (s->seats > 0 && f->quota > INT64_MAX / s->seats) {
       return ent_err(e, SQLITE_ERROR,

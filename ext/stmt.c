@@ -19,13 +19,6 @@ struct EntCache {
   sqlite3_stmt *st[ST_COUNT];
 };
 
-/* The plan and the plans it inherits from, nearest first. Load rejects
-** cycles; the depth bound keeps a tampered database from looping. */
-#define CHAIN_CTE                                                                          \
-  "WITH RECURSIVE chain(plan, depth) AS (SELECT ?1, 0 UNION ALL "                          \
-  "SELECT p.inherits, chain.depth + 1 FROM chain JOIN ent_plans p ON p.plan = chain.plan " \
-  "WHERE p.inherits IS NOT NULL AND chain.depth < 64) "
-
 static const char *const SQL[ST_COUNT] = {
     [ST_SAVEPOINT] = "SAVEPOINT entitlements_call",
     [ST_RELEASE] = "RELEASE entitlements_call",
@@ -36,20 +29,13 @@ static const char *const SQL[ST_COUNT] = {
     [ST_LOCK] = "UPDATE ent_meta SET value = value WHERE 0",
     [ST_JULIANDAY] = "SELECT julianday(?1)",
     [ST_SCHEMA_VERSION] = "SELECT value FROM ent_meta WHERE key = 'schema_version'",
+    /* The configuration's generation comes with the subject, so checking
+    ** the in-memory configuration costs no extra query. */
     [ST_SUBJECT] =
-        "SELECT plan, status, trial_ends_at, grace_ends_at, seats, parent, "
-        "billing_anchor, bypass FROM ent_subjects WHERE subject = ?1",
-    [ST_DEFAULT_PLAN] = "SELECT plan FROM ent_plans WHERE is_default = 1 ORDER BY plan LIMIT 1",
+        "SELECT m.value, s.plan, s.status, s.trial_ends_at, s.grace_ends_at, "
+        "s.seats, s.parent, s.billing_anchor, s.bypass FROM ent_meta m LEFT JOIN "
+        "ent_subjects s ON s.subject = ?1 WHERE m.key = 'config_generation'",
     [ST_PLAN] = "SELECT trial_days FROM ent_plans WHERE plan = ?1",
-    [ST_FEATURE] = "SELECT type FROM ent_features WHERE feature = ?1",
-    [ST_ENTITLEMENT] = CHAIN_CTE
-    "SELECT pf.enabled, pf.quota, pf.period, pf.soft, pf.cap, pf.overage_price, pf.per_seat, "
-    "pf.value FROM chain JOIN ent_plan_features pf ON pf.plan = chain.plan AND pf.feature = ?2 "
-    "ORDER BY chain.depth LIMIT 1",
-    [ST_PLAN_FEATURES] = CHAIN_CTE
-    "SELECT f.feature FROM ent_features f WHERE EXISTS ("
-    "SELECT 1 FROM chain JOIN ent_plan_features pf ON pf.plan = "
-    "chain.plan AND pf.feature = f.feature) ORDER BY f.position",
     [ST_COUNTER_GET] =
         "SELECT used FROM ent_counters WHERE subject = ?1 AND feature = ?2 AND "
         "period = ?3 AND period_start = ?4",

@@ -167,74 +167,50 @@ static int vt_err(Cur *c, EntErr *e) {
   return rc;
 }
 
-/* The plan's feature names, collected before each is resolved (resolution
-** runs other cached statements). */
-static int plan_features(EntConn *conn, const char *plan, char ***names, int *n, EntErr *e) {
-  sqlite3_stmt *st = ent_stmt(conn, ST_PLAN_FEATURES, e);
-  int rc;
-  *names = 0;
-  *n = 0;
-  if (!st) return e->code;
-  sqlite3_bind_text(st, 1, plan, -1, SQLITE_STATIC);
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    char **grown = sqlite3_realloc64(*names, sizeof(char *) * (*n + 1));
-    if (!grown) break;
-    *names = grown;
-    if (!((*names)[*n] = sqlite3_mprintf("%s", sqlite3_column_text(st, 0)))) break;
-    (*n)++;
-  }
-  sqlite3_reset(st);
-  if (rc == SQLITE_ROW) return ent_err(e, SQLITE_NOMEM, "out of memory");
-  if (rc != SQLITE_DONE) return ent_err_db(e, conn->db, rc, "listing the plan's features");
-  return SQLITE_OK;
-}
-
 /* Fills the cursor with the rows of one subject. */
 static int load_subject(Cur *c, const char *subject) {
   SumTab *t = (SumTab *)c->base.pVtab;
   EntErr e = {0};
   EntSubject s;
-  char **names = 0;
-  int n = 0, i, rc;
+  const EntConfig *g;
+  int fi, rc;
   int64_t now = ent_now(t->conn);
   rows_clear(c);
   if (ent_resolve_subject(t->conn, subject, now, &s, &e) != SQLITE_OK) return vt_err(c, &e);
+  g = t->conn->cfg;
   c->subject = sqlite3_mprintf("%s", subject);
   c->plan = s.plan ? sqlite3_mprintf("%s", s.plan) : 0;
   rc = c->subject && (c->plan || !s.plan) ? SQLITE_OK : ent_err(&e, SQLITE_NOMEM, "out of memory");
-  if (rc == SQLITE_OK && s.plan) rc = plan_features(t->conn, s.plan, &names, &n, &e);
-  if (rc == SQLITE_OK && n > 0 && !(c->rows = sqlite3_malloc64(sizeof(Row) * n))) {
+  if (rc == SQLITE_OK && s.plan_idx >= 0 && !(c->rows = sqlite3_malloc64(sizeof(Row) * g->nfeat))) {
     rc = ent_err(&e, SQLITE_NOMEM, "out of memory");
   }
-  for (i = 0; i < n && rc == SQLITE_OK; i++) {
+  /* every metered feature the plan (or a plan it inherits) names */
+  for (fi = 0; rc == SQLITE_OK && s.plan_idx >= 0 && fi < g->nfeat; fi++) {
     EntFeature f;
     EntUsage u;
     Row *r;
-    if (c->feature_filter && strcmp(c->feature_filter, names[i]) != 0) continue;
-    rc = ent_resolve_feature(t->conn, &s, names[i], &f, &e);
-    if (rc == SQLITE_OK && f.type == T_METERED) {
-      memset(&u, 0, sizeof(u));
-      if (f.enabled) rc = ent_usage_load(t->conn, &s, &f, now, &u, &e);
-      if (rc == SQLITE_OK) {
-        r = &c->rows[c->nrows++];
-        memset(r, 0, sizeof(*r));
-        r->feature = names[i];
-        names[i] = 0;
-        r->period = f.period;
-        r->soft = f.soft;
-        r->used = u.used;
-        if (f.enabled && f.period != P_LIFETIME) {
-          memcpy(r->start, u.start_text, sizeof(r->start));
-          memcpy(r->end, u.end_text, sizeof(r->end));
-        }
-        ent_view(&s, &f, &u, &r->v);
-      }
+    if (!g->plans[s.plan_idx].ents[fi] || g->feats[fi].type != T_METERED) continue;
+    if (c->feature_filter && strcmp(c->feature_filter, g->feats[fi].name) != 0) continue;
+    rc = ent_resolve_feature(t->conn, &s, g->feats[fi].name, &f, &e);
+    memset(&u, 0, sizeof(u));
+    if (rc == SQLITE_OK && f.enabled) rc = ent_usage_load(t->conn, &s, &f, now, &u, &e);
+    if (rc != SQLITE_OK) break;
+    r = &c->rows[c->nrows];
+    memset(r, 0, sizeof(*r));
+    if (!(r->feature = sqlite3_mprintf("%s", f.feature))) {
+      rc = ent_err(&e, SQLITE_NOMEM, "out of memory");
+      break;
     }
-    ent_feature_clear(&f);
+    c->nrows++;
+    r->period = f.period;
+    r->soft = f.soft;
+    r->used = u.used;
+    if (f.enabled && f.period != P_LIFETIME) {
+      memcpy(r->start, u.start_text, sizeof(r->start));
+      memcpy(r->end, u.end_text, sizeof(r->end));
+    }
+    ent_view(&s, &f, &u, &r->v);
   }
-  for (i = 0; i < n; i++) sqlite3_free(names[i]);
-  sqlite3_free(names);
-  ent_subject_clear(&s);
   return rc == SQLITE_OK ? SQLITE_OK : vt_err(c, &e);
 }
 

@@ -154,3 +154,17 @@ WHEN EXISTS (SELECT 1 FROM ent_subjects WHERE plan = OLD.plan)
 BEGIN
   SELECT RAISE(ABORT, 'entitlements: this plan is still used by subjects in ent_subjects; move them to another plan with subject_set_plan() first');
 END;
+
+-- Every connection keeps the configuration in memory and reloads it when
+-- config_generation changes; any change to these tables, by
+-- entitlements_load() or by hand, bumps it.
+INSERT OR IGNORE INTO ent_meta(key, value) VALUES ('config_generation', 0);
+CREATE TRIGGER IF NOT EXISTS ent_features_gen_i AFTER INSERT ON ent_features BEGIN UPDATE ent_meta SET value = value + 1 WHERE key = 'config_generation'; END;
+CREATE TRIGGER IF NOT EXISTS ent_features_gen_u AFTER UPDATE ON ent_features BEGIN UPDATE ent_meta SET value = value + 1 WHERE key = 'config_generation'; END;
+CREATE TRIGGER IF NOT EXISTS ent_features_gen_d AFTER DELETE ON ent_features BEGIN UPDATE ent_meta SET value = value + 1 WHERE key = 'config_generation'; END;
+CREATE TRIGGER IF NOT EXISTS ent_plans_gen_i AFTER INSERT ON ent_plans BEGIN UPDATE ent_meta SET value = value + 1 WHERE key = 'config_generation'; END;
+CREATE TRIGGER IF NOT EXISTS ent_plans_gen_u AFTER UPDATE ON ent_plans BEGIN UPDATE ent_meta SET value = value + 1 WHERE key = 'config_generation'; END;
+CREATE TRIGGER IF NOT EXISTS ent_plans_gen_d AFTER DELETE ON ent_plans BEGIN UPDATE ent_meta SET value = value + 1 WHERE key = 'config_generation'; END;
+CREATE TRIGGER IF NOT EXISTS ent_plan_features_gen_i AFTER INSERT ON ent_plan_features BEGIN UPDATE ent_meta SET value = value + 1 WHERE key = 'config_generation'; END;
+CREATE TRIGGER IF NOT EXISTS ent_plan_features_gen_u AFTER UPDATE ON ent_plan_features BEGIN UPDATE ent_meta SET value = value + 1 WHERE key = 'config_generation'; END;
+CREATE TRIGGER IF NOT EXISTS ent_plan_features_gen_d AFTER DELETE ON ent_plan_features BEGIN UPDATE ent_meta SET value = value + 1 WHERE key = 'config_generation'; END;

@@ -1,0 +1,181 @@
+/*
+** plancache.c — the connection's in-memory copy of the configuration: every
+** feature, and every plan's entitlements after inheritance, so that hot calls
+** resolve a feature without SQL (the recursive inheritance query allocated a
+** temporary table per call).
+**
+** Validity: ent_meta's config_generation is bumped by triggers on every
+** change to ent_features, ent_plans and ent_plan_features, by any connection
+** or by hand. Each call reads it in the same statement that reads the subject
+** (no extra query), and a different value reloads the copy. Comparing for
+** inequality also catches a rolled-back load.
+*/
+#include <string.h>
+
+#include "ent.h"
+
+static void plans_free(EntConfig *g) {
+  int i, j;
+  if (!g) return;
+  for (i = 0; i < g->nplans; i++) {
+    for (j = 0; g->plans[i].own && j < g->nfeat; j++) sqlite3_free(g->plans[i].own[j].value);
+    sqlite3_free(g->plans[i].own);
+    sqlite3_free(g->plans[i].ents);
+    sqlite3_free(g->plans[i].name);
+    sqlite3_free(g->plans[i].inherits);
+  }
+  for (i = 0; i < g->nfeat; i++) sqlite3_free(g->feats[i].name);
+  sqlite3_free(g->plans);
+  sqlite3_free(g->feats);
+  sqlite3_free(g);
+}
+
+void ent_config_free(EntConn *c) {
+  plans_free(c->cfg);
+  c->cfg = 0;
+}
+
+int ent_config_feature(const EntConfig *g, const char *name) {
+  int i;
+  for (i = 0; i < g->nfeat; i++) {
+    if (strcmp(g->feats[i].name, name) == 0) return i;
+  }
+  return -1;
+}
+
+int ent_config_plan(const EntConfig *g, const char *name) {
+  int i;
+  for (i = 0; i < g->nplans; i++) {
+    if (strcmp(g->plans[i].name, name) == 0) return i;
+  }
+  return -1;
+}
+
+static char *dup_col(sqlite3_stmt *st, int i, int *oom) {
+  const unsigned char *z = sqlite3_column_text(st, i);
+  char *d;
+  if (!z) return 0;
+  d = sqlite3_mprintf("%s", z);
+  if (!d) *oom = 1;
+  return d;
+}
+
+static int load(EntConn *c, int64_t generation, EntConfig **out, EntErr *e) {
+  static const char *const SQLS[] = {
+      "SELECT feature, type FROM ent_features ORDER BY position, feature",
+      "SELECT plan, inherits, trial_days, is_default FROM ent_plans ORDER BY position, plan",
+      "SELECT plan, feature, enabled, quota, period, soft, cap, overage_price, per_seat, value "
+      "FROM ent_plan_features",
+  };
+  sqlite3_stmt *st[3] = {0, 0, 0};
+  EntConfig *g = sqlite3_malloc(sizeof(*g));
+  int rc = g ? SQLITE_OK : SQLITE_NOMEM, i, j, oom = 0, n;
+  if (g) memset(g, 0, sizeof(*g));
+  if (g) g->default_plan = -1;
+  for (i = 0; i < 3 && rc == SQLITE_OK; i++) rc = sqlite3_prepare_v2(c->db, SQLS[i], -1, &st[i], 0);
+  /* features */
+  while (rc == SQLITE_OK && (rc = sqlite3_step(st[0])) == SQLITE_ROW) {
+    EntFeatCfg *grown = sqlite3_realloc64(g->feats, sizeof(EntFeatCfg) * (g->nfeat + 1));
+    rc = SQLITE_OK;
+    if (!grown) {
+      rc = SQLITE_NOMEM;
+      break;
+    }
+    g->feats = grown;
+    n = g->nfeat++;
+    g->feats[n].name = dup_col(st[0], 0, &oom);
+    if (!ent_type_parse((const char *)sqlite3_column_text(st[0], 1), &g->feats[n].type)) {
+      rc = SQLITE_CORRUPT;
+    }
+    if (oom) rc = SQLITE_NOMEM;
+  }
+  if (rc == SQLITE_DONE) rc = SQLITE_OK;
+  /* plans, each with a row of own entitlements per feature */
+  while (rc == SQLITE_OK && (rc = sqlite3_step(st[1])) == SQLITE_ROW) {
+    EntPlanCfg *grown = sqlite3_realloc64(g->plans, sizeof(EntPlanCfg) * (g->nplans + 1)), *p;
+    rc = SQLITE_OK;
+    if (!grown) {
+      rc = SQLITE_NOMEM;
+      break;
+    }
+    g->plans = grown;
+    p = &g->plans[g->nplans++];
+    memset(p, 0, sizeof(*p));
+    p->name = dup_col(st[1], 0, &oom);
+    p->inherits = dup_col(st[1], 1, &oom);
+    p->has_trial = sqlite3_column_type(st[1], 2) != SQLITE_NULL;
+    p->trial_days = sqlite3_column_int64(st[1], 2);
+    if (sqlite3_column_int(st[1], 3) && g->default_plan < 0) g->default_plan = g->nplans - 1;
+    p->own = sqlite3_malloc64(sizeof(EntPlanEnt) * (g->nfeat + 1));
+    p->ents = sqlite3_malloc64(sizeof(EntPlanEnt *) * (g->nfeat + 1));
+    if (oom || !p->own || !p->ents) {
+      rc = SQLITE_NOMEM;
+      break;
+    }
+    memset(p->own, 0, sizeof(EntPlanEnt) * (g->nfeat + 1));
+    memset(p->ents, 0, sizeof(EntPlanEnt *) * (g->nfeat + 1));
+  }
+  if (rc == SQLITE_DONE) rc = SQLITE_OK;
+  /* every plan's own entitlements */
+  while (rc == SQLITE_OK && (rc = sqlite3_step(st[2])) == SQLITE_ROW) {
+    int pi = ent_config_plan(g, (const char *)sqlite3_column_text(st[2], 0));
+    int fi = ent_config_feature(g, (const char *)sqlite3_column_text(st[2], 1));
+    const char *period = (const char *)sqlite3_column_text(st[2], 4);
+    const char *price = (const char *)sqlite3_column_text(st[2], 7);
+    EntPlanEnt *en;
+    rc = SQLITE_OK;
+    if (pi < 0 || fi < 0) continue; /* a row for a deleted plan or feature: ignored */
+    en = &g->plans[pi].own[fi];
+    en->found = 1;
+    en->enabled = sqlite3_column_int(st[2], 2) != 0;
+    en->unlimited = sqlite3_column_type(st[2], 3) == SQLITE_NULL;
+    en->quota = sqlite3_column_int64(st[2], 3);
+    en->period = P_MONTH;
+    if (period && !ent_period_parse(period, &en->period)) rc = SQLITE_CORRUPT;
+    en->soft = sqlite3_column_int(st[2], 5);
+    en->has_cap = sqlite3_column_type(st[2], 6) != SQLITE_NULL;
+    en->cap = sqlite3_column_int64(st[2], 6);
+    en->has_price = price != 0;
+    if (price && !ent_money_text(price, &en->price_micros)) rc = SQLITE_CORRUPT;
+    en->per_seat = sqlite3_column_int(st[2], 8);
+    en->value = dup_col(st[2], 9, &oom);
+    if (oom) rc = SQLITE_NOMEM;
+  }
+  if (rc == SQLITE_DONE) rc = SQLITE_OK;
+  /* inheritance: the nearest plan in the chain that names the feature */
+  for (i = 0; rc == SQLITE_OK && i < g->nplans; i++) {
+    for (j = 0; j < g->nfeat; j++) {
+      int pi = i, depth;
+      for (depth = 0; pi >= 0 && depth <= g->nplans; depth++) {
+        if (g->plans[pi].own[j].found) {
+          g->plans[i].ents[j] = &g->plans[pi].own[j];
+          break;
+        }
+        pi = g->plans[pi].inherits ? ent_config_plan(g, g->plans[pi].inherits) : -1;
+      }
+    }
+  }
+  for (i = 0; i < 3; i++) sqlite3_finalize(st[i]);
+  if (rc == SQLITE_OK) {
+    g->generation = generation;
+    *out = g;
+    return SQLITE_OK;
+  }
+  plans_free(g);
+  if (rc == SQLITE_NOMEM) return ent_err(e, SQLITE_NOMEM, "out of memory");
+  if (rc == SQLITE_CORRUPT) {
+    return ent_err(e, SQLITE_ERROR,
+                   "ent_features or ent_plan_features holds an invalid type, period or price; "
+                   "reload the configuration with entitlements_load()");
+  }
+  return ent_err_db(e, c->db, rc, "reading the configuration");
+}
+
+int ent_config_sync(EntConn *c, int64_t generation, EntErr *e) {
+  EntConfig *g = 0;
+  if (c->cfg && c->cfg->generation == generation) return SQLITE_OK;
+  if (load(c, generation, &g, e) != SQLITE_OK) return e->code;
+  ent_config_free(c);
+  c->cfg = g;
+  return SQLITE_OK;
+}

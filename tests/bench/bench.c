@@ -1,0 +1,474 @@
+/*
+** bench.c — `make bench`: every hot call of the extension next to the same
+** work written by hand in plain SQL, measured in the same run, on the same
+** database file (WAL, synchronous=NORMAL).
+**
+**   bench [--ext dist/entitlements.so] [--subjects N] [--events N] [--db PATH]
+**         [--rounds R] [--memory] [--redis PORT]
+**
+** "By hand" is the minimum a careful developer would write for the same
+** semantics: look up the subject's plan limit, a guarded counter UPSERT
+** (ON CONFLICT ... WHERE used + ? <= limit), a ledger INSERT; for keyed calls
+** the ledger INSERT goes first against a unique index. The "floor" is one
+** bare counter UPSERT per call: SQLite's own cost for the smallest write.
+**
+** Each operation runs in rounds, extension and hand alternating; the best
+** round of each is reported (the least disturbed by the rest of the machine).
+*/
+#define _POSIX_C_SOURCE 200809L
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#ifdef ENT_BENCH_REDIS
+#include <hiredis/hiredis.h>
+#endif
+
+#define FEATURES 20
+#define PERIOD "2026-11-01 00:00:00"
+#define BIG 1000000000000LL
+
+static sqlite3 *db;
+static long nsubjects = 10000;
+static long nevents = 0;
+static int rounds = 5;
+static long keyseq;
+
+static void die(const char *what) {
+  fprintf(stderr, "bench: %s: %s\n", what, sqlite3_errmsg(db));
+  exit(1);
+}
+
+static void exec(const char *sql) {
+  char *err = 0;
+  if (sqlite3_exec(db, sql, 0, 0, &err) != SQLITE_OK) {
+    fprintf(stderr, "bench: %s\n  in: %.200s\n", err, sql);
+    exit(1);
+  }
+}
+
+static sqlite3_stmt *prep(const char *sql) {
+  sqlite3_stmt *st;
+  if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, 0) != SQLITE_OK) die(sql);
+  return st;
+}
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void subject_name(long i, char *buf, size_t n) {
+  snprintf(buf, n, "user-%07ld", i);
+}
+
+/* Steps a statement to completion; returns the first column of the first row. */
+static long long run1(sqlite3_stmt *st) {
+  long long v = -1;
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    if (v == -1) v = sqlite3_column_int64(st, 0);
+  }
+  if (rc != SQLITE_DONE) die("step");
+  sqlite3_reset(st);
+  return v;
+}
+
+/* ---- the operations ------------------------------------------------------ */
+
+typedef struct Op {
+  const char *name;
+  long calls; /* per round */
+  int batch;  /* calls per BEGIN IMMEDIATE ... COMMIT; 0 = autocommit */
+  void (*ext)(long i);
+  void (*hand)(long i);
+} Op;
+
+static sqlite3_stmt *e_allows_m, *e_allows_b, *e_consume, *e_consume_key, *e_summary,
+    *e_entitlement;
+static sqlite3_stmt *h_allows_m, *h_allows_b, *h_limit, *h_upsert, *h_event, *h_event_key,
+    *h_summary, *h_entitlement, *h_floor, *h_begin, *h_commit;
+
+static void bind_subject(sqlite3_stmt *st, long i) {
+  char s[32];
+  subject_name(i % nsubjects, s, sizeof(s));
+  sqlite3_bind_text(st, 1, s, -1, SQLITE_TRANSIENT);
+}
+
+static void ext_allows_m(long i) {
+  bind_subject(e_allows_m, i);
+  if (run1(e_allows_m) != 1) die("plan_allows metered");
+}
+static void hand_allows_m(long i) {
+  bind_subject(h_allows_m, i);
+  if (run1(h_allows_m) != 1) die("hand allows metered");
+}
+static void ext_allows_b(long i) {
+  bind_subject(e_allows_b, i);
+  if (run1(e_allows_b) != 1) die("plan_allows boolean");
+}
+static void hand_allows_b(long i) {
+  bind_subject(h_allows_b, i);
+  if (run1(h_allows_b) != 1) die("hand allows boolean");
+}
+
+static void ext_consume(long i) {
+  bind_subject(e_consume, i);
+  run1(e_consume);
+}
+
+/* By hand: limit lookup, guarded upsert, ledger row. */
+static void hand_consume_body(long i, int keyed) {
+  long long lim;
+  char s[32];
+  subject_name(i % nsubjects, s, sizeof(s));
+  sqlite3_bind_text(h_limit, 1, s, -1, SQLITE_TRANSIENT);
+  lim = run1(h_limit);
+  if (keyed) {
+    char k[32];
+    snprintf(k, sizeof(k), "k%ld", ++keyseq);
+    sqlite3_bind_text(h_event_key, 1, s, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(h_event_key, 2, k, -1, SQLITE_TRANSIENT);
+    run1(h_event_key);
+  }
+  sqlite3_bind_text(h_upsert, 1, s, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_int64(h_upsert, 2, lim);
+  run1(h_upsert);
+  if (sqlite3_changes(db) != 1) die("hand consume denied");
+  if (!keyed) {
+    sqlite3_bind_text(h_event, 1, s, -1, SQLITE_TRANSIENT);
+    run1(h_event);
+  }
+}
+static void hand_consume(long i) {
+  hand_consume_body(i, 0);
+}
+static void hand_consume_autocommit(long i) {
+  run1(h_begin);
+  hand_consume_body(i, 0);
+  run1(h_commit);
+}
+static void ext_consume_key(long i) {
+  char k[32];
+  snprintf(k, sizeof(k), "k%ld", ++keyseq);
+  bind_subject(e_consume_key, i);
+  sqlite3_bind_text(e_consume_key, 2, k, -1, SQLITE_TRANSIENT);
+  run1(e_consume_key);
+}
+static void hand_consume_key(long i) {
+  hand_consume_body(i, 1);
+}
+
+static void ext_summary(long i) {
+  bind_subject(e_summary, i);
+  run1(e_summary);
+}
+static void hand_summary(long i) {
+  bind_subject(h_summary, i);
+  run1(h_summary);
+}
+static void ext_entitlement(long i) {
+  bind_subject(e_entitlement, i);
+  run1(e_entitlement);
+}
+static void hand_entitlement(long i) {
+  bind_subject(h_entitlement, i);
+  run1(h_entitlement);
+}
+static void floor_upsert(long i) {
+  bind_subject(h_floor, i);
+  run1(h_floor);
+}
+static void floor_upsert_autocommit(long i) {
+  floor_upsert(i);
+}
+
+static double time_op(void (*fn)(long), long calls, int batch, long base) {
+  double t0 = now_s();
+  long i;
+  for (i = 0; i < calls; i++) {
+    if (batch && i % batch == 0) run1(h_begin);
+    fn(base + i);
+    if (batch && (i % batch == batch - 1 || i == calls - 1)) run1(h_commit);
+  }
+  return now_s() - t0;
+}
+
+static void report_row(const char *name, double ext_s, double hand_s, long calls, const char *vs) {
+  double eus = ext_s / calls * 1e6, hus = hand_s / calls * 1e6;
+  printf("| %-40s | %10.0f | %7.2f | %7.2f | %-14s | %5.2fx |\n", name, calls / ext_s, eus, hus, vs,
+         eus / hus);
+  fflush(stdout);
+}
+
+static void measure(const Op *op, const char *vs) {
+  double best_e = 1e9, best_h = 1e9;
+  int r;
+  long base = 0;
+  for (r = 0; r < rounds; r++) {
+    double e = time_op(op->ext, op->calls, op->batch, base);
+    double h = time_op(op->hand, op->calls, op->batch, base);
+    base += op->calls;
+    if (e < best_e) best_e = e;
+    if (h < best_h) best_h = h;
+  }
+  report_row(op->name, best_e, best_h, op->calls, vs);
+}
+
+/* ---- set-up ---------------------------------------------------------------- */
+
+static void setup(const char *path, const char *ext) {
+  char sql[4096], *p = sql;
+  int f;
+  double t0 = now_s();
+  remove(path);
+  {
+    char side[512];
+    snprintf(side, sizeof(side), "%s-wal", path);
+    remove(side);
+    snprintf(side, sizeof(side), "%s-shm", path);
+    remove(side);
+  }
+  if (sqlite3_open(path, &db) != SQLITE_OK) die("open");
+  sqlite3_enable_load_extension(db, 1);
+  if (sqlite3_load_extension(db, ext, 0, 0) != SQLITE_OK) die("loading the extension");
+  exec("PRAGMA journal_mode = wal; PRAGMA synchronous = normal; PRAGMA cache_size = -200000");
+  exec("SELECT entitlements_clock('2026-11-22 10:00:00')");
+
+  /* the extension's configuration: 20 metered features and 5 booleans */
+  p += sprintf(
+      p, "SELECT entitlements_load('{\"plans\": {\"free\": {\"default\": true, \"features\": {");
+  for (f = 0; f < FEATURES; f++) p += sprintf(p, "\"m%d\": {\"limit\": 10}, ", f);
+  p += sprintf(p, "\"b0\": false}}, \"pro\": {\"rank\": 1, \"features\": {");
+  for (f = 0; f < FEATURES; f++) p += sprintf(p, "\"m%d\": {\"limit\": %lld}, ", f, BIG);
+  sprintf(p, "\"b0\": true}}}}')");
+  exec(sql);
+
+  /* the hand-written schema, as lean as the semantics allow */
+  exec(
+      "CREATE TABLE hw_subjects(subject TEXT PRIMARY KEY, plan TEXT NOT NULL) WITHOUT ROWID;"
+      "CREATE TABLE hw_limits(plan TEXT, feature TEXT, lim INTEGER, enabled INTEGER,"
+      "  PRIMARY KEY(plan, feature)) WITHOUT ROWID;"
+      "CREATE TABLE hw_counters(subject TEXT, feature TEXT, period_start TEXT, used INTEGER,"
+      "  PRIMARY KEY(subject, feature, period_start)) WITHOUT ROWID;"
+      "CREATE TABLE hw_events(id INTEGER PRIMARY KEY, at TEXT, subject TEXT, feature TEXT,"
+      "  amount INTEGER, idempotency_key TEXT);"
+      "CREATE UNIQUE INDEX hw_events_key ON hw_events(subject, idempotency_key)"
+      "  WHERE idempotency_key IS NOT NULL;");
+  for (f = 0; f < FEATURES; f++) {
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO hw_limits VALUES ('pro', 'm%d', %lld, 1), ('free', 'm%d', 10, 1)", f, BIG,
+             f);
+    exec(sql);
+  }
+  exec("INSERT INTO hw_limits VALUES ('pro', 'b0', NULL, 1), ('free', 'b0', NULL, 0)");
+
+  /* subjects on 'pro' in both worlds */
+  exec("BEGIN");
+  snprintf(sql, sizeof(sql),
+           "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < %ld) "
+           "INSERT INTO ent_subjects(subject, plan) SELECT printf('user-%%07d', i), 'pro' FROM n",
+           nsubjects);
+  exec(sql);
+  exec("INSERT INTO hw_subjects SELECT subject, plan FROM ent_subjects");
+  exec("COMMIT");
+
+  /* history: ledger rows and counters for past months, in both worlds */
+  if (nevents > 0) {
+    exec("BEGIN");
+    snprintf(
+        sql, sizeof(sql),
+        "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < %ld) "
+        "INSERT INTO ent_events(at, subject, feature, amount, kind, period, period_start) "
+        "SELECT '2025-06-15 12:00:00', printf('user-%%07d', i %% %ld), 'm' || (i / %ld %% %d), "
+        "1, 'consume', 'month', '2025-06-01 00:00:00' FROM n",
+        nevents, nsubjects, nsubjects, FEATURES);
+    exec(sql);
+    exec(
+        "INSERT INTO ent_counters(subject, feature, period, period_start, period_end, used) "
+        "SELECT subject, feature, period, period_start, '2025-07-01 00:00:00', count(*) "
+        "FROM ent_events GROUP BY 1, 2, 3, 4");
+    exec(
+        "INSERT INTO hw_events(at, subject, feature, amount) SELECT at, subject, feature, amount "
+        "FROM ent_events");
+    exec("INSERT INTO hw_counters SELECT subject, feature, period_start, used FROM ent_counters");
+    exec("COMMIT");
+  }
+  exec("ANALYZE");
+  exec("PRAGMA wal_checkpoint(TRUNCATE)");
+  printf(
+      "database: %ld subjects, %ld history ledger rows (x2: extension and by-hand tables), "
+      "built in %.1f s\n",
+      nsubjects, nevents, now_s() - t0);
+
+  e_allows_m = prep("SELECT plan_allows(?1, 'm3')");
+  e_allows_b = prep("SELECT plan_allows(?1, 'b0')");
+  e_consume = prep("SELECT consume_quota(?1, 'm3')");
+  e_consume_key = prep("SELECT consume_quota(?1, 'm4', 1, ?2)");
+  e_summary = prep("SELECT count(*) FROM usage_summary WHERE subject = ?1");
+  e_entitlement = prep("SELECT entitlement(?1, 'm3')");
+  h_allows_m = prep(
+      "SELECT coalesce((SELECT used FROM hw_counters WHERE subject = ?1 AND feature = 'm3' AND "
+      "period_start = '" PERIOD
+      "'), 0) + 1 <= l.lim FROM hw_subjects s JOIN hw_limits l ON "
+      "l.plan = s.plan AND l.feature = 'm3' WHERE s.subject = ?1");
+  h_allows_b = prep(
+      "SELECT l.enabled FROM hw_subjects s JOIN hw_limits l ON l.plan = s.plan AND l.feature = "
+      "'b0' WHERE s.subject = ?1");
+  h_limit = prep(
+      "SELECT l.lim FROM hw_subjects s JOIN hw_limits l ON l.plan = s.plan AND l.feature = 'm3' "
+      "WHERE s.subject = ?1");
+  h_upsert = prep(
+      "INSERT INTO hw_counters(subject, feature, period_start, used) VALUES (?1, 'm3', '" PERIOD
+      "', 1) ON CONFLICT(subject, feature, period_start) DO UPDATE SET used = used + "
+      "excluded.used WHERE used + excluded.used <= ?2");
+  h_event = prep(
+      "INSERT INTO hw_events(at, subject, feature, amount) VALUES ('2026-11-22 10:00:00', ?1, "
+      "'m3', 1)");
+  h_event_key = prep(
+      "INSERT INTO hw_events(at, subject, feature, amount, idempotency_key) VALUES "
+      "('2026-11-22 10:00:00', ?1, 'm4', 1, ?2)");
+  h_summary = prep(
+      "SELECT count(*) FROM (SELECT l.feature, coalesce(c.used, 0) AS used, l.lim, max(l.lim - "
+      "coalesce(c.used, 0), 0) FROM hw_subjects s JOIN hw_limits l ON l.plan = s.plan LEFT JOIN "
+      "hw_counters c ON c.subject = s.subject AND c.feature = l.feature AND c.period_start = "
+      "'" PERIOD "' WHERE s.subject = ?1 AND l.lim IS NOT NULL)");
+  h_entitlement = prep(
+      "SELECT json_object('feature', l.feature, 'plan', s.plan, 'quota', l.lim, 'used', "
+      "coalesce(c.used, 0), 'remaining', max(l.lim - coalesce(c.used, 0), 0), 'period_start', "
+      "'" PERIOD
+      "') FROM hw_subjects s JOIN hw_limits l ON l.plan = s.plan AND l.feature = 'm3' LEFT JOIN "
+      "hw_counters c ON c.subject = s.subject AND c.feature = 'm3' AND c.period_start = '" PERIOD
+      "' WHERE s.subject = ?1");
+  h_floor = prep(
+      "INSERT INTO hw_counters(subject, feature, period_start, used) VALUES (?1, 'floor', '" PERIOD
+      "', 1) ON CONFLICT(subject, feature, period_start) DO UPDATE SET used = used + 1");
+  h_begin = prep("BEGIN IMMEDIATE");
+  h_commit = prep("COMMIT");
+}
+
+static long peak_rss_kb(void) {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_maxrss;
+}
+
+/* sqlite3_memory_used() before and after a million calls: no growth. */
+static void memory_check(void) {
+  long i;
+  sqlite3_int64 before, after;
+  for (i = 0; i < 1000; i++) ext_consume(i); /* warm the caches */
+  before = sqlite3_memory_used();
+  for (i = 0; i < 1000000; i++) {
+    if (i % 1000 == 0) run1(h_begin);
+    if (i % 2) {
+      ext_consume(i);
+    } else {
+      ext_allows_m(i);
+    }
+    if (i % 1000 == 999) run1(h_commit);
+  }
+  after = sqlite3_memory_used();
+  printf(
+      "\nmemory: sqlite3_memory_used() %lld bytes before 10^6 calls, %lld after (%+lld); "
+      "peak RSS %ld KiB\n",
+      (long long)before, (long long)after, (long long)(after - before), peak_rss_kb());
+}
+
+#ifdef ENT_BENCH_REDIS
+/* The usual alternative: a counter in Redis, one round trip per call
+** (INCRBY and the expiry check pipelined), against consume_quota in-process. */
+static void redis_compare(int port) {
+  redisContext *r = redisConnect("127.0.0.1", port);
+  double t0, redis_s, ext_s;
+  long i, n = 20000;
+  if (!r || r->err) {
+    printf("redis: cannot connect to 127.0.0.1:%d\n", port);
+    return;
+  }
+  t0 = now_s();
+  for (i = 0; i < n; i++) {
+    redisReply *a, *b;
+    char key[48];
+    snprintf(key, sizeof(key), "quota:user-%07ld:m3:2026-11", i % nsubjects);
+    redisAppendCommand(r, "INCRBY %s 1", key);
+    redisAppendCommand(r, "EXPIRE %s 2678400 NX", key);
+    if (redisGetReply(r, (void **)&a) != REDIS_OK || redisGetReply(r, (void **)&b) != REDIS_OK) {
+      printf("redis: %s\n", r->errstr);
+      return;
+    }
+    freeReplyObject(a);
+    freeReplyObject(b);
+  }
+  redis_s = now_s() - t0;
+  ext_s = time_op(ext_consume, n, 0, 0);
+  printf("\n| %-40s | %10.0f | %7.2f |\n", "Redis INCRBY+EXPIRE, 1 client, loopback", n / redis_s,
+         redis_s / n * 1e6);
+  printf("| %-40s | %10.0f | %7.2f |\n", "consume_quota, autocommit, in-process", n / ext_s,
+         ext_s / n * 1e6);
+  printf(
+      "consume_quota (autocommit, durable in the app's database) is %.1fx the speed of one "
+      "Redis round trip\n",
+      redis_s / ext_s);
+  redisFree(r);
+}
+#endif
+
+int main(int argc, char **argv) {
+  const char *ext = "dist/entitlements.so", *path = "dist/bench/bench.db";
+  int memory = 0, i, redis_port = 0;
+  for (i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--ext") && i + 1 < argc) {
+      ext = argv[++i];
+    } else if (!strcmp(argv[i], "--subjects") && i + 1 < argc) {
+      nsubjects = atol(argv[++i]);
+    } else if (!strcmp(argv[i], "--events") && i + 1 < argc) {
+      nevents = atol(argv[++i]);
+    } else if (!strcmp(argv[i], "--db") && i + 1 < argc) {
+      path = argv[++i];
+    } else if (!strcmp(argv[i], "--rounds") && i + 1 < argc) {
+      rounds = atoi(argv[++i]);
+    } else if (!strcmp(argv[i], "--memory")) {
+      memory = 1;
+    } else if (!strcmp(argv[i], "--redis") && i + 1 < argc) {
+      redis_port = atoi(argv[++i]);
+    }
+  }
+  setup(path, ext);
+  {
+    static const Op ops[] = {
+        {"plan_allows, metered", 20000, 0, ext_allows_m, hand_allows_m},
+        {"plan_allows, boolean", 20000, 0, ext_allows_b, hand_allows_b},
+        {"consume_quota, 1000 per transaction", 20000, 1000, ext_consume, hand_consume},
+        {"consume_quota, one autocommit each", 3000, 0, ext_consume, hand_consume_autocommit},
+        {"consume_quota with a key, 1000 per txn", 20000, 1000, ext_consume_key, hand_consume_key},
+        {"usage_summary WHERE subject = ? (20)", 5000, 0, ext_summary, hand_summary},
+        {"entitlement()", 20000, 0, ext_entitlement, hand_entitlement},
+    };
+    static const Op floors[] = {
+        {"consume_quota, 1000 per transaction", 20000, 1000, ext_consume, floor_upsert},
+        {"consume_quota, one autocommit each", 3000, 0, ext_consume, floor_upsert_autocommit},
+    };
+    size_t k;
+    printf("SQLite %s, extension %s, best of %d rounds, file on disk, WAL, synchronous=NORMAL\n\n",
+           sqlite3_libversion(), ext, rounds);
+    printf("| %-40s | %10s | %7s | %7s | %-14s | %6s |\n", "operation", "calls/s", "us/call",
+           "us ref", "reference", "ratio");
+    printf("|%s|%s|%s|%s|%s|%s|\n", "------------------------------------------", "------------",
+           "---------", "---------", "----------------", "--------");
+    for (k = 0; k < sizeof(ops) / sizeof(ops[0]); k++) measure(&ops[k], "by hand in SQL");
+    for (k = 0; k < sizeof(floors) / sizeof(floors[0]); k++) measure(&floors[k], "bare UPSERT");
+  }
+  if (memory) memory_check();
+#ifdef ENT_BENCH_REDIS
+  if (redis_port) redis_compare(redis_port);
+#else
+  (void)redis_port;
+#endif
+  printf("\npeak RSS: %ld KiB\n", peak_rss_kb());
+  return 0;
+}
