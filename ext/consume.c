@@ -11,9 +11,13 @@
 **  3. The write lock is taken before the counter is read (a no-op UPDATE),
 **     so the decision and the write see the same data; where the lock cannot
 **     be had (a stale WAL snapshot), the call fails with SQLITE_BUSY.
-**  4. Denials are decided before the first write and write nothing. The
-**     ledger row goes first (it is the write that can fail on a key), then
-**     the counter; on any error the savepoint is rolled back.
+**  4. The counter is written first with a guarded UPSERT (the limit is in
+**     its WHERE clause, as in hand-written SQL), so a denial writes nothing;
+**     an idempotency key is looked up before it. Then the ledger row. On any
+**     error the savepoint is rolled back. The savepoint is skipped inside the
+**     app's own write transaction when no app trigger sits on ent_events or
+**     ent_counters: then nothing can fail the second write but errors that
+**     roll back the whole transaction.
 */
 #include <cjson/cJSON.h>
 #include <string.h>
@@ -39,6 +43,7 @@ typedef struct Call {
   int denied;        /* a denial, for try_consume_quota */
   int has_remaining; /* the result is a number, else NULL */
   int64_t remaining;
+  char at[32]; /* now, as the ledger shows it */
 } Call;
 
 static int run_stmt(Call *k, int id, const char *doing) {
@@ -47,34 +52,67 @@ static int run_stmt(Call *k, int id, const char *doing) {
   return ent_step_done(k->c, st, &k->e, doing);
 }
 
-static int txn_begin(Call *k) {
-  sqlite3_stmt *st = ent_stmt(k->c, ST_SAVEPOINT, &k->e);
+static int int_query(Call *k, int id, int64_t *out) {
+  sqlite3_stmt *st = ent_stmt(k->c, id, &k->e);
   int rc;
   if (!st) return k->e.code;
   rc = sqlite3_step(st);
+  *out = sqlite3_column_int64(st, 0);
   sqlite3_reset(st);
-  if (rc == SQLITE_BUSY) return SQLITE_OK; /* inside a writing statement: see above */
-  if (rc != SQLITE_DONE) return ent_err_db(&k->e, k->c->db, rc, "opening a savepoint");
-  k->savepoint = 1;
+  return rc == SQLITE_ROW ? SQLITE_OK : ent_err_db(&k->e, k->c->db, rc, "reading the schema");
+}
+
+/* Whether the app put triggers on ent_events or ent_counters, read again only
+** when the schema changes. Such a trigger can fail our second write, which
+** then needs a savepoint to undo the first. */
+static int user_triggers(Call *k, int *out) {
+  int64_t cookie, n;
+  if (int_query(k, ST_SCHEMA_COOKIE, &cookie) != SQLITE_OK) return k->e.code;
+  if (cookie != k->c->trig_cookie) {
+    if (int_query(k, ST_USER_TRIGGERS, &n) != SQLITE_OK) return k->e.code;
+    k->c->user_triggers = n > 0;
+    k->c->trig_cookie = cookie;
+  }
+  *out = k->c->user_triggers;
+  return SQLITE_OK;
+}
+
+static int lock_error(Call *k, int rc) {
+  if ((rc & 0xff) == SQLITE_BUSY) {
+    return ent_err(&k->e, SQLITE_BUSY,
+                   "%s: database is locked: another connection is writing and this statement "
+                   "could not wait for the write lock (its read snapshot is older than the last "
+                   "commit, or busy_timeout ran out); run the call inside BEGIN IMMEDIATE ... "
+                   "COMMIT with PRAGMA busy_timeout set",
+                   k->fn);
+  }
+  return ent_err_db(&k->e, k->c->db, rc, "taking the write lock");
+}
+
+/* Makes the call's writes atomic and takes the write lock before anything is
+** read (see the top of this file). A savepoint is skipped only where it buys
+** nothing: inside the app's own transaction, when no app trigger can fail
+** our second write — every other failure there (disk full, I/O, memory,
+** interrupt) rolls back the whole transaction. */
+static int txn_begin(Call *k) {
+  sqlite3_stmt *st;
+  int rc, triggers = 1;
+  if (!sqlite3_get_autocommit(k->c->db) && (rc = user_triggers(k, &triggers)) != SQLITE_OK) {
+    return rc;
+  }
+  if (triggers || sqlite3_get_autocommit(k->c->db)) {
+    if (!(st = ent_stmt(k->c, ST_SAVEPOINT, &k->e))) return k->e.code;
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc == SQLITE_BUSY) return SQLITE_OK; /* inside a writing statement: see above */
+    if (rc != SQLITE_DONE) return ent_err_db(&k->e, k->c->db, rc, "opening a savepoint");
+    k->savepoint = 1;
+  }
   if (sqlite3_txn_state(k->c->db, "main") == SQLITE_TXN_WRITE) return SQLITE_OK;
-  st = ent_stmt(k->c, ST_LOCK, &k->e);
-  if (!st) return k->e.code;
+  if (!(st = ent_stmt(k->c, ST_LOCK, &k->e))) return k->e.code;
   rc = sqlite3_step(st);
   sqlite3_reset(st);
-  if (rc != SQLITE_DONE) {
-    if ((rc & 0xff) == SQLITE_BUSY) {
-      ent_err(&k->e, SQLITE_BUSY,
-              "%s: database is locked: another connection is writing and this statement could "
-              "not wait for the write lock (its read snapshot is older than the last commit, or "
-              "busy_timeout ran out); run the call inside BEGIN IMMEDIATE ... COMMIT with PRAGMA "
-              "busy_timeout set",
-              k->fn);
-    } else {
-      ent_err_db(&k->e, k->c->db, rc, "taking the write lock");
-    }
-    return k->e.code;
-  }
-  return SQLITE_OK;
+  return rc == SQLITE_DONE ? SQLITE_OK : lock_error(k, rc);
 }
 
 static int txn_end(Call *k, int ok) {
@@ -176,40 +214,40 @@ static void set_remaining(Call *k) {
   k->remaining = v.remaining;
 }
 
-static int write_usage(Call *k, int64_t delta, int64_t logged, int clamped) {
-  sqlite3_stmt *st;
-  char at[32];
-  int rc;
-  ent_fmt_time(k->now, 0, at);
-  if (logged > 0 || k->key) {
-    st = ent_stmt(k->c, ST_EVENT_INSERT, &k->e);
-    if (!st) return k->e.code;
-    sqlite3_bind_text(st, 1, at, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, k->subject, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, k->feature, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, logged);
-    sqlite3_bind_text(st, 5, LEDGER_KIND[k->kind], -1, SQLITE_STATIC);
-    if (k->key) {
-      sqlite3_bind_text(st, 6, k->key, -1, SQLITE_STATIC);
-    } else {
-      sqlite3_bind_null(st, 6);
-    }
-    if (k->meta) {
-      sqlite3_bind_text(st, 7, k->meta, -1, SQLITE_STATIC);
-    } else {
-      sqlite3_bind_null(st, 7);
-    }
-    sqlite3_bind_text(st, 8, ent_period_name(k->f.period), -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 9, k->u.start_text, -1, SQLITE_STATIC);
-    if (clamped) {
-      sqlite3_bind_int64(st, 10, k->amount);
-    } else {
-      sqlite3_bind_null(st, 10);
-    }
-    if ((rc = ent_step_done(k->c, st, &k->e, "writing the ledger")) != SQLITE_OK) return rc;
+static int ledger_row(Call *k, int64_t logged, int clamped) {
+  sqlite3_stmt *st = ent_stmt(k->c, ST_EVENT_INSERT, &k->e);
+  if (!st) return k->e.code;
+  sqlite3_bind_text(st, 1, k->at, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, k->subject, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 3, k->feature, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 4, logged);
+  sqlite3_bind_text(st, 5, LEDGER_KIND[k->kind], -1, SQLITE_STATIC);
+  if (k->key) {
+    sqlite3_bind_text(st, 6, k->key, -1, SQLITE_STATIC);
+  } else {
+    sqlite3_bind_null(st, 6);
   }
-  if (delta == 0) return SQLITE_OK;
-  st = ent_stmt(k->c, ST_COUNTER_ADD, &k->e);
+  if (k->meta) {
+    sqlite3_bind_text(st, 7, k->meta, -1, SQLITE_STATIC);
+  } else {
+    sqlite3_bind_null(st, 7);
+  }
+  sqlite3_bind_text(st, 8, ent_period_name(k->f.period), -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 9, k->u.start_text, -1, SQLITE_STATIC);
+  if (clamped) {
+    sqlite3_bind_int64(st, 10, k->amount);
+  } else {
+    sqlite3_bind_null(st, 10);
+  }
+  return ent_step_done(k->c, st, &k->e, "writing the ledger");
+}
+
+/* Adds delta to this period's counter if `used` is at most guard before;
+** *fit says whether it did, and then k->u.used is the new value. */
+static int counter_add(Call *k, int64_t delta, int64_t guard, int *fit) {
+  sqlite3_stmt *st = ent_stmt(k->c, ST_COUNTER_ADD, &k->e);
+  int rc;
+  *fit = 0;
   if (!st) return k->e.code;
   sqlite3_bind_text(st, 1, k->subject, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 2, k->feature, -1, SQLITE_STATIC);
@@ -221,17 +259,57 @@ static int write_usage(Call *k, int64_t delta, int64_t logged, int clamped) {
     sqlite3_bind_text(st, 5, k->u.end_text, -1, SQLITE_STATIC);
   }
   sqlite3_bind_int64(st, 6, delta);
-  sqlite3_bind_text(st, 7, at, -1, SQLITE_STATIC);
-  if ((rc = ent_step_done(k->c, st, &k->e, "updating the counter")) != SQLITE_OK) return rc;
-  k->u.used += delta;
+  sqlite3_bind_text(st, 7, k->at, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 8, guard);
+  rc = sqlite3_step(st);
+  sqlite3_reset(st);
+  if (rc != SQLITE_DONE) return ent_err_db(&k->e, k->c->db, rc, "updating the counter");
+  *fit = sqlite3_changes(k->c->db) == 1;
+  if (*fit) k->u.used += delta;
+  return SQLITE_OK;
+}
+
+static int deny(Call *k) {
+  char *why = 0;
+  int rc;
+  ent_denial(&k->s, &k->f, &k->u, k->amount, &why);
+  k->denied = 1;
+  rc = ent_err(&k->e, SQLITE_CONSTRAINT_FUNCTION, "%s", why ? why : "denied");
+  sqlite3_free(why);
+  return rc;
+}
+
+/* A check, a retry of a recorded call, or a refund: these read the counter
+** first. */
+static int read_first(Call *k, int found) {
+  int64_t logged;
+  int fit;
+  char *why = 0;
+  if (ent_usage_load(k->c, &k->s, &k->f, k->now, &k->u, &k->e) != SQLITE_OK) return k->e.code;
+  if (found || k->amount == 0) {
+    /* report, record nothing */
+    if (k->kind <= K_TRY && !found && ent_denial(&k->s, &k->f, &k->u, k->amount, &why)) {
+      sqlite3_free(why);
+      return deny(k);
+    }
+    set_remaining(k);
+    return SQLITE_OK;
+  }
+  /* refund: never below zero used */
+  logged = k->amount < k->u.used ? k->amount : (k->u.used > 0 ? k->u.used : 0);
+  if (logged > 0 && counter_add(k, -logged, INT64_MAX, &fit) != SQLITE_OK) return k->e.code;
+  if ((logged > 0 || k->key) && ledger_row(k, logged, logged != k->amount) != SQLITE_OK) {
+    return k->e.code;
+  }
+  set_remaining(k);
   return SQLITE_OK;
 }
 
 /* Everything between argument checks and the result. */
 static int run(Call *k) {
-  int found = 0, rc;
-  int64_t delta = 0, logged = 0;
-  char *why = 0;
+  int found = 0, fit = 0, rc;
+  int64_t guard = INT64_MAX, limit = -1;
+  if (k->amount > 0 && (rc = txn_begin(k)) != SQLITE_OK) return rc;
   if (ent_resolve_subject(k->c, k->subject, k->now, &k->s, &k->e) != SQLITE_OK ||
       ent_resolve_feature(k->c, &k->s, k->feature, &k->f, &k->e) != SQLITE_OK) {
     return k->e.code;
@@ -242,49 +320,35 @@ static int run(Call *k) {
                    "config features",
                    k->fn, k->feature, ent_type_name(k->f.type));
   }
-  if (k->amount > 0 && (rc = txn_begin(k)) != SQLITE_OK) return rc;
+  ent_fmt_time(k->now, 0, k->at);
   if (k->key && k->amount > 0 && replay(k, &found) != SQLITE_OK) return k->e.code;
+  if (found || k->amount == 0 || k->kind == K_REFUND) return read_first(k, found);
+
+  /* under the write lock: read, decide, then a write guarded the same way */
   if (ent_usage_load(k->c, &k->s, &k->f, k->now, &k->u, &k->e) != SQLITE_OK) return k->e.code;
-  if (found || k->amount == 0) {
-    /* a check, or a retry of a recorded call: report, record nothing */
-    if (k->kind <= K_TRY && !found && ent_denial(&k->s, &k->f, &k->u, k->amount, &why)) {
-      k->denied = 1;
-      rc = ent_err(&k->e, SQLITE_CONSTRAINT_FUNCTION, "%s", why);
-      sqlite3_free(why);
-      return rc;
-    }
-    set_remaining(k);
-    return SQLITE_OK;
+  if (k->kind <= K_TRY && !k->s.bypass) {
+    if (!k->s.plan || !k->f.enabled) return deny(k);
+    if (!k->f.unlimited) limit = !k->f.soft ? k->f.quota : k->f.has_cap ? k->f.cap : -1;
   }
-  switch (k->kind) {
-    case K_CONSUME:
-    case K_TRY:
-      if (ent_denial(&k->s, &k->f, &k->u, k->amount, &why)) {
-        k->denied = 1;
-        rc = ent_err(&k->e, SQLITE_CONSTRAINT_FUNCTION, "%s", why);
-        sqlite3_free(why);
-        return rc;
-      }
-      /* fallthrough */
-    case K_RECORD:
-      if (k->u.used > INT64_MAX - k->amount) {
-        return ent_err(&k->e, SQLITE_ERROR,
-                       "%s: amount %lld would overflow the usage counter of '%s' for subject "
-                       "'%s' (%lld used); nothing was recorded",
-                       k->fn, (long long)k->amount, k->feature, k->subject, (long long)k->u.used);
-      }
-      delta = logged = k->amount;
-      break;
-    case K_REFUND:
-      /* never below zero used: refund what was used, at most */
-      logged = k->amount < k->u.used ? k->amount : (k->u.used > 0 ? k->u.used : 0);
-      delta = -logged;
-      break;
+  if (limit >= 0 && (k->amount > limit || k->u.used > limit - k->amount)) return deny(k);
+  if (k->u.used > INT64_MAX - k->amount) {
+    return ent_err(&k->e, SQLITE_ERROR,
+                   "%s: amount %lld would overflow the usage counter of '%s' for subject '%s' "
+                   "(%lld used); nothing was recorded",
+                   k->fn, (long long)k->amount, k->feature, k->subject, (long long)k->u.used);
   }
-  if ((rc = write_usage(k, delta, logged, k->kind == K_REFUND && logged != k->amount)) !=
-      SQLITE_OK) {
-    return rc;
+  guard = (limit >= 0 ? limit : INT64_MAX) - k->amount;
+  if (counter_add(k, k->amount, guard, &fit) != SQLITE_OK) return k->e.code;
+  if (!fit) {
+    /* the counter moved between our read and our write: the lock says it
+    ** cannot, so the tables were changed behind the extension's back */
+    return ent_err(&k->e, SQLITE_ERROR,
+                   "%s: the counter of '%s' for subject '%s' changed while it was being "
+                   "updated; nothing was recorded; check the database with "
+                   "entitlements_check()",
+                   k->fn, k->feature, k->subject);
   }
+  if (ledger_row(k, k->amount, 0) != SQLITE_OK) return k->e.code;
   set_remaining(k);
   return SQLITE_OK;
 }

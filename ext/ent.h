@@ -52,11 +52,13 @@ typedef struct EntConfig EntConfig;
 typedef struct EntConn {
   sqlite3 *db;
   int clock_pinned;
-  int64_t clock_ms; /* unix milliseconds, when pinned */
-  EntCache *cache;  /* NULL until first use and after the vtab disconnects */
-  int writing;      /* re-entrancy guard for the writing functions */
-  int refs;         /* the module and each connected usage_summary hold one */
-  EntConfig *cfg;   /* the configuration in memory (plancache.c); NULL until used */
+  int64_t clock_ms;    /* unix milliseconds, when pinned */
+  EntCache *cache;     /* NULL until first use and after the vtab disconnects */
+  int writing;         /* re-entrancy guard for the writing functions */
+  int refs;            /* the module and each connected usage_summary hold one */
+  EntConfig *cfg;      /* the configuration in memory (plancache.c); NULL until used */
+  int64_t trig_cookie; /* schema cookie when user_triggers was last read; -1: never */
+  int user_triggers;   /* triggers exist on ent_events or ent_counters */
 } EntConn;
 
 /* Drops one reference; frees at the last. The module's destructor and the
@@ -76,6 +78,8 @@ enum {
   ST_SUBJECT,
   ST_PLAN,
   ST_COUNTER_GET,
+  ST_SCHEMA_COOKIE,
+  ST_USER_TRIGGERS,
   ST_COUNTER_ADD,
   ST_EVENT_INSERT,
   ST_EVENT_BY_KEY,
@@ -206,6 +210,7 @@ int ent_arg_amount(sqlite3_value *v, const char *fn, const char *what, int64_t *
 int ent_resolve_subject(EntConn *c, const char *subject, int64_t now, EntSubject *s, EntErr *e);
 int ent_resolve_feature(EntConn *c, const EntSubject *s, const char *feature, EntFeature *f,
                         EntErr *e);
+void ent_usage_bounds(const EntSubject *s, const EntFeature *f, int64_t now, EntUsage *u);
 int ent_usage_load(EntConn *c, const EntSubject *s, const EntFeature *f, int64_t now, EntUsage *u,
                    EntErr *e);
 void ent_subject_clear(EntSubject *s);

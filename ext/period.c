@@ -9,7 +9,6 @@
 ** '+1 month' does not.
 */
 #include <math.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "ent.h"
@@ -55,17 +54,38 @@ static int days_in_month(int64_t y, int m) {
   return m == 2 && leap ? 29 : dim[m - 1];
 }
 
+static char *put2(char *p, int v) {
+  p[0] = (char)('0' + v / 10);
+  p[1] = (char)('0' + v % 10);
+  return p + 2;
+}
+
+/* 'YYYY-MM-DD HH:MM:SS[.SSS]', written by hand: it runs several times per
+** consumption, where snprintf showed up in profiles. */
 void ent_fmt_time(int64_t ms, int with_ms, char out[32]) {
   int64_t days = floor_div(ms, MS_DAY), rem = ms - days * MS_DAY, y;
   int m, d;
+  char *p = out;
   civil_from_days(days, &y, &m, &d);
+  p = put2(p, (int)(y / 100));
+  p = put2(p, (int)(y % 100));
+  *p++ = '-';
+  p = put2(p, m);
+  *p++ = '-';
+  p = put2(p, d);
+  *p++ = ' ';
+  p = put2(p, (int)(rem / MS_HOUR));
+  *p++ = ':';
+  p = put2(p, (int)(rem / MS_MIN % 60));
+  *p++ = ':';
+  p = put2(p, (int)(rem / 1000 % 60));
   if (with_ms) {
-    snprintf(out, 32, "%04d-%02d-%02d %02d:%02d:%02d.%03d", (int)y, m, d, (int)(rem / MS_HOUR),
-             (int)(rem / MS_MIN % 60), (int)(rem / 1000 % 60), (int)(rem % 1000));
-  } else {
-    snprintf(out, 32, "%04d-%02d-%02d %02d:%02d:%02d", (int)y, m, d, (int)(rem / MS_HOUR),
-             (int)(rem / MS_MIN % 60), (int)(rem / 1000 % 60));
+    int f = (int)(rem % 1000);
+    *p++ = '.';
+    *p++ = (char)('0' + f / 100);
+    p = put2(p, f % 100);
   }
+  *p = 0;
 }
 
 int64_t ent_now(EntConn *c) {

@@ -305,16 +305,20 @@ int ent_resolve_feature(EntConn *c, const EntSubject *s, const char *feature, En
   return SQLITE_OK;
 }
 
-int ent_usage_load(EntConn *c, const EntSubject *s, const EntFeature *f, int64_t now, EntUsage *u,
-                   EntErr *e) {
-  sqlite3_stmt *st;
-  int rc;
+void ent_usage_bounds(const EntSubject *s, const EntFeature *f, int64_t now, EntUsage *u) {
   memset(u, 0, sizeof(*u));
   ent_period_bounds(f->period, s->has_anchor, s->anchor_ms, now, &u->start, &u->end);
   if (f->period != P_LIFETIME) {
     ent_fmt_time(u->start, 0, u->start_text);
     ent_fmt_time(u->end, 0, u->end_text);
   }
+}
+
+int ent_usage_load(EntConn *c, const EntSubject *s, const EntFeature *f, int64_t now, EntUsage *u,
+                   EntErr *e) {
+  sqlite3_stmt *st;
+  int rc;
+  ent_usage_bounds(s, f, now, u);
   st = ent_stmt(c, ST_COUNTER_GET, e);
   if (!st) return e->code;
   sqlite3_bind_text(st, 1, s->subject, -1, SQLITE_STATIC);

@@ -39,11 +39,19 @@ static const char *const SQL[ST_COUNT] = {
     [ST_COUNTER_GET] =
         "SELECT used FROM ent_counters WHERE subject = ?1 AND feature = ?2 AND "
         "period = ?3 AND period_start = ?4",
+    /* The guard (?8: the most `used` may be before adding) repeats in SQL
+    ** the decision just made under the write lock, as a hand-written guarded
+    ** UPSERT would. (No RETURNING: SQLite buffers it in a temporary table.) */
     [ST_COUNTER_ADD] =
         "INSERT INTO ent_counters(subject, feature, period, period_start, "
         "period_end, used, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
         "ON CONFLICT(subject, feature, period, period_start) DO UPDATE SET "
-        "used = used + excluded.used, updated_at = excluded.updated_at",
+        "used = used + excluded.used, updated_at = excluded.updated_at "
+        "WHERE used <= ?8",
+    [ST_SCHEMA_COOKIE] = "PRAGMA main.schema_version",
+    [ST_USER_TRIGGERS] =
+        "SELECT count(*) FROM main.sqlite_master WHERE type = 'trigger' AND "
+        "tbl_name IN ('ent_events', 'ent_counters')",
     [ST_EVENT_INSERT] =
         "INSERT INTO ent_events(at, subject, feature, amount, kind, "
         "idempotency_key, metadata, period, period_start, requested) "
