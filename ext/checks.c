@@ -14,6 +14,7 @@
 ** feature's entitlement under its plan. */
 typedef struct Ask {
   EntConn *c;
+  int pinned; /* holds a read transaction for the call (ent_read_begin) */
   int64_t now;
   EntSubject s;
   EntFeature f;
@@ -28,11 +29,13 @@ static int ask_open(Ask *a, sqlite3_context *ctx, sqlite3_value **argv, const ch
   a->now = ent_now(a->c);
   if (ent_arg_subject(argv[0], fn, &subject, &a->e) != SQLITE_OK) return a->e.code;
   if (ent_arg_feature(argv[1], fn, &feature, &a->e) != SQLITE_OK) return a->e.code;
-  if (ent_resolve_subject(a->c, subject, a->now, &a->s, &a->e) != SQLITE_OK) return a->e.code;
+  if (ent_resolve_subject(a->c, subject, feature, a->now, &a->s, &a->e) != SQLITE_OK)
+    return a->e.code;
   return ent_resolve_feature(a->c, &a->s, feature, &a->f, &a->e);
 }
 
 static void ask_close(Ask *a, sqlite3_context *ctx) {
+  ent_read_end(a->c, a->pinned);
   if (a->e.code != SQLITE_OK) ent_result_err(ctx, &a->e);
   ent_subject_clear(&a->s);
   ent_feature_clear(&a->f);
@@ -312,7 +315,8 @@ static void fn_entitlements(sqlite3_context *ctx, int argc, sqlite3_value **argv
   a.c = sqlite3_user_data(ctx);
   a.now = ent_now(a.c);
   rc = ent_arg_subject(argv[0], "entitlements", &subject, &a.e);
-  if (rc == SQLITE_OK) rc = ent_resolve_subject(a.c, subject, a.now, &a.s, &a.e);
+  if (rc == SQLITE_OK) a.pinned = ent_read_begin(a.c);
+  if (rc == SQLITE_OK) rc = ent_resolve_subject(a.c, subject, 0, a.now, &a.s, &a.e);
   if (rc == SQLITE_OK && !(all = cJSON_CreateObject())) {
     rc = ent_err(&a.e, SQLITE_NOMEM, "out of memory");
   }

@@ -310,7 +310,7 @@ static int run(Call *k) {
   int found = 0, fit = 0, rc;
   int64_t guard = INT64_MAX, limit = -1;
   if (k->amount > 0 && (rc = txn_begin(k)) != SQLITE_OK) return rc;
-  if (ent_resolve_subject(k->c, k->subject, k->now, &k->s, &k->e) != SQLITE_OK ||
+  if (ent_resolve_subject(k->c, k->subject, k->feature, k->now, &k->s, &k->e) != SQLITE_OK ||
       ent_resolve_feature(k->c, &k->s, k->feature, &k->f, &k->e) != SQLITE_OK) {
     return k->e.code;
   }

@@ -79,6 +79,7 @@ enum {
   ST_PLAN,
   ST_COUNTER_GET,
   ST_SCHEMA_COOKIE,
+  ST_PIN,
   ST_USER_TRIGGERS,
   ST_COUNTER_ADD,
   ST_EVENT_INSERT,
@@ -92,6 +93,8 @@ sqlite3_stmt *ent_stmt(EntConn *c, int id, EntErr *e);
 int ent_cache_open(EntConn *c, EntCache **pp);
 void ent_cache_close(EntCache *p);
 int ent_step_done(EntConn *c, sqlite3_stmt *st, EntErr *e, const char *doing);
+int ent_read_begin(EntConn *c);
+void ent_read_end(EntConn *c, int pinned);
 
 /* ---- time and periods (period.c) --------------------------------------- */
 
@@ -129,6 +132,13 @@ typedef struct EntSubject {
   int bypass;
   int has_anchor;
   int64_t anchor_ms;
+  /* The counter fetched with the subject, for the counter key guessed from
+  ** the cached configuration (see ST_SUBJECT); used only when the key the
+  ** resolved entitlement gives is the same. */
+  int spec_bound;
+  EntPeriod spec_period;
+  char spec_start[32];
+  int64_t spec_used;
 } EntSubject;
 
 /* One feature's entitlement under a plan, after inheritance. */
@@ -169,6 +179,7 @@ typedef struct EntPlanCfg {
 typedef struct EntFeatCfg {
   char *name;
   EntType type;
+  int spec_period; /* the period the plans give it (the first enabled one), or -1 */
 } EntFeatCfg;
 
 struct EntConfig {
@@ -207,7 +218,8 @@ void ent_money_fmt(int64_t micros, char out[32]);
 int ent_arg_subject(sqlite3_value *v, const char *fn, const char **out, EntErr *e);
 int ent_arg_feature(sqlite3_value *v, const char *fn, const char **out, EntErr *e);
 int ent_arg_amount(sqlite3_value *v, const char *fn, const char *what, int64_t *out, EntErr *e);
-int ent_resolve_subject(EntConn *c, const char *subject, int64_t now, EntSubject *s, EntErr *e);
+int ent_resolve_subject(EntConn *c, const char *subject, const char *feature_hint, int64_t now,
+                        EntSubject *s, EntErr *e);
 int ent_resolve_feature(EntConn *c, const EntSubject *s, const char *feature, EntFeature *f,
                         EntErr *e);
 void ent_usage_bounds(const EntSubject *s, const EntFeature *f, int64_t now, EntUsage *u);

@@ -31,6 +31,8 @@ int ent_err(EntErr *e, int code, const char *fmt, ...) {
 int ent_err_db(EntErr *e, sqlite3 *db, int rc, const char *doing) {
   const char *m = sqlite3_errmsg(db);
   int prim = rc & 0xff;
+  /* keep SQLite's extended code (SQLITE_CONSTRAINT_TRIGGER, ...) */
+  if ((sqlite3_extended_errcode(db) & 0xff) == prim) rc = sqlite3_extended_errcode(db);
   if (prim == SQLITE_NOMEM) {
     return ent_err(e, SQLITE_NOMEM, "out of memory while %s", doing);
   }

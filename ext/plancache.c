@@ -142,6 +142,15 @@ static int load(EntConn *c, int64_t generation, EntConfig **out, EntErr *e) {
     if (oom) rc = SQLITE_NOMEM;
   }
   if (rc == SQLITE_DONE) rc = SQLITE_OK;
+  /* each feature's usual period, for guessing counter keys */
+  for (j = 0; rc == SQLITE_OK && j < g->nfeat; j++) {
+    g->feats[j].spec_period = -1;
+    for (i = 0; i < g->nplans && g->feats[j].spec_period < 0; i++) {
+      if (g->plans[i].own[j].found && g->plans[i].own[j].enabled) {
+        g->feats[j].spec_period = (int)g->plans[i].own[j].period;
+      }
+    }
+  }
   /* inheritance: the nearest plan in the chain that names the feature */
   for (i = 0; rc == SQLITE_OK && i < g->nplans; i++) {
     for (j = 0; j < g->nfeat; j++) {

@@ -136,7 +136,44 @@ static int col_time(EntConn *c, sqlite3_stmt *st, int i, const char *subject, co
 }
 
 /* Column numbers of ST_SUBJECT. */
-enum { SC_GEN, SC_PLAN, SC_STATUS, SC_TRIAL, SC_GRACE, SC_SEATS, SC_PARENT, SC_ANCHOR, SC_BYPASS };
+enum {
+  SC_GEN,
+  SC_PLAN,
+  SC_STATUS,
+  SC_TRIAL,
+  SC_GRACE,
+  SC_SEATS,
+  SC_PARENT,
+  SC_ANCHOR,
+  SC_BYPASS,
+  SC_USED
+};
+
+/* Binds ST_SUBJECT's counter key: the feature's usual period, unanchored, at
+** now, from the cached configuration (which may be stale: the guess is only
+** used once checked against the real key). */
+static void bind_guess(EntConn *c, sqlite3_stmt *st, const char *feature, int64_t now,
+                       EntSubject *s) {
+  int fi = feature && c->cfg ? ent_config_feature(c->cfg, feature) : -1;
+  int64_t start, end;
+  s->spec_bound = 0;
+  if (fi < 0 || c->cfg->feats[fi].spec_period < 0) {
+    sqlite3_bind_null(st, 2);
+    sqlite3_bind_null(st, 3);
+    sqlite3_bind_null(st, 4);
+    return;
+  }
+  s->spec_bound = 1;
+  s->spec_period = (EntPeriod)c->cfg->feats[fi].spec_period;
+  s->spec_start[0] = 0;
+  if (s->spec_period != P_LIFETIME) {
+    ent_period_bounds(s->spec_period, 0, 0, now, &start, &end);
+    ent_fmt_time(start, 0, s->spec_start);
+  }
+  sqlite3_bind_text(st, 2, feature, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 3, ent_period_name(s->spec_period), -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 4, s->spec_start, -1, SQLITE_STATIC);
+}
 
 /* Decides, from the holder's row, whether its own plan applies now. */
 static int status_keeps_plan(EntConn *c, sqlite3_stmt *st, const char *holder, int64_t now,
@@ -168,7 +205,8 @@ static int status_keeps_plan(EntConn *c, sqlite3_stmt *st, const char *holder, i
 ** billing anchor. Statuses that lose the plan fall back to the default plan.
 ** The first lookup also brings the configuration's generation, which keeps
 ** the in-memory configuration current. */
-int ent_resolve_subject(EntConn *c, const char *subject, int64_t now, EntSubject *s, EntErr *e) {
+int ent_resolve_subject(EntConn *c, const char *subject, const char *feature_hint, int64_t now,
+                        EntSubject *s, EntErr *e) {
   char *holder = 0, **seen = 0;
   int nseen = 0, rc = SQLITE_OK, use_default = 0, depth;
   memset(s, 0, sizeof(*s));
@@ -185,6 +223,11 @@ int ent_resolve_subject(EntConn *c, const char *subject, int64_t now, EntSubject
       break;
     }
     sqlite3_bind_text(st, 1, who, -1, SQLITE_STATIC);
+    if (depth == 0) {
+      bind_guess(c, st, feature_hint, now, s);
+    } else if (depth == 1) {
+      bind_guess(c, st, 0, now, &(EntSubject){0});
+    }
     step = sqlite3_step(st);
     if (step != SQLITE_ROW) {
       sqlite3_reset(st);
@@ -195,9 +238,12 @@ int ent_resolve_subject(EntConn *c, const char *subject, int64_t now, EntSubject
                : ent_err_db(e, c->db, step, "reading ent_subjects");
       break;
     }
-    if (depth == 0 && (rc = ent_config_sync(c, sqlite3_column_int64(st, SC_GEN), e)) != SQLITE_OK) {
-      sqlite3_reset(st);
-      break;
+    if (depth == 0) {
+      s->spec_used = sqlite3_column_int64(st, SC_USED); /* no counter row: 0 */
+      if ((rc = ent_config_sync(c, sqlite3_column_int64(st, SC_GEN), e)) != SQLITE_OK) {
+        sqlite3_reset(st);
+        break;
+      }
     }
     plan = (const char *)sqlite3_column_text(st, SC_PLAN);
     parent = (const char *)sqlite3_column_text(st, SC_PARENT);
@@ -319,6 +365,10 @@ int ent_usage_load(EntConn *c, const EntSubject *s, const EntFeature *f, int64_t
   sqlite3_stmt *st;
   int rc;
   ent_usage_bounds(s, f, now, u);
+  if (s->spec_bound && s->spec_period == f->period && strcmp(s->spec_start, u->start_text) == 0) {
+    u->used = s->spec_used; /* fetched with the subject, under the same key */
+    return SQLITE_OK;
+  }
   st = ent_stmt(c, ST_COUNTER_GET, e);
   if (!st) return e->code;
   sqlite3_bind_text(st, 1, s->subject, -1, SQLITE_STATIC);

@@ -29,12 +29,16 @@ static const char *const SQL[ST_COUNT] = {
     [ST_LOCK] = "UPDATE ent_meta SET value = value WHERE 0",
     [ST_JULIANDAY] = "SELECT julianday(?1)",
     [ST_SCHEMA_VERSION] = "SELECT value FROM ent_meta WHERE key = 'schema_version'",
-    /* The configuration's generation comes with the subject, so checking
-    ** the in-memory configuration costs no extra query. */
+    /* One statement for the common call: the configuration's generation (to
+    ** keep the cached configuration current), the subject, and the counter
+    ** under the key guessed from the cached configuration (?2..?4; NULL when
+    ** there is no guess). */
     [ST_SUBJECT] =
         "SELECT m.value, s.plan, s.status, s.trial_ends_at, s.grace_ends_at, "
-        "s.seats, s.parent, s.billing_anchor, s.bypass FROM ent_meta m LEFT JOIN "
-        "ent_subjects s ON s.subject = ?1 WHERE m.key = 'config_generation'",
+        "s.seats, s.parent, s.billing_anchor, s.bypass, c.used FROM ent_meta m "
+        "LEFT JOIN ent_subjects s ON s.subject = ?1 LEFT JOIN ent_counters c ON "
+        "c.subject = ?1 AND c.feature = ?2 AND c.period = ?3 AND c.period_start = ?4 "
+        "WHERE m.key = 'config_generation'",
     [ST_PLAN] = "SELECT trial_days FROM ent_plans WHERE plan = ?1",
     [ST_COUNTER_GET] =
         "SELECT used FROM ent_counters WHERE subject = ?1 AND feature = ?2 AND "
@@ -49,6 +53,7 @@ static const char *const SQL[ST_COUNT] = {
         "used = used + excluded.used, updated_at = excluded.updated_at "
         "WHERE used <= ?8",
     [ST_SCHEMA_COOKIE] = "PRAGMA main.schema_version",
+    [ST_PIN] = "SELECT 1 FROM ent_meta LIMIT 1",
     [ST_USER_TRIGGERS] =
         "SELECT count(*) FROM main.sqlite_master WHERE type = 'trigger' AND "
         "tbl_name IN ('ent_events', 'ent_counters')",
@@ -122,4 +127,26 @@ int ent_step_done(EntConn *c, sqlite3_stmt *st, EntErr *e, const char *doing) {
   sqlite3_reset(st);
   if (rc == SQLITE_DONE || rc == SQLITE_ROW) return SQLITE_OK;
   return ent_err_db(e, c->db, rc, doing);
+}
+
+/* A call made from a statement that reads no table (SELECT f(...) without
+** FROM) runs outside any read transaction, so each of its statements would
+** start and end one of its own. Stepping ST_PIN to its row and leaving it
+** there holds one read transaction for the whole call. */
+int ent_read_begin(EntConn *c) {
+  EntErr e = {0};
+  sqlite3_stmt *st;
+  if (!sqlite3_get_autocommit(c->db) || sqlite3_txn_state(c->db, "main") != SQLITE_TXN_NONE) {
+    return 0;
+  }
+  st = ent_stmt(c, ST_PIN, &e);
+  ent_err_clear(&e); /* a missing schema is reported by the call's own statements */
+  if (!st || sqlite3_stmt_busy(st)) return 0;
+  if (sqlite3_step(st) == SQLITE_ROW) return 1;
+  sqlite3_reset(st);
+  return 0;
+}
+
+void ent_read_end(EntConn *c, int pinned) {
+  if (pinned && c->cache && c->cache->st[ST_PIN]) sqlite3_reset(c->cache->st[ST_PIN]);
 }

@@ -173,10 +173,14 @@ static int load_subject(Cur *c, const char *subject) {
   EntErr e = {0};
   EntSubject s;
   const EntConfig *g;
-  int fi, rc;
+  int fi, rc, pinned;
   int64_t now = ent_now(t->conn);
   rows_clear(c);
-  if (ent_resolve_subject(t->conn, subject, now, &s, &e) != SQLITE_OK) return vt_err(c, &e);
+  pinned = ent_read_begin(t->conn);
+  if (ent_resolve_subject(t->conn, subject, 0, now, &s, &e) != SQLITE_OK) {
+    ent_read_end(t->conn, pinned);
+    return vt_err(c, &e);
+  }
   g = t->conn->cfg;
   c->subject = sqlite3_mprintf("%s", subject);
   c->plan = s.plan ? sqlite3_mprintf("%s", s.plan) : 0;
@@ -211,6 +215,7 @@ static int load_subject(Cur *c, const char *subject) {
     }
     ent_view(&s, &f, &u, &r->v);
   }
+  ent_read_end(t->conn, pinned);
   return rc == SQLITE_OK ? SQLITE_OK : vt_err(c, &e);
 }
 
