@@ -4,6 +4,8 @@
 #   make demo     build, then run the quickstart in the sqlite3 shell
 #   make test     build, then run every test; ends with "N passed, N failed"
 #   make asan     the whole suite under AddressSanitizer + UBSan (leaks on)
+#   make bench    every hot call against the same work in plain SQL, and Redis
+#   make bench-scale  the same on 1,000,000 subjects and 10,000,000 ledger rows
 #   make format   clang-format the C sources
 #   make clean    remove dist/
 #
@@ -17,7 +19,7 @@ SRC      = $(wildcard ext/*.c)
 HDR      = $(wildcard ext/*.h) dist/gen/schema_sql.h
 PY      := /usr/bin/python3
 
-.PHONY: all deps demo test asan format clean
+.PHONY: all deps bench-deps demo test asan bench bench-scale format clean
 
 all: dist/entitlements.so
 
@@ -78,8 +80,28 @@ asan: | deps
 	  RUNNER=dist/asan/runner STATIC=dist/asan/test_static RACE=dist/asan/race SKIP_PY=1 \
 	  bash tests/run_all.sh
 
+# The benchmark's own needs: Redis and its C client, for the comparison.
+bench-deps: deps
+	@missing=""; \
+	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
+	[ -f /usr/include/hiredis/hiredis.h ] || missing="$$missing libhiredis-dev"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+dist/bench/bench: tests/bench/bench.c | bench-deps
+	@mkdir -p dist/bench
+	$(CC) -O2 $(WARN) -DENT_BENCH_REDIS -o $@ $< -lsqlite3 -lhiredis
+
+bench: dist/entitlements.so dist/bench/bench
+	@bash tests/bench/run.sh
+
+bench-scale: dist/entitlements.so dist/bench/bench
+	@bash tests/bench/run.sh --subjects 1000000 --events 10000000 --db dist/bench/scale.db --rounds 3
+
 format:
-	clang-format -i ext/*.c ext/*.h tests/*.c tests/c/*.c
+	clang-format -i ext/*.c ext/*.h tests/*.c tests/c/*.c tests/bench/*.c
 
 clean:
 	rm -rf dist

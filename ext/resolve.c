@@ -149,20 +149,14 @@ enum {
   SC_USED
 };
 
-/* Binds ST_SUBJECT's counter key: the feature's usual period, unanchored, at
-** now, from the cached configuration (which may be stale: the guess is only
-** used once checked against the real key). */
-static void bind_guess(EntConn *c, sqlite3_stmt *st, const char *feature, int64_t now,
-                       EntSubject *s) {
+/* The counter key to fetch with the subject: the feature's usual period,
+** unanchored, at now, from the cached configuration (which may be stale: the
+** guess is used only once checked against the real key). */
+static int guess_key(EntConn *c, const char *feature, int64_t now, EntSubject *s) {
   int fi = feature && c->cfg ? ent_config_feature(c->cfg, feature) : -1;
   int64_t start, end;
   s->spec_bound = 0;
-  if (fi < 0 || c->cfg->feats[fi].spec_period < 0) {
-    sqlite3_bind_null(st, 2);
-    sqlite3_bind_null(st, 3);
-    sqlite3_bind_null(st, 4);
-    return;
-  }
+  if (fi < 0 || c->cfg->feats[fi].spec_period < 0) return 0;
   s->spec_bound = 1;
   s->spec_period = (EntPeriod)c->cfg->feats[fi].spec_period;
   s->spec_start[0] = 0;
@@ -170,9 +164,7 @@ static void bind_guess(EntConn *c, sqlite3_stmt *st, const char *feature, int64_
     ent_period_bounds(s->spec_period, 0, 0, now, &start, &end);
     ent_fmt_time(start, 0, s->spec_start);
   }
-  sqlite3_bind_text(st, 2, feature, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 3, ent_period_name(s->spec_period), -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 4, s->spec_start, -1, SQLITE_STATIC);
+  return 1;
 }
 
 /* Decides, from the holder's row, whether its own plan applies now. */
@@ -215,7 +207,8 @@ int ent_resolve_subject(EntConn *c, const char *subject, const char *feature_hin
   s->subject = subject;
   for (depth = 0;; depth++) {
     const char *who = holder ? holder : subject;
-    sqlite3_stmt *st = ent_stmt(c, ST_SUBJECT, e);
+    int guess = depth == 0 && guess_key(c, feature_hint, now, s);
+    sqlite3_stmt *st = ent_stmt(c, guess ? ST_SUBJECT_COUNTER : ST_SUBJECT, e);
     const char *plan, *parent;
     int step, keep = 0;
     if (!st) {
@@ -223,10 +216,10 @@ int ent_resolve_subject(EntConn *c, const char *subject, const char *feature_hin
       break;
     }
     sqlite3_bind_text(st, 1, who, -1, SQLITE_STATIC);
-    if (depth == 0) {
-      bind_guess(c, st, feature_hint, now, s);
-    } else if (depth == 1) {
-      bind_guess(c, st, 0, now, &(EntSubject){0});
+    if (guess) {
+      sqlite3_bind_text(st, 2, feature_hint, -1, SQLITE_STATIC);
+      sqlite3_bind_text(st, 3, ent_period_name(s->spec_period), -1, SQLITE_STATIC);
+      sqlite3_bind_text(st, 4, s->spec_start, -1, SQLITE_STATIC);
     }
     step = sqlite3_step(st);
     if (step != SQLITE_ROW) {

@@ -29,16 +29,20 @@ static const char *const SQL[ST_COUNT] = {
     [ST_LOCK] = "UPDATE ent_meta SET value = value WHERE 0",
     [ST_JULIANDAY] = "SELECT julianday(?1)",
     [ST_SCHEMA_VERSION] = "SELECT value FROM ent_meta WHERE key = 'schema_version'",
-    /* One statement for the common call: the configuration's generation (to
-    ** keep the cached configuration current), the subject, and the counter
-    ** under the key guessed from the cached configuration (?2..?4; NULL when
-    ** there is no guess). */
+    /* The subject with the configuration's generation (to keep the cached
+    ** configuration current), and in the second form also the counter under
+    ** the key guessed from the cached configuration (?2..?4): one statement
+    ** for the common call. */
     [ST_SUBJECT] =
         "SELECT m.value, s.plan, s.status, s.trial_ends_at, s.grace_ends_at, "
-        "s.seats, s.parent, s.billing_anchor, s.bypass, c.used FROM ent_meta m "
-        "LEFT JOIN ent_subjects s ON s.subject = ?1 LEFT JOIN ent_counters c ON "
-        "c.subject = ?1 AND c.feature = ?2 AND c.period = ?3 AND c.period_start = ?4 "
-        "WHERE m.key = 'config_generation'",
+        "s.seats, s.parent, s.billing_anchor, s.bypass, NULL FROM ent_meta m "
+        "LEFT JOIN ent_subjects s ON s.subject = ?1 WHERE m.key = "
+        "'config_generation'",
+    [ST_SUBJECT_COUNTER] =
+        "SELECT m.value, s.plan, s.status, s.trial_ends_at, s.grace_ends_at, s.seats, s.parent, "
+        "s.billing_anchor, s.bypass, c.used FROM ent_meta m LEFT JOIN ent_subjects s ON "
+        "s.subject = ?1 LEFT JOIN ent_counters c ON c.subject = ?1 AND c.feature = ?2 AND "
+        "c.period = ?3 AND c.period_start = ?4 WHERE m.key = 'config_generation'",
     [ST_PLAN] = "SELECT trial_days FROM ent_plans WHERE plan = ?1",
     [ST_COUNTER_GET] =
         "SELECT used FROM ent_counters WHERE subject = ?1 AND feature = ?2 AND "
