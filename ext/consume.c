@@ -259,8 +259,7 @@ static int counter_add(Call *k, int64_t delta, int64_t guard, int *fit) {
     sqlite3_bind_text(st, 5, k->u.end_text, -1, SQLITE_STATIC);
   }
   sqlite3_bind_int64(st, 6, delta);
-  sqlite3_bind_text(st, 7, k->at, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 8, guard);
+  sqlite3_bind_int64(st, 7, guard);
   rc = sqlite3_step(st);
   sqlite3_reset(st);
   if (rc != SQLITE_DONE) return ent_err_db(&k->e, k->c->db, rc, "updating the counter");

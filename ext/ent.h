@@ -188,6 +188,9 @@ struct EntConfig {
   int nfeat, nplans, default_plan;
   EntFeatCfg *feats;
   EntPlanCfg *plans;
+  /* open-addressing indexes by name: slot -> index + 1, 0 = empty */
+  int *feat_slots, *plan_slots;
+  unsigned nslots; /* a power of two, at least twice the larger count */
 };
 
 int ent_config_sync(EntConn *c, int64_t generation, EntErr *e);

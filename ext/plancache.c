@@ -27,6 +27,8 @@ static void plans_free(EntConfig *g) {
   for (i = 0; i < g->nfeat; i++) sqlite3_free(g->feats[i].name);
   sqlite3_free(g->plans);
   sqlite3_free(g->feats);
+  sqlite3_free(g->feat_slots);
+  sqlite3_free(g->plan_slots);
   sqlite3_free(g);
 }
 
@@ -35,20 +37,59 @@ void ent_config_free(EntConn *c) {
   c->cfg = 0;
 }
 
-int ent_config_feature(const EntConfig *g, const char *name) {
-  int i;
-  for (i = 0; i < g->nfeat; i++) {
-    if (strcmp(g->feats[i].name, name) == 0) return i;
+static unsigned name_hash(const char *z) {
+  unsigned h = 2166136261u; /* FNV-1a */
+  while (*z) h = (h ^ (unsigned char)*z++) * 16777619u;
+  return h;
+}
+
+/* Hot calls look names up by hash: a plan set can have many features. */
+static int lookup(const int *slots, unsigned nslots, const char *name,
+                  const char *(*name_of)(const EntConfig *, int), const EntConfig *g) {
+  unsigned i;
+  if (!slots) return -1;
+  for (i = name_hash(name) & (nslots - 1); slots[i]; i = (i + 1) & (nslots - 1)) {
+    if (strcmp(name_of(g, slots[i] - 1), name) == 0) return slots[i] - 1;
   }
   return -1;
 }
 
+static const char *feat_name(const EntConfig *g, int i) {
+  return g->feats[i].name;
+}
+static const char *plan_name(const EntConfig *g, int i) {
+  return g->plans[i].name;
+}
+
+int ent_config_feature(const EntConfig *g, const char *name) {
+  return lookup(g->feat_slots, g->nslots, name, feat_name, g);
+}
+
 int ent_config_plan(const EntConfig *g, const char *name) {
-  int i;
-  for (i = 0; i < g->nplans; i++) {
-    if (strcmp(g->plans[i].name, name) == 0) return i;
+  return lookup(g->plan_slots, g->nslots, name, plan_name, g);
+}
+
+static int index_names(EntConfig *g) {
+  unsigned n = 8, i;
+  int k;
+  while (n < 2u * (unsigned)(g->nfeat > g->nplans ? g->nfeat : g->nplans)) n *= 2;
+  g->nslots = n;
+  g->feat_slots = sqlite3_malloc64(sizeof(int) * n);
+  g->plan_slots = sqlite3_malloc64(sizeof(int) * n);
+  if (!g->feat_slots || !g->plan_slots) return SQLITE_NOMEM;
+  memset(g->feat_slots, 0, sizeof(int) * n);
+  memset(g->plan_slots, 0, sizeof(int) * n);
+  for (k = 0; k < g->nfeat; k++) {
+    for (i = name_hash(g->feats[k].name) & (n - 1); g->feat_slots[i]; i = (i + 1) & (n - 1)) {
+    }
+    g->feat_slots[i] = k + 1;
   }
-  return -1;
+  for (k = 0; k < g->nplans; k++) {
+    for (i = name_hash(g->plans[k].name) & (n - 1); g->plan_slots[i]; i = (i + 1) & (n - 1)) {
+    }
+    g->plan_slots[i] = k + 1;
+  }
+  return SQLITE_OK;
 }
 
 static char *dup_col(sqlite3_stmt *st, int i, int *oom) {
@@ -116,6 +157,7 @@ static int load(EntConn *c, int64_t generation, EntConfig **out, EntErr *e) {
     memset(p->ents, 0, sizeof(EntPlanEnt *) * (g->nfeat + 1));
   }
   if (rc == SQLITE_DONE) rc = SQLITE_OK;
+  if (rc == SQLITE_OK) rc = index_names(g);
   /* every plan's own entitlements */
   while (rc == SQLITE_OK && (rc = sqlite3_step(st[2])) == SQLITE_ROW) {
     int pi = ent_config_plan(g, (const char *)sqlite3_column_text(st[2], 0));

@@ -47,15 +47,14 @@ static const char *const SQL[ST_COUNT] = {
     [ST_COUNTER_GET] =
         "SELECT used FROM ent_counters WHERE subject = ?1 AND feature = ?2 AND "
         "period = ?3 AND period_start = ?4",
-    /* The guard (?8: the most `used` may be before adding) repeats in SQL
+    /* The guard (?7: the most `used` may be before adding) repeats in SQL
     ** the decision just made under the write lock, as a hand-written guarded
     ** UPSERT would. (No RETURNING: SQLite buffers it in a temporary table.) */
     [ST_COUNTER_ADD] =
         "INSERT INTO ent_counters(subject, feature, period, period_start, "
-        "period_end, used, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
+        "period_end, used) VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
         "ON CONFLICT(subject, feature, period, period_start) DO UPDATE SET "
-        "used = used + excluded.used, updated_at = excluded.updated_at "
-        "WHERE used <= ?8",
+        "used = used + excluded.used WHERE used <= ?7",
     [ST_SCHEMA_COOKIE] = "PRAGMA main.schema_version",
     [ST_PIN] = "SELECT 1 FROM ent_meta LIMIT 1",
     [ST_USER_TRIGGERS] =

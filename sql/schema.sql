@@ -67,7 +67,8 @@ CREATE TABLE IF NOT EXISTS ent_subjects(
 CREATE INDEX IF NOT EXISTS ent_subjects_plan ON ent_subjects(plan);
 
 -- Usage per subject, feature and period. Lifetime counters have
--- period_start '' and period_end NULL.
+-- period_start '' and period_end NULL. (When each unit was used is in the
+-- ledger; a per-row timestamp here would be rewritten on every call.)
 CREATE TABLE IF NOT EXISTS ent_counters(
   subject      TEXT NOT NULL,
   feature      TEXT NOT NULL,
@@ -75,7 +76,6 @@ CREATE TABLE IF NOT EXISTS ent_counters(
   period_start TEXT NOT NULL,
   period_end   TEXT,
   used         INTEGER NOT NULL DEFAULT 0,
-  updated_at   TEXT,
   PRIMARY KEY (subject, feature, period, period_start)
 ) WITHOUT ROWID;
 
