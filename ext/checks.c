@@ -122,15 +122,12 @@ static int allows(Ask *a, sqlite3_value *arg, int *out, char **reason) {
     return SQLITE_OK;
   }
   if (a->f.type == T_CONFIG) {
-    cJSON *v = cJSON_Parse(a->f.value ? a->f.value : "null");
     int rc = SQLITE_OK;
-    if (!v) return ent_err(&a->e, SQLITE_NOMEM, "out of memory");
     if (arg) {
-      rc = config_allows(a, v, arg, out);
+      rc = config_allows(a, a->f.json, arg, out);
     } else {
-      *out = truthy(v);
+      *out = truthy(a->f.json);
     }
-    cJSON_Delete(v);
     if (rc == SQLITE_OK && !*out && reason) {
       *reason = sqlite3_mprintf("the value of '%s' in plan '%s' does not allow it", a->f.feature,
                                 a->s.plan);

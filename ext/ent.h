@@ -157,7 +157,8 @@ typedef struct EntFeature {
   int has_price;
   int64_t price_micros;
   int per_seat;
-  const char *value; /* config and boolean: the JSON value */
+  const char *value;        /* config and boolean: the JSON value */
+  const struct cJSON *json; /* the same, parsed once per configuration load */
 } EntFeature;
 
 /* ---- the configuration in memory (plancache.c) -------------------------- */
@@ -167,6 +168,7 @@ typedef struct EntPlanEnt {
   int64_t quota, cap, price_micros;
   EntPeriod period;
   char *value;
+  struct cJSON *json; /* value, parsed */
 } EntPlanEnt;
 
 typedef struct EntPlanCfg {

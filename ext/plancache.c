@@ -10,6 +10,7 @@
 ** (no extra query), and a different value reloads the copy. Comparing for
 ** inequality also catches a rolled-back load.
 */
+#include <cjson/cJSON.h>
 #include <string.h>
 
 #include "ent.h"
@@ -18,7 +19,10 @@ static void plans_free(EntConfig *g) {
   int i, j;
   if (!g) return;
   for (i = 0; i < g->nplans; i++) {
-    for (j = 0; g->plans[i].own && j < g->nfeat; j++) sqlite3_free(g->plans[i].own[j].value);
+    for (j = 0; g->plans[i].own && j < g->nfeat; j++) {
+      sqlite3_free(g->plans[i].own[j].value);
+      cJSON_Delete(g->plans[i].own[j].json);
+    }
     sqlite3_free(g->plans[i].own);
     sqlite3_free(g->plans[i].ents);
     sqlite3_free(g->plans[i].name);
@@ -181,6 +185,8 @@ static int load(EntConn *c, int64_t generation, EntConfig **out, EntErr *e) {
     if (price && !ent_money_text(price, &en->price_micros)) rc = SQLITE_CORRUPT;
     en->per_seat = sqlite3_column_int(st[2], 8);
     en->value = dup_col(st[2], 9, &oom);
+    /* parsed here once, not on every plan_allows() of a config feature */
+    if (en->value && !(en->json = cJSON_Parse(en->value))) rc = SQLITE_CORRUPT;
     if (oom) rc = SQLITE_NOMEM;
   }
   if (rc == SQLITE_DONE) rc = SQLITE_OK;

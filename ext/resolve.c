@@ -332,6 +332,7 @@ int ent_resolve_feature(EntConn *c, const EntSubject *s, const char *feature, En
   f->price_micros = en->price_micros;
   f->per_seat = en->per_seat;
   f->value = en->value;
+  f->json = en->json;
   if (f->per_seat && !f->unlimited) {
     if (s->seats > 0 && f->quota > INT64_MAX / s->seats) {
       return ent_err(e, SQLITE_ERROR,

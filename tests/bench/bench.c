@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #ifdef ENT_BENCH_REDIS
@@ -302,10 +303,14 @@ static void setup(const char *path, const char *ext) {
   }
   exec("ANALYZE");
   exec("PRAGMA wal_checkpoint(TRUNCATE)");
-  printf(
-      "database: %ld subjects, %ld history ledger rows (x2: extension and by-hand tables), "
-      "built in %.1f s\n",
-      nsubjects, nevents, now_s() - t0);
+  {
+    struct stat sb;
+    double mib = stat(path, &sb) == 0 ? sb.st_size / 1048576.0 : 0;
+    printf(
+        "database: %ld subjects, %ld history ledger rows (x2: extension and by-hand tables), "
+        "built in %.1f s, %.0f MiB on disk\n",
+        nsubjects, nevents, now_s() - t0, mib);
+  }
 
   e_allows_m = prep("SELECT plan_allows(?1, 'm3')");
   e_allows_b = prep("SELECT plan_allows(?1, 'b0')");
