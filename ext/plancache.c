@@ -221,9 +221,10 @@ static int load(EntConn *c, int64_t generation, EntConfig **out, EntErr *e) {
   plans_free(g);
   if (rc == SQLITE_NOMEM) return ent_err(e, SQLITE_NOMEM, "out of memory");
   if (rc == SQLITE_CORRUPT) {
-    return ent_err(e, SQLITE_ERROR,
-                   "ent_features or ent_plan_features holds an invalid type, period or price; "
-                   "reload the configuration with entitlements_load()");
+    return ent_err(
+        e, SQLITE_ERROR,
+        "ent_features or ent_plan_features holds an invalid type, period, price or value; "
+        "reload the configuration with entitlements_load()");
   }
   return ent_err_db(e, c->db, rc, "reading the configuration");
 }
