@@ -185,9 +185,6 @@ static void floor_upsert(long i) {
   bind_subject(h_floor, i);
   run1(h_floor);
 }
-static void floor_upsert_autocommit(long i) {
-  floor_upsert(i);
-}
 
 static double time_op(void (*fn)(long), long calls, int batch, long base) {
   double t0 = now_s();
@@ -479,7 +476,7 @@ int main(int argc, char **argv) {
     };
     static const Op floors[] = {
         {"consume_quota, 1000 per transaction", 20000, 1000, ext_consume, floor_upsert},
-        {"consume_quota, one autocommit each", 3000, 0, ext_consume, floor_upsert_autocommit},
+        {"consume_quota, one autocommit each", 3000, 0, ext_consume, floor_upsert},
     };
     size_t k;
     printf("SQLite %s, extension %s, best of %d rounds, file on disk, WAL, synchronous=NORMAL\n\n",
