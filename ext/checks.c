@@ -19,8 +19,18 @@ typedef struct Ask {
   EntSubject s;
   EntFeature f;
   EntUsage u;
+  EntRate r; /* rate features: the bucket now (rate_now) */
   EntErr e;
 } Ask;
+
+/* A rate feature's bucket for n tokens at this moment. */
+static int rate_now(Ask *a, int64_t n) {
+  int has = 0;
+  int64_t tat = 0;
+  if (ent_rate_read(a->c, &a->s, &a->f, &has, &tat, &a->e) != SQLITE_OK) return a->e.code;
+  ent_rate_eval(&a->f, a->now * 1000, has, tat, n, &a->r);
+  return SQLITE_OK;
+}
 
 static int ask_open(Ask *a, sqlite3_context *ctx, sqlite3_value **argv, const char *fn) {
   const char *subject, *feature;
@@ -121,6 +131,16 @@ static int allows(Ask *a, sqlite3_value *arg, int *out, char **reason) {
     if (reason) ent_denial(&a->s, &a->f, &a->u, 0, reason);
     return SQLITE_OK;
   }
+  if (a->f.type == T_RATE) { /* peek: takes nothing */
+    int64_t n = 1;
+    if (arg && ent_arg_amount(arg, "plan_allows", "arg (tokens)", &n, &a->e) != SQLITE_OK) {
+      return a->e.code;
+    }
+    if (rate_now(a, n) != SQLITE_OK) return a->e.code;
+    *out = a->r.allowed;
+    if (!*out && reason) *reason = ent_rate_denial(&a->s, &a->f, &a->r, n);
+    return SQLITE_OK;
+  }
   if (a->f.type == T_CONFIG) {
     int rc = SQLITE_OK;
     if (arg) {
@@ -153,8 +173,14 @@ static void fn_quota_remaining(sqlite3_context *ctx, int argc, sqlite3_value **a
   Ask a;
   if (!ent_argc(ctx, argc, 2, 2, "quota_remaining(subject, feature)")) return;
   if (ask_open(&a, ctx, argv, "quota_remaining") == SQLITE_OK) {
-    if (a.f.type != T_METERED) {
-      wrong_type(&a, "quota_remaining", "metered");
+    if (a.f.type == T_RATE) {
+      if (!a.s.plan || !a.f.enabled) {
+        sqlite3_result_int(ctx, 0);
+      } else if (rate_now(&a, 0) == SQLITE_OK) {
+        sqlite3_result_int64(ctx, a.r.remaining);
+      }
+    } else if (a.f.type != T_METERED) {
+      wrong_type(&a, "quota_remaining", "metered or rate");
     } else if (ent_usage_load(a.c, &a.s, &a.f, a.now, &a.u, &a.e) == SQLITE_OK) {
       EntView v;
       ent_view(&a.s, &a.f, &a.u, &v);
@@ -203,7 +229,7 @@ static void fn_plan_value(sqlite3_context *ctx, int argc, sqlite3_value **argv) 
       sqlite3_result_int(ctx, a.s.plan && a.f.enabled);
     } else if (!a.s.plan || !a.f.enabled || (a.f.type == T_METERED && a.f.unlimited)) {
       sqlite3_result_null(ctx);
-    } else if (a.f.type == T_METERED) {
+    } else if (a.f.type == T_METERED || a.f.type == T_RATE) {
       sqlite3_result_int64(ctx, a.f.quota);
     } else {
       result_json(ctx, a.f.value);
@@ -231,7 +257,7 @@ static int add_text_or_null(cJSON *o, const char *name, const char *z) {
 /* The JSON object of entitlement() for the feature resolved in a. */
 static int describe(Ask *a, cJSON **out) {
   cJSON *o = cJSON_CreateObject();
-  char *reason = 0;
+  char *reason = 0, retry[32] = "";
   int access = 0, ok;
   if (!o) return ent_err(&a->e, SQLITE_NOMEM, "out of memory");
   if (allows(a, 0, &access, &reason) != SQLITE_OK) {
@@ -257,6 +283,17 @@ static int describe(Ask *a, cJSON **out) {
                           live && a->f.period != P_LIFETIME ? a->u.start_text : 0) &&
          add_text_or_null(o, "period_end", live && a->f.period != P_LIFETIME ? a->u.end_text : 0) &&
          cJSON_AddBoolToObject(o, "soft", a->f.soft) && cJSON_AddNullToObject(o, "value");
+  } else if (ok && a->f.type == T_RATE) {
+    int live = a->s.plan && a->f.enabled;
+    if (live && a->r.new_tat == 0) ok = rate_now(a, 1) == SQLITE_OK;
+    ok = ok && add_int(o, "quota", live ? a->f.burst : 0) &&
+         add_int(o, "used", live ? a->f.burst - a->r.remaining : 0) && add_int(o, "granted", 0) &&
+         add_int(o, "remaining", live ? a->r.remaining : 0) && add_int(o, "overage", 0) &&
+         cJSON_AddNullToObject(o, "cost") &&
+         add_text_or_null(o, "period", live ? a->f.rate_period : 0) &&
+         cJSON_AddNullToObject(o, "period_start") && cJSON_AddNullToObject(o, "period_end") &&
+         cJSON_AddFalseToObject(o, "soft") && cJSON_AddNullToObject(o, "value");
+    if (live && !access && a->r.retry_us >= 0) ent_fmt_seconds(a->r.retry_us, retry);
   } else if (ok) {
     static const char *const NULLS[] = {"quota", "used",   "granted",      "remaining",  "overage",
                                         "cost",  "period", "period_start", "period_end", "soft"};
@@ -272,7 +309,9 @@ static int describe(Ask *a, cJSON **out) {
     }
     ok = ok && val && cJSON_AddItemToObject(o, "value", val);
   }
-  ok = ok && add_text_or_null(o, "reason", reason) && cJSON_AddNullToObject(o, "retry_after");
+  ok = ok && add_text_or_null(o, "reason", reason) &&
+       (retry[0] ? cJSON_AddRawToObject(o, "retry_after", retry)
+                 : cJSON_AddNullToObject(o, "retry_after")) != 0;
   sqlite3_free(reason);
   if (!ok) {
     cJSON_Delete(o);

@@ -84,6 +84,9 @@ typedef struct Ent {
   int enabled, unlimited, soft, has_cap, per_seat, has_price;
   int64_t quota, cap, price;
   EntPeriod period;
+  int no_ledger;               /* metered: "ledger": false (counters only) */
+  int64_t burst, rate_seconds; /* rate: tokens at once; the period in seconds */
+  char rate_period[24];        /* rate: 'minute', 'hour', 'day' or seconds as text */
 } Ent;
 
 typedef struct Plan {
@@ -217,10 +220,6 @@ static int read_features(Model *m, const cJSON *sec) {
                          path, cJSON_IsString(k) ? "'" : "",
                          cJSON_IsString(k) ? k->valuestring : "(not text)",
                          cJSON_IsString(k) ? "'" : "");
-          } else if (f->type == T_RATE) {
-            char *p2 = sqlite3_mprintf("%s.type", path);
-            rc = not_yet(m->e, p2 ? p2 : path, "rate limits ('rate' features) are");
-            sqlite3_free(p2);
           }
           f->typed = 1;
         } else if (strcmp(k->string, "unit") == 0) {
@@ -346,10 +345,12 @@ static int read_metered(Model *m, Ent *en, const cJSON *v) {
     } else if (strcmp(k->string, "alerts") == 0) {
       rc = not_yet(m->e, p, "alerts are");
     } else if (strcmp(k->string, "ledger") == 0) {
-      rc = not_yet(m->e, p, "'ledger' is");
+      int keep = 1;
+      rc = json_bool(m->e, p, k, &keep);
+      en->no_ledger = !keep;
     } else {
       rc = unknown_key(m->e, en->path, k->string,
-                       "limit, period, soft, cap, overage_price, per_seat");
+                       "limit, period, soft, cap, overage_price, per_seat, ledger");
     }
     if (rc != SQLITE_OK) break;
   }
@@ -368,6 +369,73 @@ static int read_metered(Model *m, Ent *en, const cJSON *v) {
     return ent_err(m->e, SQLITE_ERROR, "%s.cap: cap %lld is below the limit %lld", en->path,
                    (long long)en->cap, (long long)en->quota);
   }
+  return SQLITE_OK;
+}
+
+#define MAX_RATE_LIMIT 1000000
+
+/* A rate entitlement: limit per period (minute, hour, day or seconds), and
+** burst (default: limit). GCRA as redis-cell defines it; see rate.c. */
+static int read_rate(Model *m, Ent *en, const cJSON *v) {
+  const cJSON *k;
+  int rc = SQLITE_OK, has_limit = 0, has_burst = 0;
+  char *p = 0;
+  en->rate_seconds = 60;
+  snprintf(en->rate_period, sizeof(en->rate_period), "minute");
+  cJSON_ArrayForEach(k, v) {
+    sqlite3_free(p);
+    p = sqlite3_mprintf("%s.%s", en->path, k->string);
+    if (!p) return ent_err(m->e, SQLITE_NOMEM, "out of memory");
+    if (strcmp(k->string, "limit") == 0) {
+      has_limit = 1;
+      if (json_count(m->e, p, k, &en->quota) != SQLITE_OK || en->quota > MAX_RATE_LIMIT) {
+        rc = ent_err(m->e, SQLITE_ERROR, "%s: expected a whole number from 0 to %d per period", p,
+                     MAX_RATE_LIMIT);
+      }
+    } else if (strcmp(k->string, "burst") == 0) {
+      has_burst = 1;
+      if (json_count(m->e, p, k, &en->burst) != SQLITE_OK || en->burst < 1 ||
+          en->burst > MAX_RATE_LIMIT) {
+        rc = ent_err(m->e, SQLITE_ERROR, "%s: expected a whole number from 1 to %d", p,
+                     MAX_RATE_LIMIT);
+      }
+    } else if (strcmp(k->string, "period") == 0) {
+      static const struct {
+        const char *name;
+        int64_t seconds;
+      } NAMES[] = {{"minute", 60}, {"hour", 3600}, {"day", 86400}};
+      size_t i;
+      rc = SQLITE_ERROR;
+      for (i = 0; cJSON_IsString(k) && i < sizeof(NAMES) / sizeof(NAMES[0]); i++) {
+        if (strcmp(k->valuestring, NAMES[i].name) == 0) {
+          en->rate_seconds = NAMES[i].seconds;
+          snprintf(en->rate_period, sizeof(en->rate_period), "%s", NAMES[i].name);
+          rc = SQLITE_OK;
+        }
+      }
+      if (cJSON_IsNumber(k) && k->valuedouble >= 1 && k->valuedouble <= 31622400 &&
+          k->valuedouble == floor(k->valuedouble)) {
+        en->rate_seconds = (int64_t)k->valuedouble;
+        snprintf(en->rate_period, sizeof(en->rate_period), "%lld", (long long)en->rate_seconds);
+        rc = SQLITE_OK;
+      }
+      if (rc != SQLITE_OK) {
+        rc = ent_err(m->e, SQLITE_ERROR,
+                     "%s: a rate period is minute, hour, day or a whole number of seconds from "
+                     "1 to 31622400",
+                     p);
+      }
+    } else {
+      rc = unknown_key(m->e, en->path, k->string, "limit, period, burst");
+    }
+    if (rc != SQLITE_OK) break;
+  }
+  sqlite3_free(p);
+  if (rc != SQLITE_OK) return rc;
+  if (!has_limit) {
+    return ent_err(m->e, SQLITE_ERROR, "%s: missing \"limit\" (requests per period)", en->path);
+  }
+  if (!has_burst) en->burst = en->quota > 0 ? en->quota : 1;
   return SQLITE_OK;
 }
 
@@ -397,7 +465,15 @@ static int read_entitlement(Model *m, Ent *en) {
       en->enabled = 1;
       return read_metered(m, en, v);
     default:
-      return not_yet(m->e, en->path, "rate limits are");
+      if (cJSON_IsFalse(v)) return SQLITE_OK;
+      if (!cJSON_IsObject(v)) {
+        return ent_err(m->e, SQLITE_ERROR,
+                       "%s: feature '%s' is a rate limit: expected {\"limit\": N, \"period\": "
+                       "\"minute\"} or false",
+                       en->path, f->name);
+      }
+      en->enabled = 1;
+      return read_rate(m, en, v);
   }
 }
 
@@ -783,8 +859,8 @@ static const char *const WRITE_SQL[] = {
     "excluded.inherits, trial_days = excluded.trial_days, is_default = excluded.is_default, "
     "position = excluded.position",
     "INSERT INTO ent_plan_features(plan, feature, enabled, quota, period, soft, cap, "
-    "overage_price, per_seat, value, spec, position) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
-    "?10, ?11, ?12)",
+    "overage_price, per_seat, value, spec, position, burst, ledger) VALUES (?1, ?2, ?3, ?4, ?5, "
+    "?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
 };
 enum { W_CLEAR_PF, W_LIST_F, W_DEL_F, W_PUT_F, W_LIST_P, W_DEL_P, W_PUT_P, W_PUT_PF, W_COUNT };
 
@@ -865,13 +941,19 @@ static int write_model(EntConn *c, Model *m) {
       sqlite3_bind_text(q, 2, en->feature, -1, SQLITE_STATIC);
       sqlite3_bind_int(q, 3, en->enabled);
       for (k = 4; k <= 10; k++) sqlite3_bind_null(q, k);
+      sqlite3_bind_null(q, 13);
+      sqlite3_bind_int(q, 14, !en->no_ledger);
       if (f->type == T_METERED && en->enabled) {
         if (!en->unlimited) sqlite3_bind_int64(q, 4, en->quota);
         sqlite3_bind_text(q, 5, ent_period_name(en->period), -1, SQLITE_STATIC);
         if (en->has_cap) sqlite3_bind_int64(q, 7, en->cap);
         ent_money_fmt(en->price, price);
         if (en->has_price) sqlite3_bind_text(q, 8, price, -1, SQLITE_TRANSIENT);
-      } else if (f->type != T_METERED) {
+      } else if (f->type == T_RATE && en->enabled) {
+        sqlite3_bind_int64(q, 4, en->quota);
+        sqlite3_bind_text(q, 5, en->rate_period, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(q, 13, en->burst);
+      } else if (f->type == T_BOOLEAN || f->type == T_CONFIG) {
         sqlite3_bind_text(q, 10, spec, -1, SQLITE_TRANSIENT);
       }
       sqlite3_bind_int(q, 6, en->soft);

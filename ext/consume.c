@@ -232,8 +232,13 @@ static int ledger_row(Call *k, int64_t logged, int clamped) {
   } else {
     sqlite3_bind_null(st, 7);
   }
-  sqlite3_bind_text(st, 8, ent_period_name(k->f.period), -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 9, k->u.start_text, -1, SQLITE_STATIC);
+  if (k->f.type == T_RATE) { /* counted in ent_rates, not in a counter */
+    sqlite3_bind_null(st, 8);
+    sqlite3_bind_null(st, 9);
+  } else {
+    sqlite3_bind_text(st, 8, ent_period_name(k->f.period), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 9, k->u.start_text, -1, SQLITE_STATIC);
+  }
   if (clamped) {
     sqlite3_bind_int64(st, 10, k->amount);
   } else {
@@ -244,8 +249,13 @@ static int ledger_row(Call *k, int64_t logged, int clamped) {
 
 /* Adds delta to this period's counter if `used` is at most guard before;
 ** *fit says whether it did, and then k->u.used is the new value. */
+/* "ledger": false keeps counters only, unless a key needs a ledger row. */
+static int logs(const Call *k) {
+  return !k->f.no_ledger || k->key;
+}
+
 static int counter_add(Call *k, int64_t delta, int64_t guard, int *fit) {
-  sqlite3_stmt *st = ent_stmt(k->c, ST_COUNTER_ADD, &k->e);
+  sqlite3_stmt *st = ent_stmt(k->c, logs(k) ? ST_COUNTER_ADD : ST_COUNTER_ADD_UNLOGGED, &k->e);
   int rc;
   *fit = 0;
   if (!st) return k->e.code;
@@ -297,10 +307,52 @@ static int read_first(Call *k, int found) {
   /* refund: never below zero used */
   logged = k->amount < k->u.used ? k->amount : (k->u.used > 0 ? k->u.used : 0);
   if (logged > 0 && counter_add(k, -logged, INT64_MAX, &fit) != SQLITE_OK) return k->e.code;
-  if ((logged > 0 || k->key) && ledger_row(k, logged, logged != k->amount) != SQLITE_OK) {
+  if ((logged > 0 || k->key) && logs(k) &&
+      ledger_row(k, logged, logged != k->amount) != SQLITE_OK) {
     return k->e.code;
   }
   set_remaining(k);
+  return SQLITE_OK;
+}
+
+/* A rate limit: tokens by GCRA (rate.c). Like a quota, a denial writes
+** nothing, record_usage is never denied, and a refund gives tokens back. */
+static int run_rate(Call *k, int found) {
+  int has = 0;
+  int64_t tat = 0, now_us = k->now * 1000, t = ent_rate_interval(&k->f), new_tat;
+  EntRate r;
+  if (ent_rate_read(k->c, &k->s, &k->f, &has, &tat, &k->e) != SQLITE_OK) return k->e.code;
+  ent_rate_eval(&k->f, now_us, has, tat, k->kind == K_REFUND ? 0 : k->amount, &r);
+  if (k->kind <= K_TRY && !found && !k->s.bypass && (!k->s.plan || !k->f.enabled || !r.allowed)) {
+    char *why = (!k->s.plan || !k->f.enabled) ? 0 : ent_rate_denial(&k->s, &k->f, &r, k->amount);
+    int rc;
+    if (!why) return deny(k);
+    k->denied = 1;
+    rc = ent_err(&k->e, SQLITE_CONSTRAINT_FUNCTION, "%s", why);
+    sqlite3_free(why);
+    return rc;
+  }
+  k->has_remaining = k->s.plan && k->f.enabled;
+  k->remaining = r.remaining;
+  if (found || k->amount == 0) return SQLITE_OK;
+  if (k->kind == K_REFUND) {
+    /* give tokens back: the bucket never holds more than burst */
+    new_tat = has ? tat - k->amount * t : now_us;
+    if (new_tat < now_us) new_tat = now_us;
+  } else {
+    if (t > 0 && k->amount > (INT64_MAX / 2 - (has && tat > now_us ? tat : now_us)) / t) {
+      return ent_err(&k->e, SQLITE_ERROR,
+                     "%s: amount %lld is too large for the rate limit of '%s'; nothing was "
+                     "recorded",
+                     k->fn, (long long)k->amount, k->feature);
+    }
+    /* taken (record_usage and bypass take them even when not allowed) */
+    new_tat = (has && tat > now_us ? tat : now_us) + k->amount * t;
+  }
+  if (ent_rate_write(k->c, &k->s, &k->f, new_tat, &k->e) != SQLITE_OK) return k->e.code;
+  if (ledger_row(k, k->amount, 0) != SQLITE_OK) return k->e.code;
+  ent_rate_eval(&k->f, now_us, 1, new_tat, 0, &r);
+  k->remaining = r.remaining;
   return SQLITE_OK;
 }
 
@@ -313,7 +365,7 @@ static int run(Call *k) {
       ent_resolve_feature(k->c, &k->s, k->feature, &k->f, &k->e) != SQLITE_OK) {
     return k->e.code;
   }
-  if (k->f.type != T_METERED) {
+  if (k->f.type != T_METERED && k->f.type != T_RATE) {
     return ent_err(&k->e, SQLITE_ERROR,
                    "%s: feature '%s' is %s, not metered; use plan_allows() to check boolean and "
                    "config features",
@@ -321,6 +373,7 @@ static int run(Call *k) {
   }
   ent_fmt_time(k->now, 0, k->at);
   if (k->key && k->amount > 0 && replay(k, &found) != SQLITE_OK) return k->e.code;
+  if (k->f.type == T_RATE) return run_rate(k, found);
   if (found || k->amount == 0 || k->kind == K_REFUND) return read_first(k, found);
 
   /* under the write lock: read, decide, then a write guarded the same way */
@@ -347,7 +400,7 @@ static int run(Call *k) {
                    "entitlements_check()",
                    k->fn, k->feature, k->subject);
   }
-  if (ledger_row(k, k->amount, 0) != SQLITE_OK) return k->e.code;
+  if (logs(k) && ledger_row(k, k->amount, 0) != SQLITE_OK) return k->e.code;
   set_remaining(k);
   return SQLITE_OK;
 }

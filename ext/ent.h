@@ -79,6 +79,9 @@ enum {
   ST_SUBJECT_COUNTER,
   ST_PLAN,
   ST_COUNTER_GET,
+  ST_COUNTER_ADD_UNLOGGED,
+  ST_RATE_GET,
+  ST_RATE_PUT,
   ST_SCHEMA_COOKIE,
   ST_PIN,
   ST_USER_TRIGGERS,
@@ -159,7 +162,23 @@ typedef struct EntFeature {
   int per_seat;
   const char *value;        /* config and boolean: the JSON value */
   const struct cJSON *json; /* the same, parsed once per configuration load */
+  int no_ledger;            /* metered, "ledger": false */
+  int64_t burst, rate_seconds;
+  const char *rate_period; /* rate: 'minute', 'hour', 'day' or seconds as text */
 } EntFeature;
+
+/* A rate limit's answer at one moment (rate.c). */
+typedef struct EntRate {
+  int allowed;
+  int64_t new_tat;   /* TAT after taking the tokens */
+  int64_t retry_us;  /* when denied: wait this long; -1 never */
+  int64_t remaining; /* whole tokens available now */
+} EntRate;
+
+int64_t ent_rate_interval(const EntFeature *f);
+void ent_rate_eval(const EntFeature *f, int64_t now_us, int has_tat, int64_t tat, int64_t n,
+                   EntRate *r);
+void ent_fmt_seconds(int64_t us, char out[32]);
 
 /* ---- the configuration in memory (plancache.c) -------------------------- */
 
@@ -169,6 +188,9 @@ typedef struct EntPlanEnt {
   EntPeriod period;
   char *value;
   struct cJSON *json; /* value, parsed */
+  int no_ledger;
+  int64_t burst, rate_seconds;
+  char *rate_period;
 } EntPlanEnt;
 
 typedef struct EntPlanCfg {
@@ -233,6 +255,10 @@ int ent_usage_load(EntConn *c, const EntSubject *s, const EntFeature *f, int64_t
                    EntErr *e);
 void ent_subject_clear(EntSubject *s);
 void ent_feature_clear(EntFeature *f);
+int ent_rate_read(EntConn *c, const EntSubject *s, const EntFeature *f, int *has, int64_t *tat,
+                  EntErr *e);
+int ent_rate_write(EntConn *c, const EntSubject *s, const EntFeature *f, int64_t tat, EntErr *e);
+char *ent_rate_denial(const EntSubject *s, const EntFeature *f, const EntRate *r, int64_t n);
 int ent_denial(const EntSubject *s, const EntFeature *f, const EntUsage *u, int64_t amount,
                char **reason);
 

@@ -21,6 +21,7 @@ static void plans_free(EntConfig *g) {
   for (i = 0; i < g->nplans; i++) {
     for (j = 0; g->plans[i].own && j < g->nfeat; j++) {
       sqlite3_free(g->plans[i].own[j].value);
+      sqlite3_free(g->plans[i].own[j].rate_period);
       cJSON_Delete(g->plans[i].own[j].json);
     }
     sqlite3_free(g->plans[i].own);
@@ -109,8 +110,8 @@ static int load(EntConn *c, int64_t generation, EntConfig **out, EntErr *e) {
   static const char *const SQLS[] = {
       "SELECT feature, type FROM ent_features ORDER BY position, feature",
       "SELECT plan, inherits, trial_days, is_default FROM ent_plans ORDER BY position, plan",
-      "SELECT plan, feature, enabled, quota, period, soft, cap, overage_price, per_seat, value "
-      "FROM ent_plan_features",
+      "SELECT plan, feature, enabled, quota, period, soft, cap, overage_price, per_seat, value, "
+      "burst, ledger FROM ent_plan_features",
   };
   sqlite3_stmt *st[3] = {0, 0, 0};
   EntConfig *g = sqlite3_malloc(sizeof(*g));
@@ -177,7 +178,21 @@ static int load(EntConn *c, int64_t generation, EntConfig **out, EntErr *e) {
     en->unlimited = sqlite3_column_type(st[2], 3) == SQLITE_NULL;
     en->quota = sqlite3_column_int64(st[2], 3);
     en->period = P_MONTH;
-    if (period && !ent_period_parse(period, &en->period)) rc = SQLITE_CORRUPT;
+    if (g->feats[fi].type == T_RATE) {
+      /* a rate period: minute, hour, day or whole seconds */
+      en->period = P_NONE;
+      en->rate_period = dup_col(st[2], 4, &oom);
+      en->rate_seconds = !period                         ? 0
+                         : strcmp(period, "minute") == 0 ? 60
+                         : strcmp(period, "hour") == 0   ? 3600
+                         : strcmp(period, "day") == 0    ? 86400
+                                                         : sqlite3_column_int64(st[2], 4);
+      en->burst = sqlite3_column_int64(st[2], 10);
+      if (en->enabled && (en->rate_seconds <= 0 || en->burst < 1)) rc = SQLITE_CORRUPT;
+    } else if (period && !ent_period_parse(period, &en->period)) {
+      rc = SQLITE_CORRUPT;
+    }
+    en->no_ledger = sqlite3_column_type(st[2], 11) != SQLITE_NULL && !sqlite3_column_int(st[2], 11);
     en->soft = sqlite3_column_int(st[2], 5);
     en->has_cap = sqlite3_column_type(st[2], 6) != SQLITE_NULL;
     en->cap = sqlite3_column_int64(st[2], 6);
@@ -194,7 +209,7 @@ static int load(EntConn *c, int64_t generation, EntConfig **out, EntErr *e) {
   for (j = 0; rc == SQLITE_OK && j < g->nfeat; j++) {
     g->feats[j].spec_period = -1;
     for (i = 0; i < g->nplans && g->feats[j].spec_period < 0; i++) {
-      if (g->plans[i].own[j].found && g->plans[i].own[j].enabled) {
+      if (g->plans[i].own[j].found && g->plans[i].own[j].enabled && g->feats[j].type == T_METERED) {
         g->feats[j].spec_period = (int)g->plans[i].own[j].period;
       }
     }

@@ -333,6 +333,10 @@ int ent_resolve_feature(EntConn *c, const EntSubject *s, const char *feature, En
   f->per_seat = en->per_seat;
   f->value = en->value;
   f->json = en->json;
+  f->no_ledger = en->no_ledger;
+  f->burst = en->burst;
+  f->rate_seconds = en->rate_seconds;
+  f->rate_period = en->rate_period;
   if (f->per_seat && !f->unlimited) {
     if (s->seats > 0 && f->quota > INT64_MAX / s->seats) {
       return ent_err(e, SQLITE_ERROR,

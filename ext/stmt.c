@@ -55,6 +55,17 @@ static const char *const SQL[ST_COUNT] = {
         "period_end, used) VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
         "ON CONFLICT(subject, feature, period, period_start) DO UPDATE SET "
         "used = used + excluded.used WHERE used <= ?7",
+    /* ledger: false: the units also go to `unlogged`, so that
+    ** entitlements_check() can still prove used = ledger + unlogged */
+    [ST_COUNTER_ADD_UNLOGGED] =
+        "INSERT INTO ent_counters(subject, feature, period, period_start, period_end, used, "
+        "unlogged) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) ON CONFLICT(subject, feature, period, "
+        "period_start) DO UPDATE SET used = used + excluded.used, unlogged = unlogged + "
+        "excluded.unlogged WHERE used <= ?7",
+    [ST_RATE_GET] = "SELECT tat FROM ent_rates WHERE subject = ?1 AND feature = ?2",
+    [ST_RATE_PUT] =
+        "INSERT INTO ent_rates(subject, feature, tat) VALUES (?1, ?2, ?3) "
+        "ON CONFLICT(subject, feature) DO UPDATE SET tat = excluded.tat",
     [ST_SCHEMA_COOKIE] = "PRAGMA main.schema_version",
     [ST_PIN] = "SELECT 1 FROM ent_meta LIMIT 1",
     [ST_USER_TRIGGERS] =

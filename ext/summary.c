@@ -16,6 +16,7 @@
 **   neither                     -> every subject in ent_subjects, in order
 ** Both constraints are consumed (omit), since rows are produced exactly.
 */
+#include <stdio.h>
 #include <string.h>
 
 #include "ent.h"
@@ -47,6 +48,8 @@ typedef struct SumTab {
 
 typedef struct Row {
   char *feature;
+  EntType type;
+  char rate_period[24]; /* rate rows: minute, hour, day or seconds */
   EntPeriod period;
   int soft;
   int64_t used;
@@ -167,6 +170,32 @@ static int vt_err(Cur *c, EntErr *e) {
   return rc;
 }
 
+/* A rate feature's row: quota = burst, remaining = whole tokens now,
+** used = quota - remaining, no period bounds. */
+static int rate_row(EntConn *conn, const EntSubject *s, const EntFeature *f, int64_t now, Row *r,
+                    EntErr *e) {
+  EntRate rt;
+  int has = 0;
+  int64_t tat = 0;
+  if (!s->plan || !f->enabled) {
+    r->v.status = "disabled";
+    return SQLITE_OK;
+  }
+  if (ent_rate_read(conn, s, f, &has, &tat, e) != SQLITE_OK) return e->code;
+  ent_rate_eval(f, now * 1000, has, tat, 0, &rt);
+  snprintf(r->rate_period, sizeof(r->rate_period), "%s", f->rate_period);
+  r->used = f->burst - rt.remaining;
+  r->v.has_quota = 1;
+  r->v.quota = f->burst;
+  r->v.remaining = rt.remaining;
+  r->v.has_percent = 1;
+  r->v.percent = 100.0 * (double)r->used / (double)f->burst;
+  r->v.status = rt.remaining == 0                             ? "exhausted"
+                : (double)r->used * 5 >= (double)f->burst * 4 ? "warning"
+                                                              : "ok";
+  return SQLITE_OK;
+}
+
 /* Fills the cursor with the rows of one subject. */
 static int load_subject(Cur *c, const char *subject) {
   SumTab *t = (SumTab *)c->base.pVtab;
@@ -188,16 +217,21 @@ static int load_subject(Cur *c, const char *subject) {
   if (rc == SQLITE_OK && s.plan_idx >= 0 && !(c->rows = sqlite3_malloc64(sizeof(Row) * g->nfeat))) {
     rc = ent_err(&e, SQLITE_NOMEM, "out of memory");
   }
-  /* every metered feature the plan (or a plan it inherits) names */
+  /* every metered and rate feature the plan (or a plan it inherits) names */
   for (fi = 0; rc == SQLITE_OK && s.plan_idx >= 0 && fi < g->nfeat; fi++) {
     EntFeature f;
     EntUsage u;
     Row *r;
-    if (!g->plans[s.plan_idx].ents[fi] || g->feats[fi].type != T_METERED) continue;
+    if (!g->plans[s.plan_idx].ents[fi] ||
+        (g->feats[fi].type != T_METERED && g->feats[fi].type != T_RATE)) {
+      continue;
+    }
     if (c->feature_filter && strcmp(c->feature_filter, g->feats[fi].name) != 0) continue;
     rc = ent_resolve_feature(t->conn, &s, g->feats[fi].name, &f, &e);
     memset(&u, 0, sizeof(u));
-    if (rc == SQLITE_OK && f.enabled) rc = ent_usage_load(t->conn, &s, &f, now, &u, &e);
+    if (rc == SQLITE_OK && f.enabled && f.type == T_METERED) {
+      rc = ent_usage_load(t->conn, &s, &f, now, &u, &e);
+    }
     if (rc != SQLITE_OK) break;
     r = &c->rows[c->nrows];
     memset(r, 0, sizeof(*r));
@@ -206,6 +240,11 @@ static int load_subject(Cur *c, const char *subject) {
       break;
     }
     c->nrows++;
+    r->type = f.type;
+    if (f.type == T_RATE) {
+      rc = rate_row(t->conn, &s, &f, now, r, &e);
+      continue;
+    }
     r->period = f.period;
     r->soft = f.soft;
     r->used = u.used;
@@ -314,10 +353,15 @@ static int sum_column(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int col) {
       sqlite3_result_text(ctx, c->plan, -1, SQLITE_TRANSIENT);
       break;
     case COL_TYPE:
-      sqlite3_result_text(ctx, "metered", -1, SQLITE_STATIC);
+      sqlite3_result_text(ctx, ent_type_name(r->type), -1, SQLITE_STATIC);
       break;
     case COL_PERIOD:
-      if (!disabled) sqlite3_result_text(ctx, ent_period_name(r->period), -1, SQLITE_STATIC);
+      if (disabled) break;
+      if (r->type == T_RATE) {
+        sqlite3_result_text(ctx, r->rate_period, -1, SQLITE_TRANSIENT);
+      } else {
+        sqlite3_result_text(ctx, ent_period_name(r->period), -1, SQLITE_STATIC);
+      }
       break;
     case COL_PERIOD_START:
       if (r->start[0]) sqlite3_result_text(ctx, r->start, -1, SQLITE_TRANSIENT);

@@ -40,7 +40,7 @@ CREATE TABLE IF NOT EXISTS ent_plan_features(
   feature       TEXT NOT NULL,
   enabled       INTEGER NOT NULL,
   quota         INTEGER,            -- metered: units per period, NULL = unlimited
-  period        TEXT,               -- metered: minute ... lifetime
+  period        TEXT,               -- metered: minute ... lifetime; rate: minute, hour, day or seconds
   soft          INTEGER NOT NULL DEFAULT 0,
   cap           INTEGER,            -- soft: absolute maximum per period
   overage_price TEXT,               -- exact decimal text per unit over quota
@@ -48,6 +48,8 @@ CREATE TABLE IF NOT EXISTS ent_plan_features(
   value         TEXT,               -- config and boolean: the JSON value
   spec          TEXT NOT NULL,
   position      INTEGER NOT NULL DEFAULT 0,
+  burst         INTEGER,            -- rate: tokens at once (quota = limit per period)
+  ledger        INTEGER NOT NULL DEFAULT 1, -- metered: 0 keeps counters only (unless a key is given)
   PRIMARY KEY (plan, feature)
 ) WITHOUT ROWID;
 
@@ -76,7 +78,17 @@ CREATE TABLE IF NOT EXISTS ent_counters(
   period_start TEXT NOT NULL,
   period_end   TEXT,
   used         INTEGER NOT NULL DEFAULT 0,
+  unlogged     INTEGER NOT NULL DEFAULT 0, -- of used, the units of "ledger": false calls
   PRIMARY KEY (subject, feature, period, period_start)
+) WITHOUT ROWID;
+
+-- Rate limits (GCRA): each subject's theoretical arrival time per feature,
+-- in unix microseconds.
+CREATE TABLE IF NOT EXISTS ent_rates(
+  subject TEXT NOT NULL,
+  feature TEXT NOT NULL,
+  tat     INTEGER NOT NULL,
+  PRIMARY KEY (subject, feature)
 ) WITHOUT ROWID;
 
 -- The ledger. period/period_start name the counter a row counted in, so
@@ -98,6 +110,8 @@ CREATE TABLE IF NOT EXISTS ent_events(
 );
 CREATE UNIQUE INDEX IF NOT EXISTS ent_events_key
   ON ent_events(subject, idempotency_key) WHERE idempotency_key IS NOT NULL;
+-- A subject's ledger in time order: usage_history, usage_events WHERE subject = ?.
+CREATE INDEX IF NOT EXISTS ent_events_subject ON ent_events(subject, at);
 
 -- Plain-SQL writes to ent_subjects get the same checks as the functions.
 -- Only innocuous built-in functions may appear here, so that the triggers
