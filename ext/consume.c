@@ -24,7 +24,12 @@
 
 #include "ent.h"
 
-typedef enum { K_CONSUME, K_TRY, K_RECORD, K_REFUND } Kind;
+typedef enum {
+  K_CONSUME = ENT_CONSUME,
+  K_TRY = ENT_TRY,
+  K_RECORD = ENT_RECORD,
+  K_REFUND = ENT_REFUND
+} Kind;
 
 static const char *const FN_NAME[] = {"consume_quota", "try_consume_quota", "record_usage",
                                       "refund_quota"};
@@ -405,6 +410,36 @@ static int run(Call *k) {
   return SQLITE_OK;
 }
 
+int ent_write(EntConn *c, int kind, const char *fn, int argc, sqlite3_value **argv,
+              const int64_t *at, EntWriteResult *out, EntErr *e) {
+  Call k;
+  int rc;
+  memset(&k, 0, sizeof(k));
+  memset(out, 0, sizeof(*out));
+  k.c = c;
+  k.kind = (Kind)kind;
+  k.fn = fn ? fn : FN_NAME[kind];
+  rc = args(&k, argc, argv);
+  if (rc == SQLITE_OK && c->writing) {
+    rc = ent_err(&k.e, SQLITE_ERROR,
+                 "%s: called while another entitlements write is running on this connection "
+                 "(from a trigger on an ent_* table?); call it from the app's statement instead",
+                 k.fn);
+  }
+  if (rc == SQLITE_OK) {
+    c->writing = 1;
+    k.now = at ? *at : ent_now(c);
+    rc = run(&k);
+    if (txn_end(&k, rc == SQLITE_OK || k.denied) != SQLITE_OK && rc == SQLITE_OK) rc = k.e.code;
+    c->writing = 0;
+  }
+  out->denied = rc != SQLITE_OK && k.denied;
+  out->has_remaining = k.has_remaining;
+  out->remaining = k.remaining;
+  *e = k.e;
+  return rc;
+}
+
 static void consume_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv, Kind kind) {
   static const char *const USAGE[] = {
       "consume_quota(subject, feature [, amount [, key [, metadata]]])",
@@ -413,44 +448,26 @@ static void consume_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv, Kin
       "refund_quota(subject, feature, amount [, key])",
   };
   static const int MIN[] = {2, 2, 3, 3}, MAX[] = {5, 5, 5, 4};
-  Call k;
+  EntWriteResult w;
+  EntErr e = {0};
   int rc;
   if (!ent_argc(ctx, argc, MIN[kind], MAX[kind], USAGE[kind])) return;
-  memset(&k, 0, sizeof(k));
-  k.c = sqlite3_user_data(ctx);
-  k.kind = kind;
-  k.fn = FN_NAME[kind];
-  rc = args(&k, argc, argv);
-  if (rc == SQLITE_OK && k.c->writing) {
-    rc = ent_err(&k.e, SQLITE_ERROR,
-                 "%s: called while another entitlements write is running on this connection "
-                 "(from a trigger on an ent_* table?); call it from the app's statement instead",
-                 k.fn);
-  }
-  if (rc == SQLITE_OK) {
-    k.c->writing = 1;
-    k.now = ent_now(k.c);
-    rc = run(&k);
-    if (txn_end(&k, rc == SQLITE_OK || k.denied) != SQLITE_OK && rc == SQLITE_OK) rc = k.e.code;
-    k.c->writing = 0;
-  }
+  rc = ent_write(sqlite3_user_data(ctx), kind, 0, argc, argv, 0, &w, &e);
   if (rc == SQLITE_OK) {
     if (kind == K_TRY) {
       sqlite3_result_int(ctx, 1);
-    } else if (k.has_remaining) {
-      sqlite3_result_int64(ctx, k.remaining);
+    } else if (w.has_remaining) {
+      sqlite3_result_int64(ctx, w.remaining);
     } else {
       sqlite3_result_null(ctx);
     }
-  } else if (kind == K_TRY && k.denied) {
-    ent_err_clear(&k.e);
+  } else if (kind == K_TRY && w.denied) {
+    ent_err_clear(&e);
     sqlite3_result_int(ctx, 0);
   } else {
-    ent_result_err(ctx, &k.e);
+    ent_result_err(ctx, &e);
   }
-  ent_err_clear(&k.e);
-  ent_subject_clear(&k.s);
-  ent_feature_clear(&k.f);
+  ent_err_clear(&e);
 }
 
 static void fn_consume(sqlite3_context *ctx, int argc, sqlite3_value **argv) {

@@ -259,6 +259,18 @@ int ent_rate_read(EntConn *c, const EntSubject *s, const EntFeature *f, int *has
                   EntErr *e);
 int ent_rate_write(EntConn *c, const EntSubject *s, const EntFeature *f, int64_t tat, EntErr *e);
 char *ent_rate_denial(const EntSubject *s, const EntFeature *f, const EntRate *r, int64_t n);
+/* The writing calls (consume.c), for the SQL functions and for
+** INSERT INTO usage_events alike. argv: subject, feature [, amount [, key
+** [, metadata]]]; at: the time the call is checked at (NULL: now). */
+enum { ENT_CONSUME, ENT_TRY, ENT_RECORD, ENT_REFUND };
+typedef struct EntWriteResult {
+  int denied;
+  int has_remaining;
+  int64_t remaining;
+} EntWriteResult;
+int ent_write(EntConn *c, int kind, const char *fn, int argc, sqlite3_value **argv,
+              const int64_t *at, EntWriteResult *out, EntErr *e);
+
 int ent_denial(const EntSubject *s, const EntFeature *f, const EntUsage *u, int64_t amount,
                char **reason);
 
@@ -283,6 +295,8 @@ int ent_register_checks(sqlite3 *db, EntConn *c);
 int ent_register_consume(sqlite3 *db, EntConn *c);
 int ent_register_subjects(sqlite3 *db, EntConn *c);
 int ent_register_summary(sqlite3 *db, EntConn *c);
+int ent_register_events(sqlite3 *db, EntConn *c);
+int ent_register_history(sqlite3 *db, EntConn *c);
 
 /* Flags for every function: UTF-8, never SQLITE_DETERMINISTIC (SQLite would
 ** fold constant-argument calls once per statement). Not SQLITE_DIRECTONLY so

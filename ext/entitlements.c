@@ -155,6 +155,8 @@ __attribute__((visibility("default")))
   ** re-registering it on a reload disconnects the old table while the old
   ** state is still alive. */
   rc = ent_register_summary(db, c);
+  if (rc == SQLITE_OK) rc = ent_register_events(db, c);
+  if (rc == SQLITE_OK) rc = ent_register_history(db, c);
   if (rc == SQLITE_OK) {
     static const EntFn fns[] = {{"entitlements_version", fn_version}};
     rc = ent_register_fns(db, c, fns, 1);

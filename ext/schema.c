@@ -123,14 +123,18 @@ static void fn_init(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
 /* ---- entitlements_check() --------------------------------------------- */
 
 static const char *const CHECK_SQL[] = {
-    /* counters that disagree with the sum of their own ledger rows */
-    "WITH l AS (SELECT subject, feature, period, period_start, sum(CASE WHEN kind IN "
+    /* counters that disagree with the sum of their own ledger rows, for the
+    ** periods whose ledger is complete (started at or after the purge horizon) */
+    "WITH h(at) AS (SELECT coalesce((SELECT value FROM ent_meta WHERE key = 'purge_horizon'), "
+    "'')), l AS (SELECT subject, feature, period, period_start, sum(CASE WHEN kind IN "
     "('consume', 'record') THEN amount WHEN kind IN ('refund', 'reset') THEN -amount ELSE 0 "
-    "END) AS total FROM ent_events WHERE period IS NOT NULL GROUP BY 1, 2, 3, 4) "
+    "END) AS total FROM ent_events, h WHERE period IS NOT NULL AND period_start >= h.at "
+    "GROUP BY 1, 2, 3, 4) "
     "SELECT 'counter_mismatch', c.subject, c.feature, c.period, c.period_start, c.used, "
     "coalesce(l.total, 0) + c.unlogged FROM ent_counters c LEFT JOIN l ON l.subject = c.subject "
     "AND l.feature = c.feature AND l.period = c.period AND l.period_start = c.period_start "
-    "WHERE c.used IS NOT coalesce(l.total, 0) + c.unlogged "
+    "WHERE c.used IS NOT coalesce(l.total, 0) + c.unlogged AND c.period_start >= (SELECT at "
+    "FROM h) "
     "UNION ALL SELECT 'counter_missing', l.subject, l.feature, l.period, l.period_start, 0, "
     "l.total FROM l WHERE l.total != 0 AND NOT EXISTS (SELECT 1 FROM ent_counters c WHERE "
     "c.subject = l.subject AND c.feature = l.feature AND c.period = l.period AND "
@@ -225,10 +229,71 @@ static void fn_check(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   cJSON_Delete(arr);
 }
 
+/* usage_purge(before [, 'events' | 'all']): retention. Ledger rows older
+** than `before` go; with 'all' also counters of periods that ended by then.
+** The horizon is kept in ent_meta so entitlements_check() compares only the
+** periods whose ledger is still complete. */
+static void fn_purge(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  static const char *const SQL[] = {
+      "DELETE FROM ent_events WHERE at < ?1",
+      "DELETE FROM ent_counters WHERE period_end IS NOT NULL AND period_end <= ?1",
+      "INSERT INTO ent_meta(key, value) VALUES ('purge_horizon', ?1) ON CONFLICT(key) DO "
+      "UPDATE SET value = max(value, excluded.value)",
+  };
+  EntConn *c = sqlite3_user_data(ctx);
+  EntErr e = {0};
+  char before[32];
+  int64_t ms, deleted = 0;
+  int all = 0, i, rc = SQLITE_OK, sp;
+  if (!ent_argc(ctx, argc, 1, 2, "usage_purge(before [, 'events' | 'all'])")) return;
+  if (argc == 2 && sqlite3_value_type(argv[1]) != SQLITE_NULL) {
+    const char *m = (const char *)sqlite3_value_text(argv[1]);
+    all = m && strcmp(m, "all") == 0;
+    if (!m || (!all && strcmp(m, "events") != 0)) {
+      ent_err(&e, SQLITE_ERROR,
+              "usage_purge: what to purge is 'events' (the default: ledger rows) or 'all' "
+              "(also counters of ended periods), not '%s'",
+              m ? m : "");
+      ent_result_err(ctx, &e);
+      return;
+    }
+  }
+  if (ent_time_value(c, argv[0], "usage_purge: before", &ms, &e) != SQLITE_OK ||
+      ent_schema_verify(c, &e) != SQLITE_OK) {
+    ent_result_err(ctx, &e);
+    return;
+  }
+  ent_fmt_time(ms, 0, before);
+  sp = sqlite3_exec(c->db, "SAVEPOINT entitlements_purge", 0, 0, 0) == SQLITE_OK;
+  for (i = 0; i < 3 && rc == SQLITE_OK; i++) {
+    sqlite3_stmt *st = 0;
+    if (i == 1 && !all) continue;
+    rc = sqlite3_prepare_v2(c->db, SQL[i], -1, &st, 0);
+    if (rc == SQLITE_OK) {
+      sqlite3_bind_text(st, 1, before, -1, SQLITE_STATIC);
+      rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(c->db);
+      if (i < 2) deleted += sqlite3_changes(c->db);
+    }
+    sqlite3_finalize(st);
+  }
+  if (rc == SQLITE_OK && sp) rc = sqlite3_exec(c->db, "RELEASE entitlements_purge", 0, 0, 0);
+  if (rc != SQLITE_OK) {
+    ent_err_db(&e, c->db, rc, "purging the ledger");
+    if (sp) {
+      sqlite3_exec(c->db, "ROLLBACK TO entitlements_purge", 0, 0, 0);
+      sqlite3_exec(c->db, "RELEASE entitlements_purge", 0, 0, 0);
+    }
+    ent_result_err(ctx, &e);
+    return;
+  }
+  sqlite3_result_int64(ctx, deleted);
+}
+
 int ent_register_schema(sqlite3 *db, EntConn *c) {
   static const EntFn fns[] = {
       {"entitlements_init", fn_init},
       {"entitlements_check", fn_check},
+      {"usage_purge", fn_purge},
   };
   return ent_register_fns(db, c, fns, (int)(sizeof(fns) / sizeof(fns[0])));
 }
