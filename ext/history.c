@@ -220,7 +220,7 @@ static int h_filter(sqlite3_vtab_cursor *cur, int idxNum, const char *idxStr, in
     ent_fmt_time(start, 0, b);
     if (strcmp(b, bucket) != 0) {
       /* a new bucket: the last one's rows go in feature order */
-      qsort(c->rows + first, (size_t)(c->n - first), sizeof(HRow), by_feature);
+      if (c->n > first) qsort(c->rows + first, (size_t)(c->n - first), sizeof(HRow), by_feature);
       first = c->n;
       memcpy(bucket, b, sizeof(bucket));
     }
@@ -230,7 +230,7 @@ static int h_filter(sqlite3_vtab_cursor *cur, int idxNum, const char *idxStr, in
   sqlite3_finalize(st);
   if (rc == SQLITE_DONE) rc = SQLITE_OK;
   if (rc == SQLITE_OK) {
-    qsort(c->rows + first, (size_t)(c->n - first), sizeof(HRow), by_feature);
+    if (c->n > first) qsort(c->rows + first, (size_t)(c->n - first), sizeof(HRow), by_feature);
     return SQLITE_OK;
   }
   if (!e.code) ent_err_db(&e, t->conn->db, rc, "reading ent_events");
