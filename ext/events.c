@@ -11,7 +11,8 @@
 ** journal undoes the rows before a denial.
 **
 ** Query plans (xBestIndex): idxNum 1: id = ? (the rowid); 2: subject = ?
-** (index ent_events_subject); 0: the whole ledger in id order.
+** (a scan of the ledger, or the index ent_events_subject when the app has
+** created it; see sql/schema.sql); 0: the whole ledger in id order.
 */
 #include <string.h>
 

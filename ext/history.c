@@ -4,9 +4,10 @@
 ** and event counts per bucket, buckets aligned like periods (ISO weeks,
 ** calendar months), empty buckets left out.
 **
-** It reads the subject's ledger rows in time order through the index
-** ent_events_subject and sums them per bucket and feature; amounts are
-** consume + record - refund - reset.
+** It reads the subject's ledger rows in time order (through the index
+** ent_events_subject when the app has created it; see sql/schema.sql) and
+** sums them per bucket and feature; amounts are consume + record - refund -
+** reset.
 **
 ** Query plan (xBestIndex): the arguments are equality constraints on the
 ** hidden columns; idxNum has bit i set when argument i was given. A call

@@ -91,7 +91,7 @@ typedef struct Op {
 } Op;
 
 static sqlite3_stmt *e_allows_m, *e_allows_b, *e_consume, *e_consume_key, *e_summary,
-    *e_entitlement;
+    *e_entitlement, *e_events;
 static sqlite3_stmt *h_allows_m, *h_allows_b, *h_limit, *h_upsert, *h_event, *h_event_key,
     *h_summary, *h_entitlement, *h_floor, *h_begin, *h_commit;
 
@@ -163,6 +163,11 @@ static void ext_consume_key(long i) {
 }
 static void hand_consume_key(long i) {
   hand_consume_body(i, 1);
+}
+
+static void ext_events(long i) {
+  bind_subject(e_events, i);
+  run1(e_events);
 }
 
 static void ext_summary(long i) {
@@ -315,6 +320,7 @@ static void setup(const char *path, const char *ext) {
   e_consume_key = prep("SELECT consume_quota(?1, 'm4', 1, ?2)");
   e_summary = prep("SELECT count(*) FROM usage_summary WHERE subject = ?1");
   e_entitlement = prep("SELECT entitlement(?1, 'm3')");
+  e_events = prep("INSERT INTO usage_events(subject, feature, amount) VALUES (?1, 'm3', 1)");
   h_allows_m = prep(
       "SELECT coalesce((SELECT used FROM hw_counters WHERE subject = ?1 AND feature = 'm3' AND "
       "period_start = '" PERIOD
@@ -471,6 +477,7 @@ int main(int argc, char **argv) {
         {"consume_quota, 1000 per transaction", 20000, 1000, ext_consume, hand_consume},
         {"consume_quota, one autocommit each", 3000, 0, ext_consume, hand_consume_autocommit},
         {"consume_quota with a key, 1000 per txn", 20000, 1000, ext_consume_key, hand_consume_key},
+        {"INSERT INTO usage_events, 1000 per txn", 20000, 1000, ext_events, hand_consume},
         {"usage_summary WHERE subject = ? (20)", 5000, 0, ext_summary, hand_summary},
         {"entitlement()", 20000, 0, ext_entitlement, hand_entitlement},
     };
