@@ -991,10 +991,11 @@ static void fn_load(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
       return;
     }
   }
-  if (sqlite3_value_type(argv[0]) != SQLITE_TEXT) {
+  /* a blob is taken as UTF-8 text: readfile('plans.json') returns one */
+  if (sqlite3_value_type(argv[0]) != SQLITE_TEXT && sqlite3_value_type(argv[0]) != SQLITE_BLOB) {
     ent_err(&e, SQLITE_ERROR,
             "entitlements_load: json must be the configuration as JSON text, not %s",
-            sqlite3_value_type(argv[0]) == SQLITE_NULL ? "NULL" : "a number or blob");
+            sqlite3_value_type(argv[0]) == SQLITE_NULL ? "NULL" : "a number");
     ent_result_err(ctx, &e);
     return;
   }
