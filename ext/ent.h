@@ -10,6 +10,7 @@
 #define ENT_H
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "sqlite3ext.h"
@@ -294,6 +295,21 @@ int ent_register_config(sqlite3 *db, EntConn *c);
 int ent_register_checks(sqlite3 *db, EntConn *c);
 int ent_register_consume(sqlite3 *db, EntConn *c);
 int ent_register_subjects(sqlite3 *db, EntConn *c);
+/* ---- virtual tables (vtab.c) ------------------------------------------- */
+
+/* Every table of the extension starts with this; the reference on conn
+** keeps the connection state alive until the table disconnects. */
+typedef struct EntVtab {
+  sqlite3_vtab base;
+  EntConn *conn;
+} EntVtab;
+
+int ent_vtab_connect(sqlite3 *db, EntConn *conn, const char *schema, size_t size,
+                     sqlite3_vtab **out);
+int ent_vtab_disconnect(sqlite3_vtab *vt);
+int ent_vtab_error(sqlite3_vtab *vt, EntErr *e);
+int ent_cursor_open(size_t size, sqlite3_vtab_cursor **out);
+
 int ent_register_summary(sqlite3 *db, EntConn *c);
 int ent_register_events(sqlite3 *db, EntConn *c);
 int ent_register_history(sqlite3 *db, EntConn *c);

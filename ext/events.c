@@ -20,10 +20,7 @@
 
 enum { EV_ID, EV_AT, EV_SUBJECT, EV_FEATURE, EV_AMOUNT, EV_KIND, EV_KEY, EV_METADATA };
 
-typedef struct EvTab {
-  sqlite3_vtab base;
-  EntConn *conn;
-} EvTab;
+typedef EntVtab EvTab;
 
 typedef struct EvCur {
   sqlite3_vtab_cursor base;
@@ -33,29 +30,13 @@ typedef struct EvCur {
 
 static int ev_connect(sqlite3 *db, void *aux, int argc, const char *const *argv, sqlite3_vtab **out,
                       char **err) {
-  EvTab *t;
-  int rc;
   (void)argc;
   (void)argv;
   (void)err;
-  rc = sqlite3_declare_vtab(db,
-                            "CREATE TABLE x(id INTEGER, at TEXT, subject TEXT, feature TEXT, "
-                            "amount INTEGER, kind TEXT, idempotency_key TEXT, metadata TEXT)");
-  if (rc != SQLITE_OK) return rc;
-  t = sqlite3_malloc(sizeof(*t));
-  if (!t) return SQLITE_NOMEM;
-  memset(t, 0, sizeof(*t));
-  t->conn = aux;
-  t->conn->refs++;
-  *out = &t->base;
-  return SQLITE_OK;
-}
-
-static int ev_disconnect(sqlite3_vtab *vt) {
-  EvTab *t = (EvTab *)vt;
-  ent_conn_release(t->conn);
-  sqlite3_free(t);
-  return SQLITE_OK;
+  return ent_vtab_connect(db, aux,
+                          "CREATE TABLE x(id INTEGER, at TEXT, subject TEXT, feature TEXT, "
+                          "amount INTEGER, kind TEXT, idempotency_key TEXT, metadata TEXT)",
+                          sizeof(EvTab), out);
 }
 
 static int ev_best_index(sqlite3_vtab *vt, sqlite3_index_info *info) {
@@ -91,12 +72,8 @@ static int ev_best_index(sqlite3_vtab *vt, sqlite3_index_info *info) {
 }
 
 static int ev_open(sqlite3_vtab *vt, sqlite3_vtab_cursor **out) {
-  EvCur *c = sqlite3_malloc(sizeof(*c));
   (void)vt;
-  if (!c) return SQLITE_NOMEM;
-  memset(c, 0, sizeof(*c));
-  *out = &c->base;
-  return SQLITE_OK;
+  return ent_cursor_open(sizeof(EvCur), out);
 }
 
 static int ev_close(sqlite3_vtab_cursor *cur) {
@@ -104,14 +81,6 @@ static int ev_close(sqlite3_vtab_cursor *cur) {
   sqlite3_finalize(c->st);
   sqlite3_free(c);
   return SQLITE_OK;
-}
-
-static int ev_error(sqlite3_vtab *vt, EntErr *e) {
-  int rc = e->code;
-  sqlite3_free(vt->zErrMsg);
-  vt->zErrMsg = e->msg;
-  e->msg = 0;
-  return rc;
 }
 
 static int ev_next(sqlite3_vtab_cursor *cur) {
@@ -123,7 +92,7 @@ static int ev_next(sqlite3_vtab_cursor *cur) {
   {
     EntErr e = {0};
     ent_err_db(&e, sqlite3_db_handle(c->st), rc, "reading ent_events");
-    return ev_error(cur->pVtab, &e);
+    return ent_vtab_error(cur->pVtab, &e);
   }
 }
 
@@ -149,7 +118,7 @@ static int ev_filter(sqlite3_vtab_cursor *cur, int idxNum, const char *idxStr, i
   if (rc != SQLITE_OK) {
     EntErr e = {0};
     ent_err_db(&e, t->conn->db, rc, "reading ent_events");
-    return ev_error(cur->pVtab, &e);
+    return ent_vtab_error(cur->pVtab, &e);
   }
   if (idxNum) sqlite3_bind_value(c->st, 1, argv[0]);
   return ev_next(cur);
@@ -183,13 +152,13 @@ static int ev_update(sqlite3_vtab *vt, int argc, sqlite3_value **argv, sqlite3_i
             "usage_events is the ledger and is append-only: give units back with "
             "refund_quota() (or INSERT a row of kind 'refund'), drop old rows with "
             "usage_purge()");
-    return ev_error(vt, &e);
+    return ent_vtab_error(vt, &e);
   }
   /* argv[1] is the new rowid, argv[2 + column] the values */
   if (sqlite3_value_type(argv[1]) != SQLITE_NULL ||
       sqlite3_value_type(argv[2 + EV_ID]) != SQLITE_NULL) {
     ent_err(&e, SQLITE_ERROR, "usage_events: id is assigned by the ledger; leave it out");
-    return ev_error(vt, &e);
+    return ent_vtab_error(vt, &e);
   }
   kind = (const char *)sqlite3_value_text(argv[2 + EV_KIND]);
   if (!kind || strcmp(kind, "consume") == 0) {
@@ -203,11 +172,11 @@ static int ev_update(sqlite3_vtab *vt, int argc, sqlite3_value **argv, sqlite3_i
             "usage_events: kind must be 'consume' (the default), 'record' or 'refund', not "
             "'%s'",
             kind);
-    return ev_error(vt, &e);
+    return ent_vtab_error(vt, &e);
   }
   if (sqlite3_value_type(argv[2 + EV_AT]) != SQLITE_NULL &&
       ent_time_value(t->conn, argv[2 + EV_AT], "usage_events: at", &at, &e) != SQLITE_OK) {
-    return ev_error(vt, &e);
+    return ent_vtab_error(vt, &e);
   }
   call[0] = argv[2 + EV_SUBJECT];
   call[1] = argv[2 + EV_FEATURE];
@@ -218,7 +187,7 @@ static int ev_update(sqlite3_vtab *vt, int argc, sqlite3_value **argv, sqlite3_i
                  sqlite3_value_type(argv[2 + EV_AT]) != SQLITE_NULL ? &at : 0, &w, &e);
   if (rc != SQLITE_OK) {
     if (w.denied) e.code = SQLITE_CONSTRAINT;
-    return ev_error(vt, &e);
+    return ent_vtab_error(vt, &e);
   }
   *rowid = sqlite3_last_insert_rowid(t->conn->db);
   return SQLITE_OK;
@@ -229,8 +198,8 @@ static const sqlite3_module EVENTS_MODULE = {
     .xCreate = 0, /* eponymous only */
     .xConnect = ev_connect,
     .xBestIndex = ev_best_index,
-    .xDisconnect = ev_disconnect,
-    .xDestroy = ev_disconnect,
+    .xDisconnect = ent_vtab_disconnect,
+    .xDestroy = ent_vtab_disconnect,
     .xOpen = ev_open,
     .xClose = ev_close,
     .xFilter = ev_filter,

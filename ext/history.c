@@ -27,10 +27,7 @@ typedef struct HRow {
   int64_t amount, events;
 } HRow;
 
-typedef struct HTab {
-  sqlite3_vtab base;
-  EntConn *conn;
-} HTab;
+typedef EntVtab HTab;
 
 typedef struct HCur {
   sqlite3_vtab_cursor base;
@@ -40,31 +37,17 @@ typedef struct HCur {
 
 static int h_connect(sqlite3 *db, void *aux, int argc, const char *const *argv, sqlite3_vtab **out,
                      char **err) {
-  HTab *t;
   int rc;
   (void)argc;
   (void)argv;
   (void)err;
-  rc = sqlite3_declare_vtab(db,
-                            "CREATE TABLE x(bucket_start TEXT, feature TEXT, amount INTEGER, "
-                            "events INTEGER, subject HIDDEN, feature_arg HIDDEN, "
-                            "granularity HIDDEN, start HIDDEN, \"end\" HIDDEN)");
-  if (rc != SQLITE_OK) return rc;
-  sqlite3_vtab_config(db, SQLITE_VTAB_INNOCUOUS);
-  t = sqlite3_malloc(sizeof(*t));
-  if (!t) return SQLITE_NOMEM;
-  memset(t, 0, sizeof(*t));
-  t->conn = aux;
-  t->conn->refs++;
-  *out = &t->base;
-  return SQLITE_OK;
-}
-
-static int h_disconnect(sqlite3_vtab *vt) {
-  HTab *t = (HTab *)vt;
-  ent_conn_release(t->conn);
-  sqlite3_free(t);
-  return SQLITE_OK;
+  rc = ent_vtab_connect(db, aux,
+                        "CREATE TABLE x(bucket_start TEXT, feature TEXT, amount INTEGER, "
+                        "events INTEGER, subject HIDDEN, feature_arg HIDDEN, granularity HIDDEN, "
+                        "start HIDDEN, \"end\" HIDDEN)",
+                        sizeof(HTab), out);
+  if (rc == SQLITE_OK) sqlite3_vtab_config(db, SQLITE_VTAB_INNOCUOUS);
+  return rc;
 }
 
 static int h_best_index(sqlite3_vtab *vt, sqlite3_index_info *info) {
@@ -89,12 +72,8 @@ static int h_best_index(sqlite3_vtab *vt, sqlite3_index_info *info) {
 }
 
 static int h_open(sqlite3_vtab *vt, sqlite3_vtab_cursor **out) {
-  HCur *c = sqlite3_malloc(sizeof(*c));
   (void)vt;
-  if (!c) return SQLITE_NOMEM;
-  memset(c, 0, sizeof(*c));
-  *out = &c->base;
-  return SQLITE_OK;
+  return ent_cursor_open(sizeof(HCur), out);
 }
 
 static void rows_free(HCur *c) {
@@ -109,14 +88,6 @@ static int h_close(sqlite3_vtab_cursor *cur) {
   rows_free((HCur *)cur);
   sqlite3_free(cur);
   return SQLITE_OK;
-}
-
-static int h_error(sqlite3_vtab *vt, EntErr *e) {
-  int rc = e->code;
-  sqlite3_free(vt->zErrMsg);
-  vt->zErrMsg = e->msg;
-  e->msg = 0;
-  return rc;
 }
 
 /* Adds to the bucket's row for the feature (rows of one bucket are the
@@ -171,11 +142,11 @@ static int h_filter(sqlite3_vtab_cursor *cur, int idxNum, const char *idxStr, in
     ent_err(&e, SQLITE_ERROR,
             "usage_history needs a subject: SELECT * FROM usage_history('u42' [, feature [, "
             "granularity [, start [, end]]]])");
-    return h_error(cur->pVtab, &e);
+    return ent_vtab_error(cur->pVtab, &e);
   }
   if (sqlite3_value_type(arg[0]) == SQLITE_NULL) return SQLITE_OK; /* no subject: no rows */
   if (ent_arg_subject(arg[0], "usage_history", &subject, &e) != SQLITE_OK) {
-    return h_error(cur->pVtab, &e);
+    return ent_vtab_error(cur->pVtab, &e);
   }
   if (arg[2] && sqlite3_value_type(arg[2]) != SQLITE_NULL) {
     const char *g = (const char *)sqlite3_value_text(arg[2]);
@@ -184,18 +155,18 @@ static int h_filter(sqlite3_vtab_cursor *cur, int idxNum, const char *idxStr, in
               "usage_history: granularity must be minute, hour, day, week, month or year, not "
               "'%s'",
               g ? g : "");
-      return h_error(cur->pVtab, &e);
+      return ent_vtab_error(cur->pVtab, &e);
     }
   }
   if (arg[3] && sqlite3_value_type(arg[3]) != SQLITE_NULL) {
     if (ent_time_value(t->conn, arg[3], "usage_history: start", &ms, &e) != SQLITE_OK) {
-      return h_error(cur->pVtab, &e);
+      return ent_vtab_error(cur->pVtab, &e);
     }
     ent_fmt_time(ms, 0, from);
   }
   if (arg[4] && sqlite3_value_type(arg[4]) != SQLITE_NULL) {
     if (ent_time_value(t->conn, arg[4], "usage_history: end", &ms, &e) != SQLITE_OK) {
-      return h_error(cur->pVtab, &e);
+      return ent_vtab_error(cur->pVtab, &e);
     }
     ent_fmt_time(ms, 0, to);
   }
@@ -235,7 +206,7 @@ static int h_filter(sqlite3_vtab_cursor *cur, int idxNum, const char *idxStr, in
     return SQLITE_OK;
   }
   if (!e.code) ent_err_db(&e, t->conn->db, rc, "reading ent_events");
-  return h_error(cur->pVtab, &e);
+  return ent_vtab_error(cur->pVtab, &e);
 }
 
 static int h_next(sqlite3_vtab_cursor *cur) {
@@ -278,8 +249,8 @@ static const sqlite3_module HISTORY_MODULE = {
     .xCreate = 0, /* eponymous only: a table-valued function */
     .xConnect = h_connect,
     .xBestIndex = h_best_index,
-    .xDisconnect = h_disconnect,
-    .xDestroy = h_disconnect,
+    .xDisconnect = ent_vtab_disconnect,
+    .xDestroy = ent_vtab_disconnect,
     .xOpen = h_open,
     .xClose = h_close,
     .xFilter = h_filter,

@@ -41,8 +41,7 @@ enum {
 };
 
 typedef struct SumTab {
-  sqlite3_vtab base;
-  EntConn *conn;
+  EntVtab base;    /* first: the shared plumbing (vtab.c) */
   EntCache *cache; /* owned: finalized at disconnect */
 } SumTab;
 
@@ -69,37 +68,30 @@ typedef struct Cur {
 
 static int sum_connect(sqlite3 *db, void *aux, int argc, const char *const *argv,
                        sqlite3_vtab **out, char **err) {
-  SumTab *t;
+  EntConn *conn = aux;
   int rc;
   (void)argc;
   (void)argv;
   (void)err;
-  rc = sqlite3_declare_vtab(db,
-                            "CREATE TABLE x(subject TEXT, feature TEXT, plan TEXT, type TEXT, "
-                            "period TEXT, period_start TEXT, period_end TEXT, used INTEGER, "
-                            "quota INTEGER, granted INTEGER, remaining INTEGER, percent REAL, "
-                            "overage INTEGER, cost REAL, soft INTEGER, status TEXT)");
+  rc = ent_vtab_connect(db, conn,
+                        "CREATE TABLE x(subject TEXT, feature TEXT, plan TEXT, type TEXT, "
+                        "period TEXT, period_start TEXT, period_end TEXT, used INTEGER, "
+                        "quota INTEGER, granted INTEGER, remaining INTEGER, percent REAL, "
+                        "overage INTEGER, cost REAL, soft INTEGER, status TEXT)",
+                        sizeof(SumTab), out);
   if (rc != SQLITE_OK) return rc;
   sqlite3_vtab_config(db, SQLITE_VTAB_INNOCUOUS);
-  t = sqlite3_malloc(sizeof(*t));
-  if (!t) return SQLITE_NOMEM;
-  memset(t, 0, sizeof(*t));
-  t->conn = aux;
-  if (!t->conn->cache && ent_cache_open(t->conn, &t->cache) != SQLITE_OK) {
-    sqlite3_free(t);
+  if (!conn->cache && ent_cache_open(conn, &((SumTab *)*out)->cache) != SQLITE_OK) {
+    ent_vtab_disconnect(*out);
+    *out = 0;
     return SQLITE_NOMEM;
   }
-  t->conn->refs++;
-  *out = &t->base;
   return SQLITE_OK;
 }
 
 static int sum_disconnect(sqlite3_vtab *vt) {
-  SumTab *t = (SumTab *)vt;
-  ent_cache_close(t->cache);
-  ent_conn_release(t->conn);
-  sqlite3_free(t);
-  return SQLITE_OK;
+  ent_cache_close(((SumTab *)vt)->cache);
+  return ent_vtab_disconnect(vt);
 }
 
 static int sum_best_index(sqlite3_vtab *vt, sqlite3_index_info *info) {
@@ -133,12 +125,8 @@ static int sum_best_index(sqlite3_vtab *vt, sqlite3_index_info *info) {
 }
 
 static int sum_open(sqlite3_vtab *vt, sqlite3_vtab_cursor **out) {
-  Cur *c = sqlite3_malloc(sizeof(*c));
   (void)vt;
-  if (!c) return SQLITE_NOMEM;
-  memset(c, 0, sizeof(*c));
-  *out = &c->base;
-  return SQLITE_OK;
+  return ent_cursor_open(sizeof(Cur), out);
 }
 
 static void rows_clear(Cur *c) {
@@ -162,12 +150,7 @@ static int sum_close(sqlite3_vtab_cursor *cur) {
 }
 
 static int vt_err(Cur *c, EntErr *e) {
-  sqlite3_vtab *vt = c->base.pVtab;
-  int rc = e->code;
-  sqlite3_free(vt->zErrMsg);
-  vt->zErrMsg = e->msg;
-  e->msg = 0;
-  return rc;
+  return ent_vtab_error(c->base.pVtab, e);
 }
 
 /* A rate feature's row: quota = burst, remaining = whole tokens now,
@@ -203,14 +186,14 @@ static int load_subject(Cur *c, const char *subject) {
   EntSubject s;
   const EntConfig *g;
   int fi, rc, pinned;
-  int64_t now = ent_now(t->conn);
+  int64_t now = ent_now(t->base.conn);
   rows_clear(c);
-  pinned = ent_read_begin(t->conn);
-  if (ent_resolve_subject(t->conn, subject, 0, now, &s, &e) != SQLITE_OK) {
-    ent_read_end(t->conn, pinned);
+  pinned = ent_read_begin(t->base.conn);
+  if (ent_resolve_subject(t->base.conn, subject, 0, now, &s, &e) != SQLITE_OK) {
+    ent_read_end(t->base.conn, pinned);
     return vt_err(c, &e);
   }
-  g = t->conn->cfg;
+  g = t->base.conn->cfg;
   c->subject = sqlite3_mprintf("%s", subject);
   c->plan = s.plan ? sqlite3_mprintf("%s", s.plan) : 0;
   rc = c->subject && (c->plan || !s.plan) ? SQLITE_OK : ent_err(&e, SQLITE_NOMEM, "out of memory");
@@ -227,10 +210,10 @@ static int load_subject(Cur *c, const char *subject) {
       continue;
     }
     if (c->feature_filter && strcmp(c->feature_filter, g->feats[fi].name) != 0) continue;
-    rc = ent_resolve_feature(t->conn, &s, g->feats[fi].name, &f, &e);
+    rc = ent_resolve_feature(t->base.conn, &s, g->feats[fi].name, &f, &e);
     memset(&u, 0, sizeof(u));
     if (rc == SQLITE_OK && f.enabled && f.type == T_METERED) {
-      rc = ent_usage_load(t->conn, &s, &f, now, &u, &e);
+      rc = ent_usage_load(t->base.conn, &s, &f, now, &u, &e);
     }
     if (rc != SQLITE_OK) break;
     r = &c->rows[c->nrows];
@@ -242,7 +225,7 @@ static int load_subject(Cur *c, const char *subject) {
     c->nrows++;
     r->type = f.type;
     if (f.type == T_RATE) {
-      rc = rate_row(t->conn, &s, &f, now, r, &e);
+      rc = rate_row(t->base.conn, &s, &f, now, r, &e);
       continue;
     }
     r->period = f.period;
@@ -254,7 +237,7 @@ static int load_subject(Cur *c, const char *subject) {
     }
     ent_view(&s, &f, &u, &r->v);
   }
-  ent_read_end(t->conn, pinned);
+  ent_read_end(t->base.conn, pinned);
   return rc == SQLITE_OK ? SQLITE_OK : vt_err(c, &e);
 }
 
@@ -313,11 +296,11 @@ static int sum_filter(sqlite3_vtab_cursor *cur, int idxNum, const char *idxStr, 
       return rc;
     }
   }
-  rc = sqlite3_prepare_v2(t->conn->db, "SELECT subject FROM ent_subjects ORDER BY subject", -1,
+  rc = sqlite3_prepare_v2(t->base.conn->db, "SELECT subject FROM ent_subjects ORDER BY subject", -1,
                           &c->subjects, 0);
   if (rc != SQLITE_OK) {
     EntErr e = {0};
-    ent_err_db(&e, t->conn->db, rc, "reading ent_subjects");
+    ent_err_db(&e, t->base.conn->db, rc, "reading ent_subjects");
     return vt_err(c, &e);
   }
   return next_subject(c);
