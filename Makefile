@@ -4,6 +4,8 @@
 #   make demo     build, then run the quickstart in the sqlite3 shell
 #   make test     build, then run every test; ends with "N passed, N failed"
 #   make asan     the whole suite under AddressSanitizer + UBSan (leaks on)
+#   make valgrind the suite under valgrind memcheck
+#   make fuzz     the libFuzzer harnesses, FUZZ_SECONDS each (default 60)
 #   make bench    every hot call against the same work in plain SQL, and Redis
 #   make bench-scale  the same on 1,000,000 subjects and 10,000,000 ledger rows
 #   make format   clang-format the C sources
@@ -19,7 +21,7 @@ SRC      = $(wildcard ext/*.c)
 HDR      = $(wildcard ext/*.h) dist/gen/schema_sql.h
 PY      := /usr/bin/python3
 
-.PHONY: all deps bench-deps demo test asan bench bench-scale format clean
+.PHONY: all deps bench-deps demo test asan valgrind fuzz bench bench-scale format clean
 
 all: dist/entitlements.so
 
@@ -79,6 +81,43 @@ asan: | deps
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  RUNNER=dist/asan/runner STATIC=dist/asan/test_static RACE=dist/asan/race SKIP_PY=1 \
 	  bash tests/run_all.sh
+
+# libFuzzer harnesses (clang; its runtime is in libclang-rt-14-dev). Each
+# runs FUZZ_SECONDS; a crash leaves its input in dist/fuzz/ and fails.
+FUZZ_SECONDS ?= 60
+FUZZ = -g -O1 -fsanitize=fuzzer,address,undefined -DSQLITE_CORE -Idist/gen -Iext
+
+fuzz-deps: deps
+	@missing=""; \
+	command -v clang >/dev/null 2>&1 || missing="$$missing clang"; \
+	ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 || missing="$$missing libclang-rt-dev"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+dist/fuzz/%: tests/fuzz/%.c $(SRC) $(HDR) | fuzz-deps
+	@mkdir -p dist/fuzz
+	clang $(FUZZ) -o $@ $< $(SRC) -lsqlite3 -lcjson -lm
+
+fuzz: dist/fuzz/fuzz_load dist/fuzz/fuzz_calls
+	@mkdir -p dist/fuzz/corpus_load dist/fuzz/corpus_calls
+	@cp tests/fuzz/corpus_load/* dist/fuzz/corpus_load/
+	@set -e; for h in fuzz_load fuzz_calls; do \
+	  dict=""; [ $$h = fuzz_load ] && dict="-dict=tests/fuzz/load.dict"; \
+	  echo "fuzzing $$h for $(FUZZ_SECONDS) s"; \
+	  dist/fuzz/$$h -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 $$dict \
+	    -artifact_prefix=dist/fuzz/$$h- dist/fuzz/corpus_$${h#fuzz_} 2>dist/fuzz/$$h.log \
+	    || { tail -40 dist/fuzz/$$h.log; exit 1; }; \
+	  grep -E '^Done|stat::number_of_executed_units' dist/fuzz/$$h.log | tail -1; \
+	done
+
+# The suite under valgrind memcheck: the runner and C tests load or link the
+# extension as in make test; any memory error fails the run.
+valgrind: $(TEST_BINS)
+	@command -v valgrind >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq valgrind; }
+	@VALGRIND="valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite" \
+	  SKIP_PY=1 bash tests/run_all.sh
 
 # The benchmark's own needs: Redis and its C client, for the comparison.
 bench-deps: deps

@@ -575,6 +575,13 @@ static int check_plans(Model *m) {
   int i, j, rc;
   const Plan *def = 0;
   for (i = 0; i < m->nplans; i++) {
+    const Plan *pl = &m->plans[i];
+    if (pl->inherits && !plan_find(m, pl->inherits)) {
+      return ent_err(m->e, SQLITE_ERROR, "plans.%s.inherits: no plan named '%s'", pl->name,
+                     pl->inherits);
+    }
+  }
+  for (i = 0; i < m->nplans; i++) {
     Plan *pl = &m->plans[i];
     if (pl->is_default) {
       if (def) {
@@ -586,21 +593,18 @@ static int check_plans(Model *m) {
       def = pl;
     }
     if (pl->inherits) {
-      const Plan *q = pl;
+      /* every parent exists (checked above), so a walk meets no gap; a cycle
+      ** is reported from a plan on it, not from one that only leads into it */
+      const Plan *q = plan_find(m, pl->inherits);
       int steps = 0;
-      if (!plan_find(m, pl->inherits)) {
-        return ent_err(m->e, SQLITE_ERROR, "plans.%s.inherits: no plan named '%s'", pl->name,
-                       pl->inherits);
-      }
-      while (q->inherits && steps++ <= m->nplans) q = plan_find(m, q->inherits);
-      if (q->inherits) {
+      while (q != pl && q->inherits && steps++ <= m->nplans) q = plan_find(m, q->inherits);
+      if (q == pl) {
         sqlite3_str *s = sqlite3_str_new(0);
         char *chain;
         sqlite3_str_appendf(s, "%s", pl->name);
-        for (q = plan_find(m, pl->inherits), steps = 0; steps <= m->nplans;
-             q = plan_find(m, q->inherits), steps++) {
+        for (q = plan_find(m, pl->inherits);; q = plan_find(m, q->inherits)) {
           sqlite3_str_appendf(s, " -> %s", q->name);
-          if (strcmp(q->name, pl->name) == 0) break;
+          if (q == pl) break;
         }
         chain = sqlite3_str_finish(s);
         rc = ent_err(m->e, SQLITE_ERROR, "plans.%s.inherits: inheritance cycle %s", pl->name,

@@ -4,6 +4,7 @@
 # line; a part that crashes or prints no such line counts as one failure.
 #   RUNNER, STATIC, RACE  binaries to use (make asan swaps in sanitized ones)
 #   SKIP_PY=1             skip the parts that load the .so into another program
+#   VALGRIND="valgrind …"  run the C parts under it (make valgrind)
 set -u
 cd "$(dirname "$0")/.."
 RUNNER=${RUNNER:-dist/runner}
@@ -38,9 +39,10 @@ part() { # name, command...
   failed=$((failed + f))
 }
 
-part sql "$RUNNER" "${EXT_ARGS[@]}" tests/sql/*.test
-part static "$STATIC"
-part race "$RACE" "${EXT_ARGS[@]}"
+V=${VALGRIND:-}
+part sql $V "$RUNNER" "${EXT_ARGS[@]}" tests/sql/*.test
+part static $V "$STATIC"
+part race $V "$RACE" "${EXT_ARGS[@]}"
 if [ -z "${SKIP_PY:-}" ]; then
   part python /usr/bin/python3 tests/test_python.py
   part shell bash tests/test_shell.sh
