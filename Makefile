@@ -60,7 +60,10 @@ dist/test_static: tests/c/test_static.c $(SRC) $(HDR) | deps
 dist/race: tests/c/race.c | deps
 	$(CC) $(CFLAGS) $(WARN) -o $@ $< -lsqlite3
 
-TEST_BINS = dist/entitlements.so dist/runner dist/test_static dist/race
+dist/crash: tests/c/crash.c | deps
+	$(CC) $(CFLAGS) $(WARN) -o $@ $< -lsqlite3
+
+TEST_BINS = dist/entitlements.so dist/runner dist/test_static dist/race dist/crash
 
 test: $(TEST_BINS)
 	@bash tests/run_all.sh
@@ -78,8 +81,9 @@ asan: | deps
 	$(CC) $(ASAN) $(WARN) -DSQLITE_CORE -DENT_STATIC_RUNNER -Idist/gen -Iext -o dist/asan/runner tests/runner.c $(SRC) -lsqlite3 -lcjson -lm
 	$(CC) $(ASAN) $(WARN) -DSQLITE_CORE -Idist/gen -Iext -o dist/asan/test_static tests/c/test_static.c $(SRC) -lsqlite3 -lcjson -lm
 	$(CC) $(ASAN) $(WARN) -DSQLITE_CORE -DENT_STATIC_RUNNER -Idist/gen -Iext -o dist/asan/race tests/c/race.c $(SRC) -lsqlite3 -lcjson -lm
+	$(CC) $(ASAN) $(WARN) -DSQLITE_CORE -DENT_STATIC_RUNNER -Idist/gen -Iext -o dist/asan/crash tests/c/crash.c $(SRC) -lsqlite3 -lcjson -lm
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-	  RUNNER=dist/asan/runner STATIC=dist/asan/test_static RACE=dist/asan/race SKIP_PY=1 \
+	  RUNNER=dist/asan/runner STATIC=dist/asan/test_static RACE=dist/asan/race CRASH=dist/asan/crash SKIP_PY=1 \
 	  bash tests/run_all.sh
 
 # libFuzzer harnesses (clang; its runtime is in libclang-rt-14-dev). Each
@@ -140,7 +144,7 @@ bench-scale: dist/entitlements.so dist/bench/bench
 	@bash tests/bench/run.sh --subjects 1000000 --events 10000000 --db dist/bench/scale.db --rounds 3
 
 format:
-	clang-format -i ext/*.c ext/*.h tests/*.c tests/c/*.c tests/bench/*.c
+	clang-format -i ext/*.c ext/*.h tests/*.c tests/c/*.c tests/bench/*.c tests/fuzz/*.c
 
 clean:
 	rm -rf dist

@@ -10,6 +10,7 @@ cd "$(dirname "$0")/.."
 RUNNER=${RUNNER:-dist/runner}
 STATIC=${STATIC:-dist/test_static}
 RACE=${RACE:-dist/race}
+CRASH=${CRASH:-dist/crash}
 EXT_ARGS=()
 [ "$RUNNER" = dist/runner ] && EXT_ARGS=(--ext dist/entitlements.so)
 mkdir -p dist/test-tmp
@@ -43,6 +44,7 @@ V=${VALGRIND:-}
 part sql $V "$RUNNER" "${EXT_ARGS[@]}" tests/sql/*.test
 part static $V "$STATIC"
 part race $V "$RACE" "${EXT_ARGS[@]}"
+[ -z "$V" ] && part crash "$CRASH" "${EXT_ARGS[@]}" # SIGKILLs; not under valgrind
 if [ -z "${SKIP_PY:-}" ]; then
   part python /usr/bin/python3 tests/test_python.py
   part shell bash tests/test_shell.sh

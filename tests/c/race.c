@@ -3,10 +3,11 @@
 **
 **   race [--ext dist/entitlements.so]
 **
-** Three rounds, each a fresh file: every process consumes 1 unit at a time
+** Four rounds, each a fresh file: every process consumes 1 unit at a time
 ** until it is denied, (a) inside BEGIN IMMEDIATE ... COMMIT, (b) as a bare
 ** autocommit SELECT, (c) with an idempotency key per unit, sending every call
-** twice. After each round: exactly the quota was granted in total (never
+** twice; and (d) 16 processes mixing reads and writes. After each round: exactly the quota was
+*granted in total (never
 ** more), the counter and the ledger both say so, entitlements_check() is
 ** 'ok', and no process saw an unexpected error.
 */
@@ -102,36 +103,79 @@ static void child(int id, int mode, int fd) {
   exit(0);
 }
 
+/* Contention: 16 processes, each 400 operations mixing reads (plan_allows,
+** usage_summary) with writes (in BEGIN IMMEDIATE, and bare autocommit),
+** 3200 write attempts for a quota of 2000. Any error at all fails it. */
+#define MIXED_PROCS 16
+#define MIXED_OPS 400
+#define MIXED_QUOTA 2000
+
+static void mixed_child(int id, int fd) {
+  sqlite3 *db = open_db();
+  long long granted = 0, r;
+  int n;
+  for (n = 0; n < MIXED_OPS; n++) {
+    switch ((n + id) % 4) {
+      case 0:
+        r = scalar(db, "SELECT plan_allows('team', 'credits')");
+        break;
+      case 1:
+        r = scalar(db, "SELECT count(*) FROM usage_summary WHERE subject = 'team'") == 1 ? 0 : -1;
+        break;
+      case 2:
+        if (exec(db, "BEGIN IMMEDIATE") != SQLITE_OK) exit(4);
+        r = scalar(db, "SELECT try_consume_quota('team', 'credits', 1)");
+        if (r >= 0 && exec(db, "COMMIT") != SQLITE_OK) exit(4);
+        if (r > 0) granted += r;
+        break;
+      default:
+        r = scalar(db, "SELECT try_consume_quota('team', 'credits', 1)");
+        if (r > 0) granted += r;
+    }
+    if (r < 0) {
+      fprintf(stderr, "mixed %d: %s\n", id, sqlite3_errmsg(db));
+      exit(4);
+    }
+  }
+  if (write(fd, &granted, sizeof(granted)) != sizeof(granted)) exit(5);
+  if (sqlite3_close(db) != SQLITE_OK) exit(6);
+  exit(0);
+}
+
 static void round_of(int mode, const char *name) {
   sqlite3 *db;
-  int fds[PROCS][2], i, clean = 1;
+  int procs = mode == 3 ? MIXED_PROCS : PROCS, quota = mode == 3 ? MIXED_QUOTA : QUOTA;
+  int fds[MIXED_PROCS][2], i, clean = 1;
   long long total = 0;
-  char what[160];
+  char what[200], load[256];
   remove(DB);
   remove(DB "-wal");
   remove(DB "-shm");
   db = open_db();
   exec(db, "PRAGMA journal_mode = wal");
-  if (exec(db,
+  snprintf(load, sizeof(load),
            "SELECT entitlements_load('{\"plans\": {\"team\": {\"default\": true, \"features\": "
-           "{\"credits\": {\"limit\": 400, \"period\": \"lifetime\"}}}}}')") != SQLITE_OK) {
+           "{\"credits\": {\"limit\": %d, \"period\": \"lifetime\"}}}}}')",
+           quota);
+  if (exec(db, load) != SQLITE_OK) {
     printf("FAIL race: load: %s\n", sqlite3_errmsg(db));
     failed++;
     sqlite3_close(db);
     return;
   }
   sqlite3_close(db);
-  for (i = 0; i < PROCS; i++) {
+  for (i = 0; i < procs; i++) {
     pid_t pid;
     if (pipe(fds[i]) != 0) exit(2);
     pid = fork();
     if (pid == 0) {
       close(fds[i][0]);
+      if (mode == 3) mixed_child(i, fds[i][1]);
       child(i, mode, fds[i][1]);
     }
     close(fds[i][1]);
   }
-  for (i = 0; i < PROCS; i++) {
+  for (i = 0; i < procs; i++) {
     long long g = 0;
     int status;
     if (read(fds[i][0], &g, sizeof(g)) != sizeof(g)) clean = 0;
@@ -144,12 +188,13 @@ static void round_of(int mode, const char *name) {
   snprintf(what, sizeof(what), "%s: every process ended without an unexpected error", name);
   check(clean, what);
   snprintf(what, sizeof(what),
-           "%s: exactly the quota (400) was granted across 8 processes, got %lld", name, total);
-  check(total == QUOTA, what);
-  snprintf(what, sizeof(what), "%s: the counter says 400", name);
-  check(scalar(db, "SELECT used FROM ent_counters WHERE subject = 'team'") == QUOTA, what);
-  snprintf(what, sizeof(what), "%s: the ledger holds 400 units", name);
-  check(scalar(db, "SELECT sum(amount) FROM ent_events WHERE kind = 'consume'") == QUOTA, what);
+           "%s: exactly the quota (%d) was granted across %d processes, got %lld", name, quota,
+           procs, total);
+  check(total == quota, what);
+  snprintf(what, sizeof(what), "%s: the counter says %d", name, quota);
+  check(scalar(db, "SELECT used FROM ent_counters WHERE subject = 'team'") == quota, what);
+  snprintf(what, sizeof(what), "%s: the ledger holds %d units", name, quota);
+  check(scalar(db, "SELECT sum(amount) FROM ent_events WHERE kind = 'consume'") == quota, what);
   snprintf(what, sizeof(what), "%s: entitlements_check() is ok", name);
   check(scalar(db, "SELECT entitlements_check() = 'ok'") == 1, what);
   sqlite3_close(db);
@@ -164,6 +209,7 @@ int main(int argc, char **argv) {
   round_of(0, "BEGIN IMMEDIATE");
   round_of(1, "autocommit SELECT");
   round_of(2, "idempotency keys, every call sent twice");
+  round_of(3, "16 processes mixing reads and writes, 6400 operations");
   printf("race: %d passed, %d failed\n", passed, failed);
   return failed != 0;
 }
