@@ -49,6 +49,12 @@ int ent_err_db(EntErr *e, sqlite3 *db, int rc, const char *doing) {
                    "entitlements_init() or entitlements_load(...) first",
                    m);
   }
+  if (m && (strstr(m, "has no column named") || strncmp(m, "no such column", 14) == 0)) {
+    return ent_err(e, SQLITE_ERROR,
+                   "the entitlements tables were altered (%s) while %s; restore them from a "
+                   "backup or to the layout of sql/schema.sql",
+                   m, doing);
+  }
   if (m && strncmp(m, "entitlements: ", 14) == 0) {
     /* a message from one of our own schema triggers */
     return ent_err(e, rc, "%s", m + 14);

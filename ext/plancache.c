@@ -107,6 +107,9 @@ static char *dup_col(sqlite3_stmt *st, int i, int *oom) {
 }
 
 static int load(EntConn *c, int64_t generation, EntConfig **out, EntErr *e) {
+  /* a database from a newer extension is refused by every function on first
+  ** use (and whenever the configuration changes), not only by init */
+  if (ent_schema_verify(c, e) != SQLITE_OK) return e->code;
   static const char *const SQLS[] = {
       "SELECT feature, type FROM ent_features ORDER BY position, feature",
       "SELECT plan, inherits, trial_days, is_default FROM ent_plans ORDER BY position, plan",

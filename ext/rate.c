@@ -63,6 +63,14 @@ int ent_rate_read(EntConn *c, const EntSubject *s, const EntFeature *f, int *has
   if (rc == SQLITE_ROW) {
     *has = 1;
     *tat = sqlite3_column_int64(st, 0);
+    if (sqlite3_column_type(st, 0) != SQLITE_INTEGER) {
+      /* read as 0 it would hand out a full bucket again */
+      sqlite3_reset(st);
+      return ent_err(e, SQLITE_ERROR,
+                     "ent_rates.tat of subject '%s' and feature '%s' is not an integer: the table "
+                     "was changed by hand; delete the row to start the bucket full again",
+                     s->subject, f->feature);
+    }
     rc = SQLITE_DONE;
   }
   sqlite3_reset(st);

@@ -135,6 +135,26 @@ static int col_time(EntConn *c, sqlite3_stmt *st, int i, const char *subject, co
   return rc;
 }
 
+/* A counter must hold an integer >= 0 (NULL: no row yet): read as 0, text
+** or a negative number would grant the quota again. */
+static int counter_ok(sqlite3_stmt *st, int col, int64_t *used) {
+  int t = sqlite3_column_type(st, col);
+  if (t == SQLITE_NULL) {
+    *used = 0;
+    return 1;
+  }
+  *used = sqlite3_column_int64(st, col);
+  return t == SQLITE_INTEGER && *used >= 0;
+}
+
+static int bad_counter(EntErr *e, const char *subject, const char *feature) {
+  return ent_err(e, SQLITE_ERROR,
+                 "ent_counters.used of subject '%s' and feature '%s' is not a whole number >= "
+                 "0: the table was changed by hand; fix the row (SELECT entitlements_check() "
+                 "shows what the ledger says)",
+                 subject, feature ? feature : "?");
+}
+
 /* Column numbers of ST_SUBJECT. */
 enum {
   SC_GEN,
@@ -233,6 +253,11 @@ int ent_resolve_subject(EntConn *c, const char *subject, const char *feature_hin
     }
     if (depth == 0) {
       s->spec_used = sqlite3_column_int64(st, SC_USED); /* no counter row: 0 */
+      if (s->spec_bound && !counter_ok(st, SC_USED, &s->spec_used)) {
+        rc = bad_counter(e, subject, feature_hint);
+        sqlite3_reset(st);
+        break;
+      }
       if ((rc = ent_config_sync(c, sqlite3_column_int64(st, SC_GEN), e)) != SQLITE_OK) {
         sqlite3_reset(st);
         break;
@@ -375,8 +400,9 @@ int ent_usage_load(EntConn *c, const EntSubject *s, const EntFeature *f, int64_t
   sqlite3_bind_text(st, 4, u->start_text, -1, SQLITE_STATIC);
   rc = sqlite3_step(st);
   if (rc == SQLITE_ROW) {
-    u->used = sqlite3_column_int64(st, 0);
-    rc = SQLITE_DONE;
+    int ok = counter_ok(st, 0, &u->used);
+    sqlite3_reset(st);
+    return ok ? SQLITE_OK : bad_counter(e, s->subject, f->feature);
   }
   sqlite3_reset(st);
   if (rc != SQLITE_DONE) return ent_err_db(e, c->db, rc, "reading ent_counters");

@@ -212,8 +212,8 @@ int main(int argc, char **argv) {
   check(scalar(db, "SELECT integrity_check = 'ok' FROM pragma_integrity_check", 0) == 1,
         "PRAGMA integrity_check is ok");
   sqlite3_close(db);
-  printf("crash: %d workers, %d SIGKILLs survived, %d committed consumptions checked\n", WORKERS,
-         k, logged);
+  printf("crash: %d workers, %d SIGKILLs survived, %d committed consumptions checked\n", WORKERS, k,
+         logged);
   printf("crash: %d passed, %d failed\n", passed, failed);
   return failed != 0;
 }
