@@ -117,6 +117,14 @@ int main(void) {
   workload(db, 50);
   check(sqlite3_close(db) == SQLITE_OK, "close after a reload returns SQLITE_OK");
 
+  /* SQLITE_DBCONFIG_DEFENSIVE (no writes to the schema or shadow tables by
+  ** plain SQL) changes nothing the extension does */
+  rc = sqlite3_open(":memory:", &db);
+  check(sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 1, (int *)0) == SQLITE_OK,
+        "turn on SQLITE_DBCONFIG_DEFENSIVE");
+  workload(db, 200);
+  check(sqlite3_close(db) == SQLITE_OK, "close after the defensive workload");
+
   /* a connection that never used the extension */
   rc = sqlite3_open(":memory:", &db);
   check(rc == SQLITE_OK && sqlite3_close(db) == SQLITE_OK, "an unused connection closes");
