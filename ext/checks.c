@@ -19,7 +19,8 @@ typedef struct Ask {
   EntSubject s;
   EntFeature f;
   EntUsage u;
-  EntRate r; /* rate features: the bucket now (rate_now) */
+  EntRate r;     /* rate features: the bucket now (rate_now) */
+  int64_t units; /* metered and rate: units asked for when arg is omitted */
   EntErr e;
 } Ask;
 
@@ -37,6 +38,7 @@ static int ask_open(Ask *a, sqlite3_context *ctx, sqlite3_value **argv, const ch
   memset(a, 0, sizeof(*a));
   a->c = sqlite3_user_data(ctx);
   a->now = ent_now(a->c);
+  a->units = 1;
   if (ent_arg_subject(argv[0], fn, &subject, &a->e) != SQLITE_OK) return a->e.code;
   if (ent_arg_feature(argv[1], fn, &feature, &a->e) != SQLITE_OK) return a->e.code;
   if (ent_resolve_subject(a->c, subject, feature, a->now, &a->s, &a->e) != SQLITE_OK)
@@ -111,7 +113,7 @@ static int allows(Ask *a, sqlite3_value *arg, int *out, char **reason) {
     return SQLITE_OK;
   }
   if (a->f.type == T_METERED) {
-    int64_t amount = 1;
+    int64_t amount = a->units;
     char *why = 0;
     if (arg && ent_arg_amount(arg, "plan_allows", "arg (units)", &amount, &a->e) != SQLITE_OK) {
       return a->e.code;
@@ -132,7 +134,7 @@ static int allows(Ask *a, sqlite3_value *arg, int *out, char **reason) {
     return SQLITE_OK;
   }
   if (a->f.type == T_RATE) { /* peek: takes nothing */
-    int64_t n = 1;
+    int64_t n = a->units;
     if (arg && ent_arg_amount(arg, "plan_allows", "arg (tokens)", &n, &a->e) != SQLITE_OK) {
       return a->e.code;
     }
@@ -156,6 +158,80 @@ static int allows(Ask *a, sqlite3_value *arg, int *out, char **reason) {
   }
   *out = 1; /* boolean, enabled */
   return SQLITE_OK;
+}
+
+/* Whether plan pi would allow the call, with the subject's usage, seats and
+** anchor as they are. */
+static int allows_on(const Ask *a, int pi, sqlite3_value *arg, int *out) {
+  Ask b = *a;
+  int rc;
+  memset(&b.e, 0, sizeof(b.e));
+  memset(&b.u, 0, sizeof(b.u));
+  memset(&b.r, 0, sizeof(b.r));
+  b.s.plan_idx = pi;
+  b.s.plan = a->c->cfg->plans[pi].name;
+  b.s.bypass = 0;
+  b.s.spec_bound = 0; /* the guessed counter key was for the current plan */
+  rc = ent_resolve_feature(b.c, &b.s, a->f.feature, &b.f, &b.e);
+  if (rc == SQLITE_OK) rc = allows(&b, arg, out, 0);
+  ent_err_clear(&b.e);
+  return rc;
+}
+
+/* The lowest-ranked plan above the current one that would allow the call
+** (ties: the first in the configuration); -1 when none would. */
+static int upgrade_plan(const Ask *a, sqlite3_value *arg) {
+  const EntConfig *g = a->c->cfg;
+  int pi, best = -1, ok;
+  for (pi = 0; pi < g->nplans; pi++) {
+    if (a->s.plan_idx >= 0 && g->plans[pi].rank <= g->plans[a->s.plan_idx].rank) continue;
+    if (best >= 0 && g->plans[pi].rank >= g->plans[best].rank) continue;
+    if (allows_on(a, pi, arg, &ok) == SQLITE_OK && ok) best = pi;
+  }
+  return best;
+}
+
+const char *ent_upgrade_units(EntConn *c, const EntSubject *s, const char *feature, int64_t now,
+                              int64_t units) {
+  Ask a;
+  int pi;
+  memset(&a, 0, sizeof(a));
+  a.c = c;
+  a.now = now;
+  a.units = units;
+  a.s = *s;
+  if (!c->cfg || ent_resolve_feature(c, s, feature, &a.f, &a.e) != SQLITE_OK) {
+    ent_err_clear(&a.e);
+    return 0;
+  }
+  pi = upgrade_plan(&a, 0);
+  return pi >= 0 ? c->cfg->plans[pi].name : 0;
+}
+
+char *ent_with_upgrade(char *why, EntConn *c, const EntSubject *s, const char *feature, int64_t now,
+                       int64_t units) {
+  const char *plan = why ? ent_upgrade_units(c, s, feature, now, units) : 0;
+  char *out;
+  if (!plan) return why;
+  out = sqlite3_mprintf("%s; upgrade to '%s'", why, plan);
+  if (!out) return why;
+  sqlite3_free(why);
+  return out;
+}
+
+/* plan_upgrade_for(subject, feature [, arg]): the plan to offer. */
+static void fn_upgrade_for(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  Ask a;
+  if (!ent_argc(ctx, argc, 2, 3, "plan_upgrade_for(subject, feature [, arg])")) return;
+  if (ask_open(&a, ctx, argv, "plan_upgrade_for") == SQLITE_OK) {
+    int pi = upgrade_plan(&a, argc == 3 ? argv[2] : 0);
+    if (pi >= 0) {
+      sqlite3_result_text(ctx, a.c->cfg->plans[pi].name, -1, SQLITE_TRANSIENT);
+    } else {
+      sqlite3_result_null(ctx);
+    }
+  }
+  ask_close(&a, ctx);
 }
 
 static void fn_plan_allows(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
@@ -260,7 +336,10 @@ static int describe(Ask *a, cJSON **out) {
   char *reason = 0, retry[32] = "";
   int access = 0, ok;
   if (!o) return ent_err(&a->e, SQLITE_NOMEM, "out of memory");
-  if (allows(a, 0, &access, &reason) != SQLITE_OK) {
+  if (allows(a, 0, &access, &reason) == SQLITE_OK && !access) {
+    reason = ent_with_upgrade(reason, a->c, &a->s, a->f.feature, a->now, 1);
+  }
+  if (a->e.code != SQLITE_OK) {
     cJSON_Delete(o);
     return a->e.code;
   }
@@ -378,7 +457,7 @@ int ent_register_checks(sqlite3 *db, EntConn *c) {
   static const EntFn fns[] = {
       {"plan_allows", fn_plan_allows},   {"quota_remaining", fn_quota_remaining},
       {"plan_value", fn_plan_value},     {"entitlement", fn_entitlement},
-      {"entitlements", fn_entitlements},
+      {"entitlements", fn_entitlements}, {"plan_upgrade_for", fn_upgrade_for},
   };
   return ent_register_fns(db, c, fns, (int)(sizeof(fns) / sizeof(fns[0])));
 }

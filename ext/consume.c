@@ -287,6 +287,7 @@ static int deny(Call *k) {
   char *why = 0;
   int rc;
   ent_denial(&k->s, &k->f, &k->u, k->amount, &why);
+  why = ent_with_upgrade(why, k->c, &k->s, k->feature, k->now, k->amount);
   k->denied = 1;
   rc = ent_err(&k->e, SQLITE_CONSTRAINT_FUNCTION, "%s", why ? why : "denied");
   sqlite3_free(why);
@@ -332,6 +333,7 @@ static int run_rate(Call *k, int found) {
     char *why = (!k->s.plan || !k->f.enabled) ? 0 : ent_rate_denial(&k->s, &k->f, &r, k->amount);
     int rc;
     if (!why) return deny(k);
+    why = ent_with_upgrade(why, k->c, &k->s, k->feature, k->now, k->amount);
     k->denied = 1;
     rc = ent_err(&k->e, SQLITE_CONSTRAINT_FUNCTION, "%s", why);
     sqlite3_free(why);

@@ -196,6 +196,7 @@ typedef struct EntPlanEnt {
 
 typedef struct EntPlanCfg {
   char *name, *inherits;
+  int64_t rank;
   int has_trial;
   int64_t trial_days;
   EntPlanEnt *own;   /* [nfeat]: the plan's own entitlements */
@@ -271,6 +272,14 @@ typedef struct EntWriteResult {
 } EntWriteResult;
 int ent_write(EntConn *c, int kind, const char *fn, int argc, sqlite3_value **argv,
               const int64_t *at, EntWriteResult *out, EntErr *e);
+
+/* The lowest-ranked plan above the subject's that would allow `units` of
+** the feature now, for denial messages; NULL when there is none (checks.c). */
+const char *ent_upgrade_units(EntConn *c, const EntSubject *s, const char *feature, int64_t now,
+                              int64_t units);
+/* Appends "; upgrade to 'PLAN'" to a denial reason when there is such a plan. */
+char *ent_with_upgrade(char *why, EntConn *c, const EntSubject *s, const char *feature, int64_t now,
+                       int64_t units);
 
 int ent_denial(const EntSubject *s, const EntFeature *f, const EntUsage *u, int64_t amount,
                char **reason);

@@ -112,7 +112,7 @@ static int load(EntConn *c, int64_t generation, EntConfig **out, EntErr *e) {
   if (ent_schema_verify(c, e) != SQLITE_OK) return e->code;
   static const char *const SQLS[] = {
       "SELECT feature, type FROM ent_features ORDER BY position, feature",
-      "SELECT plan, inherits, trial_days, is_default FROM ent_plans ORDER BY position, plan",
+      "SELECT plan, inherits, trial_days, is_default, rank FROM ent_plans ORDER BY position, plan",
       "SELECT plan, feature, enabled, quota, period, soft, cap, overage_price, per_seat, value, "
       "burst, ledger FROM ent_plan_features",
   };
@@ -154,6 +154,7 @@ static int load(EntConn *c, int64_t generation, EntConfig **out, EntErr *e) {
     p->inherits = dup_col(st[1], 1, &oom);
     p->has_trial = sqlite3_column_type(st[1], 2) != SQLITE_NULL;
     p->trial_days = sqlite3_column_int64(st[1], 2);
+    p->rank = sqlite3_column_int64(st[1], 4);
     if (sqlite3_column_int(st[1], 3) && g->default_plan < 0) g->default_plan = g->nplans - 1;
     p->own = sqlite3_malloc64(sizeof(EntPlanEnt) * (g->nfeat + 1));
     p->ents = sqlite3_malloc64(sizeof(EntPlanEnt *) * (g->nfeat + 1));

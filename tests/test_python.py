@@ -31,7 +31,7 @@ want = """job 1 -> images left: 2
 job 2 -> images left: 1
 job 3 -> images left: 0
 retry of job 3 counts nothing -> images left: 0
-denied: entitlements: quota exceeded: 'images' for subject 'alice' on plan 'free': 3 of 3 used this month, 1 requested; resets {reset}
+denied: entitlements: quota exceeded: 'images' for subject 'alice' on plan 'free': 3 of 3 used this month, 1 requested; resets {reset}; upgrade to 'pro'
 git_export allowed: 0
 usage: ('images', 'pro', 3, 97, 'ok')
 """
@@ -57,7 +57,8 @@ try:
     check(False, "a denial raises")
 except sqlite3.IntegrityError as e:
     check(str(e) == "entitlements: quota exceeded: 'images' for subject 'bob' on plan 'free': "
-          "3 of 3 used this month, 1 requested; resets 2026-12-01 00:00:00", "the denial message", str(e))
+          "3 of 3 used this month, 1 requested; resets 2026-12-01 00:00:00; upgrade to 'pro'",
+          "the denial message", str(e))
     check(getattr(e, "sqlite_errorcode", 1043) == 1043, "the denial is SQLITE_CONSTRAINT_FUNCTION (1043)",
           str(getattr(e, "sqlite_errorcode", None)))
 try:
