@@ -84,6 +84,7 @@ enum {
   ST_RATE_GET,
   ST_RATE_PUT,
   ST_SCHEMA_COOKIE,
+  ST_GENERATION,
   ST_PIN,
   ST_USER_TRIGGERS,
   ST_COUNTER_ADD,
@@ -220,6 +221,7 @@ struct EntConfig {
 };
 
 int ent_config_sync(EntConn *c, int64_t generation, EntErr *e);
+int ent_config_current(EntConn *c, EntErr *e);
 void ent_config_free(EntConn *c);
 int ent_config_feature(const EntConfig *g, const char *name);
 int ent_config_plan(const EntConfig *g, const char *name);
@@ -322,6 +324,7 @@ int ent_cursor_open(size_t size, sqlite3_vtab_cursor **out);
 int ent_register_summary(sqlite3 *db, EntConn *c);
 int ent_register_events(sqlite3 *db, EntConn *c);
 int ent_register_history(sqlite3 *db, EntConn *c);
+int ent_register_matrix(sqlite3 *db, EntConn *c);
 
 /* Flags for every function: UTF-8, never SQLITE_DETERMINISTIC (SQLite would
 ** fold constant-argument calls once per statement). Not SQLITE_DIRECTONLY so

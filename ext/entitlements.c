@@ -163,6 +163,7 @@ __attribute__((visibility("default")))
   rc = ent_register_summary(db, c);
   if (rc == SQLITE_OK) rc = ent_register_events(db, c);
   if (rc == SQLITE_OK) rc = ent_register_history(db, c);
+  if (rc == SQLITE_OK) rc = ent_register_matrix(db, c);
   if (rc == SQLITE_OK) {
     static const EntFn fns[] = {{"entitlements_version", fn_version}};
     rc = ent_register_fns(db, c, fns, 1);

@@ -248,6 +248,24 @@ static int load(EntConn *c, int64_t generation, EntConfig **out, EntErr *e) {
   return ent_err_db(e, c->db, rc, "reading the configuration");
 }
 
+/* For readers without a subject (plan_matrix): read the generation, sync. */
+int ent_config_current(EntConn *c, EntErr *e) {
+  sqlite3_stmt *st = ent_stmt(c, ST_GENERATION, e);
+  int rc;
+  int64_t gen;
+  if (!st) return e->code;
+  rc = sqlite3_step(st);
+  gen = sqlite3_column_int64(st, 0);
+  sqlite3_reset(st);
+  if (rc == SQLITE_DONE) {
+    return ent_err(e, SQLITE_ERROR,
+                   "ent_meta has no config_generation row: the entitlements tables are "
+                   "damaged; run SELECT entitlements_init() to repair them");
+  }
+  if (rc != SQLITE_ROW) return ent_err_db(e, c->db, rc, "reading ent_meta");
+  return ent_config_sync(c, gen, e);
+}
+
 int ent_config_sync(EntConn *c, int64_t generation, EntErr *e) {
   EntConfig *g = 0;
   if (c->cfg && c->cfg->generation == generation) return SQLITE_OK;

@@ -67,6 +67,7 @@ static const char *const SQL[ST_COUNT] = {
         "INSERT INTO ent_rates(subject, feature, tat) VALUES (?1, ?2, ?3) "
         "ON CONFLICT(subject, feature) DO UPDATE SET tat = excluded.tat",
     [ST_SCHEMA_COOKIE] = "PRAGMA main.schema_version",
+    [ST_GENERATION] = "SELECT value FROM ent_meta WHERE key = 'config_generation'",
     [ST_PIN] = "SELECT 1 FROM ent_meta LIMIT 1",
     [ST_USER_TRIGGERS] =
         "SELECT count(*) FROM main.sqlite_master WHERE type = 'trigger' AND "
