@@ -62,6 +62,12 @@ static const char *const SQL[ST_COUNT] = {
         "unlogged) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) ON CONFLICT(subject, feature, period, "
         "period_start) DO UPDATE SET used = used + excluded.used, unlogged = unlogged + "
         "excluded.unlogged WHERE used <= ?7",
+    /* reset_quota: the counter back to 0; what it returns is what the reset
+    ** ledger row must carry (the logged part) */
+    [ST_COUNTER_RESET] =
+        "UPDATE ent_counters SET used = 0, unlogged = 0 WHERE subject = ?1 AND "
+        "feature = ?2 AND period = ?3 AND period_start = ?4",
+    [ST_RATE_RESET] = "DELETE FROM ent_rates WHERE subject = ?1 AND feature = ?2",
     [ST_RATE_GET] = "SELECT tat FROM ent_rates WHERE subject = ?1 AND feature = ?2",
     [ST_RATE_PUT] =
         "INSERT INTO ent_rates(subject, feature, tat) VALUES (?1, ?2, ?3) "
