@@ -85,6 +85,7 @@ typedef struct Ent {
   int64_t quota, cap, price;
   EntPeriod period;
   int no_ledger;               /* metered: "ledger": false (counters only) */
+  char alerts[128];            /* metered: its own thresholds as JSON, or "" */
   int64_t burst, rate_seconds; /* rate: tokens at once; the period in seconds */
   char rate_period[24];        /* rate: 'minute', 'hour', 'day' or seconds as text */
 } Ent;
@@ -105,7 +106,37 @@ typedef struct Model {
   int nfeats;
   Plan *plans;
   int nplans;
+  const cJSON *settings; /* written to ent_meta as it is */
 } Model;
+
+/* Alert thresholds: percents of the quota, whole numbers 1 to 1000; stored
+** sorted and without repeats, as JSON text ("[80,100]"). */
+static int json_alerts(EntErr *e, const char *path, const cJSON *it, char *out, size_t n) {
+  int seen[1001], i, len = 0;
+  const cJSON *v;
+  memset(seen, 0, sizeof(seen));
+  if (!cJSON_IsArray(it)) {
+    return ent_err(e, SQLITE_ERROR, "%s: expected an array of percents such as [80, 100]", path);
+  }
+  cJSON_ArrayForEach(v, it) {
+    if (!cJSON_IsNumber(v) || v->valuedouble < 1 || v->valuedouble > 1000 ||
+        v->valuedouble != floor(v->valuedouble)) {
+      return ent_err(e, SQLITE_ERROR,
+                     "%s: each alert is a whole percent of the quota from 1 to 1000", path);
+    }
+    seen[(int)v->valuedouble] = 1;
+    if (cJSON_GetArraySize(it) > ENT_MAX_ALERTS) {
+      return ent_err(e, SQLITE_ERROR, "%s: at most %d alerts", path, ENT_MAX_ALERTS);
+    }
+  }
+  len += snprintf(out + len, n - (size_t)len, "[");
+  for (i = 1; i <= 1000; i++) {
+    if (seen[i] && (size_t)len < n - 8)
+      len += snprintf(out + len, n - (size_t)len, "%s%d", len > 1 ? "," : "", i);
+  }
+  snprintf(out + len, n - (size_t)len, "]");
+  return SQLITE_OK;
+}
 
 static void model_free(Model *m) {
   int i, j;
@@ -343,14 +374,14 @@ static int read_metered(Model *m, Ent *en, const cJSON *v) {
     } else if (strcmp(k->string, "pool") == 0) {
       rc = not_yet(m->e, p, "pools are");
     } else if (strcmp(k->string, "alerts") == 0) {
-      rc = not_yet(m->e, p, "alerts are");
+      rc = json_alerts(m->e, p, k, en->alerts, sizeof(en->alerts));
     } else if (strcmp(k->string, "ledger") == 0) {
       int keep = 1;
       rc = json_bool(m->e, p, k, &keep);
       en->no_ledger = !keep;
     } else {
       rc = unknown_key(m->e, en->path, k->string,
-                       "limit, period, soft, cap, overage_price, per_seat, ledger");
+                       "limit, period, soft, cap, overage_price, per_seat, ledger, alerts");
     }
     if (rc != SQLITE_OK) break;
   }
@@ -637,12 +668,15 @@ static int read_model(Model *m, const cJSON *doc) {
       const cJSON *s;
       if (!cJSON_IsObject(k)) return not_object(m->e, "settings", k);
       cJSON_ArrayForEach(s, k) {
-        char *p = sqlite3_mprintf("settings.%s", s->string);
-        rc = strcmp(s->string, "alerts") == 0 ? not_yet(m->e, p ? p : "settings", "alerts are")
-                                              : unknown_key(m->e, "settings", s->string, "alerts");
-        sqlite3_free(p);
-        return rc;
+        char buf[128];
+        if (strcmp(s->string, "alerts") != 0) {
+          return unknown_key(m->e, "settings", s->string, "alerts");
+        }
+        if ((rc = json_alerts(m->e, "settings.alerts", s, buf, sizeof(buf))) != SQLITE_OK) {
+          return rc;
+        }
       }
+      m->settings = k;
     } else {
       return unknown_key(m->e, "the configuration", k->string, "features, plans, settings");
     }
@@ -742,10 +776,21 @@ static int config_doc(EntConn *c, cJSON **out, EntErr *e) {
     if (rc == SQLITE_DONE || rc == SQLITE_ROW) rc = SQLITE_OK;
   }
   if (rc == SQLITE_DONE) rc = SQLITE_OK;
+  if (rc == SQLITE_OK && ok) {
+    /* settings, as they were loaded */
+    sqlite3_stmt *q = 0;
+    rc = sqlite3_prepare_v2(c->db, "SELECT value FROM ent_meta WHERE key = 'settings'", -1, &q, 0);
+    if (rc == SQLITE_OK && sqlite3_step(q) == SQLITE_ROW) {
+      cJSON *v = cJSON_Parse((const char *)sqlite3_column_text(q, 0));
+      if (!v) rc = SQLITE_CORRUPT;
+      ok = v && cJSON_AddItemToObject(doc, "settings", v);
+    }
+    sqlite3_finalize(q);
+  }
   if (rc == SQLITE_CORRUPT) {
     ent_err(e, SQLITE_ERROR,
-            "ent_plan_features.spec holds invalid JSON; reload the configuration with "
-            "entitlements_load()");
+            "ent_plan_features.spec or ent_meta.settings holds invalid JSON; reload the "
+            "configuration with entitlements_load()");
   } else if (rc != SQLITE_OK) {
     ent_err_db(e, c->db, rc, "reading the configuration");
   } else if (!ok) {
@@ -863,10 +908,25 @@ static const char *const WRITE_SQL[] = {
     "excluded.inherits, trial_days = excluded.trial_days, is_default = excluded.is_default, "
     "position = excluded.position",
     "INSERT INTO ent_plan_features(plan, feature, enabled, quota, period, soft, cap, "
-    "overage_price, per_seat, value, spec, position, burst, ledger) VALUES (?1, ?2, ?3, ?4, ?5, "
-    "?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+    "overage_price, per_seat, value, spec, position, burst, ledger, alerts) VALUES (?1, ?2, ?3, "
+    "?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+    "INSERT INTO ent_meta(key, value) VALUES ('settings', ?1) ON CONFLICT(key) DO UPDATE SET "
+    "value = excluded.value",
+    "DELETE FROM ent_meta WHERE key = 'settings'",
 };
-enum { W_CLEAR_PF, W_LIST_F, W_DEL_F, W_PUT_F, W_LIST_P, W_DEL_P, W_PUT_P, W_PUT_PF, W_COUNT };
+enum {
+  W_CLEAR_PF,
+  W_LIST_F,
+  W_DEL_F,
+  W_PUT_F,
+  W_LIST_P,
+  W_DEL_P,
+  W_PUT_P,
+  W_PUT_PF,
+  W_PUT_SETTINGS,
+  W_DEL_SETTINGS,
+  W_COUNT
+};
 
 static void bind_opt_text(sqlite3_stmt *st, int i, const char *z) {
   if (z) {
@@ -947,6 +1007,11 @@ static int write_model(EntConn *c, Model *m) {
       for (k = 4; k <= 10; k++) sqlite3_bind_null(q, k);
       sqlite3_bind_null(q, 13);
       sqlite3_bind_int(q, 14, !en->no_ledger);
+      if (en->alerts[0]) {
+        sqlite3_bind_text(q, 15, en->alerts, -1, SQLITE_TRANSIENT);
+      } else {
+        sqlite3_bind_null(q, 15);
+      }
       if (f->type == T_METERED && en->enabled) {
         if (!en->unlimited) sqlite3_bind_int64(q, 4, en->quota);
         sqlite3_bind_text(q, 5, ent_period_name(en->period), -1, SQLITE_STATIC);
@@ -968,6 +1033,14 @@ static int write_model(EntConn *c, Model *m) {
       sqlite3_reset(q);
       cJSON_free(spec);
     }
+  }
+  if (rc == SQLITE_OK) {
+    char *json = m->settings ? cJSON_PrintUnformatted(m->settings) : 0;
+    sqlite3_stmt *q = st[json ? W_PUT_SETTINGS : W_DEL_SETTINGS];
+    if (json) sqlite3_bind_text(q, 1, json, -1, SQLITE_TRANSIENT);
+    if (m->settings && !json) rc = SQLITE_NOMEM;
+    if (rc == SQLITE_OK) rc = sqlite3_step(q) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(c->db);
+    cJSON_free(json);
   }
   for (i = 0; i < W_COUNT; i++) sqlite3_finalize(st[i]);
   return rc;

@@ -322,6 +322,31 @@ static int read_first(Call *k, int found) {
   return SQLITE_OK;
 }
 
+/* Threshold alerts: a row in ent_alerts for each threshold percent of the
+** quota that this call took `used` across (from below to at or above),
+** once per subject, feature, period and threshold (a unique index). */
+static int alerts(Call *k, int64_t before) {
+  int i;
+  if (k->f.unlimited || k->f.quota <= 0 || k->f.quota > INT64_MAX / 1000) return SQLITE_OK;
+  for (i = 0; i < k->f.nalerts; i++) {
+    int64_t t = k->f.alerts[i];
+    /* the units at which the threshold is reached: ceil(t% of quota) */
+    int64_t at = t * (k->f.quota / 100) + (t * (k->f.quota % 100) + 99) / 100;
+    sqlite3_stmt *st;
+    if (!(before < at && k->u.used >= at)) continue;
+    if (!(st = ent_stmt(k->c, ST_ALERT_INSERT, &k->e))) return k->e.code;
+    sqlite3_bind_text(st, 1, k->at, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, k->subject, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, k->feature, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, k->u.start_text, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, t);
+    sqlite3_bind_int64(st, 6, k->u.used);
+    sqlite3_bind_int64(st, 7, k->f.quota);
+    if (ent_step_done(k->c, st, &k->e, "writing ent_alerts") != SQLITE_OK) return k->e.code;
+  }
+  return SQLITE_OK;
+}
+
 /* A rate limit: tokens by GCRA (rate.c). Like a quota, a denial writes
 ** nothing, record_usage is never denied, and a refund gives tokens back. */
 static int run_rate(Call *k, int found) {
@@ -409,6 +434,7 @@ static int run(Call *k) {
                    k->fn, k->feature, k->subject);
   }
   if (logs(k) && ledger_row(k, k->amount, 0) != SQLITE_OK) return k->e.code;
+  if (alerts(k, k->u.used - k->amount) != SQLITE_OK) return k->e.code;
   set_remaining(k);
   return SQLITE_OK;
 }

@@ -19,6 +19,7 @@ SQLITE_EXTENSION_INIT3
 #endif
 
 #define ENT_VERSION "0.1.0"
+#define ENT_MAX_ALERTS 32 /* alert thresholds per entitlement */
 #define ENT_SCHEMA_VERSION 1
 
 #ifndef SQLITE_CONSTRAINT_FUNCTION
@@ -82,6 +83,7 @@ enum {
   ST_COUNTER_GET,
   ST_COUNTER_ADD_UNLOGGED,
   ST_RATE_GET,
+  ST_ALERT_INSERT,
   ST_COUNTER_RESET,
   ST_RATE_RESET,
   ST_RATE_PUT,
@@ -167,6 +169,8 @@ typedef struct EntFeature {
   const char *value;        /* config and boolean: the JSON value */
   const struct cJSON *json; /* the same, parsed once per configuration load */
   int no_ledger;            /* metered, "ledger": false */
+  const int *alerts;        /* metered: alert thresholds, percent of quota */
+  int nalerts;
   int64_t burst, rate_seconds;
   const char *rate_period; /* rate: 'minute', 'hour', 'day' or seconds as text */
 } EntFeature;
@@ -195,6 +199,8 @@ typedef struct EntPlanEnt {
   int no_ledger;
   int64_t burst, rate_seconds;
   char *rate_period;
+  int alerts[ENT_MAX_ALERTS];
+  int nalerts;
 } EntPlanEnt;
 
 typedef struct EntPlanCfg {

@@ -97,6 +97,21 @@ static int index_names(EntConfig *g) {
   return SQLITE_OK;
 }
 
+/* "[80,100]" into ints (the format config.c writes); returns the count. */
+static int parse_alerts(const char *z, int *out) {
+  int n = 0;
+  while (*z && n < ENT_MAX_ALERTS) {
+    if (*z >= '0' && *z <= '9') {
+      int v = 0;
+      while (*z >= '0' && *z <= '9') v = v * 10 + (*z++ - '0');
+      out[n++] = v;
+    } else {
+      z++;
+    }
+  }
+  return n;
+}
+
 static char *dup_col(sqlite3_stmt *st, int i, int *oom) {
   const unsigned char *z = sqlite3_column_text(st, i);
   char *d;
@@ -114,7 +129,8 @@ static int load(EntConn *c, int64_t generation, EntConfig **out, EntErr *e) {
       "SELECT feature, type FROM ent_features ORDER BY position, feature",
       "SELECT plan, inherits, trial_days, is_default, rank FROM ent_plans ORDER BY position, plan",
       "SELECT plan, feature, enabled, quota, period, soft, cap, overage_price, per_seat, value, "
-      "burst, ledger FROM ent_plan_features",
+      "burst, ledger, alerts, (SELECT json_extract(value, '$.alerts') FROM ent_meta WHERE key = "
+      "'settings') FROM ent_plan_features",
   };
   sqlite3_stmt *st[3] = {0, 0, 0};
   EntConfig *g = sqlite3_malloc(sizeof(*g));
@@ -197,6 +213,16 @@ static int load(EntConn *c, int64_t generation, EntConfig **out, EntErr *e) {
       rc = SQLITE_CORRUPT;
     }
     en->no_ledger = sqlite3_column_type(st[2], 11) != SQLITE_NULL && !sqlite3_column_int(st[2], 11);
+    /* thresholds: the entitlement's own, else settings.alerts, else 80 and 100 */
+    {
+      const char *al = (const char *)sqlite3_column_text(st[2], 12);
+      if (!al) al = (const char *)sqlite3_column_text(st[2], 13);
+      en->nalerts = al ? parse_alerts(al, en->alerts) : 2;
+      if (!al) {
+        en->alerts[0] = 80;
+        en->alerts[1] = 100;
+      }
+    }
     en->soft = sqlite3_column_int(st[2], 5);
     en->has_cap = sqlite3_column_type(st[2], 6) != SQLITE_NULL;
     en->cap = sqlite3_column_int64(st[2], 6);

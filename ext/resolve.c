@@ -359,6 +359,8 @@ int ent_resolve_feature(EntConn *c, const EntSubject *s, const char *feature, En
   f->value = en->value;
   f->json = en->json;
   f->no_ledger = en->no_ledger;
+  f->alerts = en->alerts;
+  f->nalerts = en->nalerts;
   f->burst = en->burst;
   f->rate_seconds = en->rate_seconds;
   f->rate_period = en->rate_period;

@@ -68,6 +68,9 @@ static const char *const SQL[ST_COUNT] = {
         "UPDATE ent_counters SET used = 0, unlogged = 0 WHERE subject = ?1 AND "
         "feature = ?2 AND period = ?3 AND period_start = ?4",
     [ST_RATE_RESET] = "DELETE FROM ent_rates WHERE subject = ?1 AND feature = ?2",
+    [ST_ALERT_INSERT] =
+        "INSERT OR IGNORE INTO ent_alerts(at, subject, feature, period_start, "
+        "threshold, used, quota) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     [ST_RATE_GET] = "SELECT tat FROM ent_rates WHERE subject = ?1 AND feature = ?2",
     [ST_RATE_PUT] =
         "INSERT INTO ent_rates(subject, feature, tat) VALUES (?1, ?2, ?3) "

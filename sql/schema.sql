@@ -50,6 +50,7 @@ CREATE TABLE IF NOT EXISTS ent_plan_features(
   position      INTEGER NOT NULL DEFAULT 0,
   burst         INTEGER,            -- rate: tokens at once (quota = limit per period)
   ledger        INTEGER NOT NULL DEFAULT 1, -- metered: 0 keeps counters only (unless a key is given)
+  alerts        TEXT,               -- metered: percent thresholds as JSON; NULL: settings.alerts
   PRIMARY KEY (plan, feature)
 ) WITHOUT ROWID;
 
@@ -81,6 +82,24 @@ CREATE TABLE IF NOT EXISTS ent_counters(
   unlogged     INTEGER NOT NULL DEFAULT 0, -- of used, the units of "ledger": false calls
   PRIMARY KEY (subject, feature, period, period_start)
 ) WITHOUT ROWID;
+
+-- Threshold crossings: an outbox. A row is written when a consumption takes
+-- used across a threshold percent of the quota, once per subject, feature,
+-- period and threshold; the app sends it and sets delivered_at.
+CREATE TABLE IF NOT EXISTS ent_alerts(
+  id           INTEGER PRIMARY KEY,
+  at           TEXT NOT NULL,
+  subject      TEXT NOT NULL,
+  feature      TEXT NOT NULL,
+  period_start TEXT NOT NULL,
+  threshold    INTEGER NOT NULL,
+  used         INTEGER NOT NULL,
+  quota        INTEGER NOT NULL,
+  delivered_at TEXT
+);
+CREATE UNIQUE INDEX IF NOT EXISTS ent_alerts_once
+  ON ent_alerts(subject, feature, period_start, threshold);
+CREATE INDEX IF NOT EXISTS ent_alerts_outbox ON ent_alerts(id) WHERE delivered_at IS NULL;
 
 -- Rate limits (GCRA): each subject's theoretical arrival time per feature,
 -- in unix microseconds.
