@@ -200,7 +200,7 @@ const char *ent_upgrade_units(EntConn *c, const EntSubject *s, const char *featu
   a.now = now;
   a.units = units;
   a.s = *s;
-  if (!c->cfg || ent_resolve_feature(c, s, feature, &a.f, &a.e) != SQLITE_OK) {
+  if (!c->cfg || ent_resolve_feature(c, &a.s, feature, &a.f, &a.e) != SQLITE_OK) {
     ent_err_clear(&a.e);
     return 0;
   }

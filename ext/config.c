@@ -85,6 +85,7 @@ typedef struct Ent {
   int64_t quota, cap, price;
   EntPeriod period;
   int no_ledger;               /* metered: "ledger": false (counters only) */
+  int pool;                    /* metered: counted on the top-level parent */
   char alerts[128];            /* metered: its own thresholds as JSON, or "" */
   int64_t burst, rate_seconds; /* rate: tokens at once; the period in seconds */
   char rate_period[24];        /* rate: 'minute', 'hour', 'day' or seconds as text */
@@ -208,15 +209,6 @@ static int json_text(EntErr *e, const char *path, const cJSON *it, const char **
 
 static int unknown_key(EntErr *e, const char *path, const char *key, const char *allowed) {
   return ent_err(e, SQLITE_ERROR, "%s: unknown key '%s' (expected %s)", path, key, allowed);
-}
-
-/* Keys the contract names but this version does not implement yet: refused
-** rather than silently ignored, so a plan never means less than it says. */
-static int not_yet(EntErr *e, const char *path, const char *what) {
-  return ent_err(e, SQLITE_ERROR,
-                 "%s: %s not supported by this version of the extension (%s); remove it or "
-                 "upgrade the extension",
-                 path, what, ENT_VERSION);
 }
 
 /* ---- reading the document ---------------------------------------------- */
@@ -372,7 +364,7 @@ static int read_metered(Model *m, Ent *en, const cJSON *v) {
                      p);
       }
     } else if (strcmp(k->string, "pool") == 0) {
-      rc = not_yet(m->e, p, "pools are");
+      rc = json_bool(m->e, p, k, &en->pool);
     } else if (strcmp(k->string, "alerts") == 0) {
       rc = json_alerts(m->e, p, k, en->alerts, sizeof(en->alerts));
     } else if (strcmp(k->string, "ledger") == 0) {
@@ -381,7 +373,7 @@ static int read_metered(Model *m, Ent *en, const cJSON *v) {
       en->no_ledger = !keep;
     } else {
       rc = unknown_key(m->e, en->path, k->string,
-                       "limit, period, soft, cap, overage_price, per_seat, ledger, alerts");
+                       "limit, period, soft, cap, overage_price, per_seat, ledger, alerts, pool");
     }
     if (rc != SQLITE_OK) break;
   }
@@ -908,8 +900,8 @@ static const char *const WRITE_SQL[] = {
     "excluded.inherits, trial_days = excluded.trial_days, is_default = excluded.is_default, "
     "position = excluded.position",
     "INSERT INTO ent_plan_features(plan, feature, enabled, quota, period, soft, cap, "
-    "overage_price, per_seat, value, spec, position, burst, ledger, alerts) VALUES (?1, ?2, ?3, "
-    "?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+    "overage_price, per_seat, value, spec, position, burst, ledger, alerts, pool) VALUES (?1, "
+    "?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
     "INSERT INTO ent_meta(key, value) VALUES ('settings', ?1) ON CONFLICT(key) DO UPDATE SET "
     "value = excluded.value",
     "DELETE FROM ent_meta WHERE key = 'settings'",
@@ -1007,6 +999,7 @@ static int write_model(EntConn *c, Model *m) {
       for (k = 4; k <= 10; k++) sqlite3_bind_null(q, k);
       sqlite3_bind_null(q, 13);
       sqlite3_bind_int(q, 14, !en->no_ledger);
+      sqlite3_bind_int(q, 16, en->pool);
       if (en->alerts[0]) {
         sqlite3_bind_text(q, 15, en->alerts, -1, SQLITE_TRANSIENT);
       } else {

@@ -250,6 +250,11 @@ static int ledger_row(Call *k, int64_t logged, int clamped) {
   } else {
     sqlite3_bind_null(st, 10);
   }
+  if (strcmp(ent_counter_subject(&k->s, &k->f), k->subject) != 0) {
+    sqlite3_bind_text(st, 11, ent_counter_subject(&k->s, &k->f), -1, SQLITE_STATIC);
+  } else {
+    sqlite3_bind_null(st, 11);
+  }
   return ent_step_done(k->c, st, &k->e, "writing the ledger");
 }
 
@@ -265,7 +270,7 @@ static int counter_add(Call *k, int64_t delta, int64_t guard, int *fit) {
   int rc;
   *fit = 0;
   if (!st) return k->e.code;
-  sqlite3_bind_text(st, 1, k->subject, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 1, ent_counter_subject(&k->s, &k->f), -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 2, k->feature, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 3, ent_period_name(k->f.period), -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 4, k->u.start_text, -1, SQLITE_STATIC);
@@ -336,7 +341,7 @@ static int alerts(Call *k, int64_t before) {
     if (!(before < at && k->u.used >= at)) continue;
     if (!(st = ent_stmt(k->c, ST_ALERT_INSERT, &k->e))) return k->e.code;
     sqlite3_bind_text(st, 1, k->at, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, k->subject, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, ent_counter_subject(&k->s, &k->f), -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, k->feature, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 4, k->u.start_text, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 5, t);
@@ -523,7 +528,7 @@ static int reset_one(Call *k, int *n) {
                                 "feature = ?2 AND period = ?3 AND period_start = ?4",
                                 -1, &q, 0);
     if (rc == SQLITE_OK) {
-      sqlite3_bind_text(q, 1, k->subject, -1, SQLITE_STATIC);
+      sqlite3_bind_text(q, 1, ent_counter_subject(&k->s, &k->f), -1, SQLITE_STATIC);
       sqlite3_bind_text(q, 2, k->f.feature, -1, SQLITE_STATIC);
       sqlite3_bind_text(q, 3, ent_period_name(k->f.period), -1, SQLITE_STATIC);
       sqlite3_bind_text(q, 4, k->u.start_text, -1, SQLITE_STATIC);
@@ -534,7 +539,7 @@ static int reset_one(Call *k, int *n) {
     if (rc != SQLITE_OK) return ent_err_db(&k->e, k->c->db, rc, "reading ent_counters");
   }
   if (!(st = ent_stmt(k->c, ST_COUNTER_RESET, &k->e))) return k->e.code;
-  sqlite3_bind_text(st, 1, k->subject, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 1, ent_counter_subject(&k->s, &k->f), -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 2, k->f.feature, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 3, ent_period_name(k->f.period), -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 4, k->u.start_text, -1, SQLITE_STATIC);

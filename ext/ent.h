@@ -59,6 +59,7 @@ typedef struct EntConn {
   int writing;         /* re-entrancy guard for the writing functions */
   int refs;            /* the module and each connected usage_summary hold one */
   EntConfig *cfg;      /* the configuration in memory (plancache.c); NULL until used */
+  char *pool_scratch;  /* the last pool owner looked up (resolve.c) */
   int64_t trig_cookie; /* schema cookie when user_triggers was last read; -1: never */
   int user_triggers;   /* triggers exist on ent_events or ent_counters */
 } EntConn;
@@ -83,6 +84,7 @@ enum {
   ST_COUNTER_GET,
   ST_COUNTER_ADD_UNLOGGED,
   ST_RATE_GET,
+  ST_PARENT,
   ST_ALERT_INSERT,
   ST_COUNTER_RESET,
   ST_RATE_RESET,
@@ -145,6 +147,7 @@ typedef struct EntSubject {
   /* The counter fetched with the subject, for the counter key guessed from
   ** the cached configuration (see ST_SUBJECT); used only when the key the
   ** resolved entitlement gives is the same. */
+  const char *pool_owner; /* top-level parent, once a pooled feature needs it */
   int spec_bound;
   EntPeriod spec_period;
   char spec_start[32];
@@ -169,6 +172,7 @@ typedef struct EntFeature {
   const char *value;        /* config and boolean: the JSON value */
   const struct cJSON *json; /* the same, parsed once per configuration load */
   int no_ledger;            /* metered, "ledger": false */
+  int pool;                 /* metered: counted on the subject's top-level parent */
   const int *alerts;        /* metered: alert thresholds, percent of quota */
   int nalerts;
   int64_t burst, rate_seconds;
@@ -196,7 +200,7 @@ typedef struct EntPlanEnt {
   EntPeriod period;
   char *value;
   struct cJSON *json; /* value, parsed */
-  int no_ledger;
+  int no_ledger, pool;
   int64_t burst, rate_seconds;
   char *rate_period;
   int alerts[ENT_MAX_ALERTS];
@@ -260,8 +264,9 @@ int ent_arg_feature(sqlite3_value *v, const char *fn, const char **out, EntErr *
 int ent_arg_amount(sqlite3_value *v, const char *fn, const char *what, int64_t *out, EntErr *e);
 int ent_resolve_subject(EntConn *c, const char *subject, const char *feature_hint, int64_t now,
                         EntSubject *s, EntErr *e);
-int ent_resolve_feature(EntConn *c, const EntSubject *s, const char *feature, EntFeature *f,
-                        EntErr *e);
+int ent_resolve_feature(EntConn *c, EntSubject *s, const char *feature, EntFeature *f, EntErr *e);
+/* Whose counter a feature counts in: the pool owner for pooled features. */
+const char *ent_counter_subject(const EntSubject *s, const EntFeature *f);
 void ent_usage_bounds(const EntSubject *s, const EntFeature *f, int64_t now, EntUsage *u);
 int ent_usage_load(EntConn *c, const EntSubject *s, const EntFeature *f, int64_t now, EntUsage *u,
                    EntErr *e);

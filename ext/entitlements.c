@@ -108,6 +108,7 @@ void ent_conn_release(void *p) {
   EntConn *c = p;
   if (c && --c->refs == 0) {
     ent_config_free(c);
+    sqlite3_free(c->pool_scratch);
     sqlite3_free(c);
   }
 }

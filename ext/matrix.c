@@ -146,7 +146,7 @@ static int m_column(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int col) {
       sqlite3_result_int(ctx, limits && en->per_seat);
       break;
     case M_POOL:
-      sqlite3_result_int(ctx, 0); /* pools are not built yet (refused at load) */
+      sqlite3_result_int(ctx, limits && en->pool);
       break;
     case M_OVERAGE_PRICE:
       if (limits && en->has_price) sqlite3_result_double(ctx, (double)en->price_micros / 1e6);

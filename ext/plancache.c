@@ -130,7 +130,7 @@ static int load(EntConn *c, int64_t generation, EntConfig **out, EntErr *e) {
       "SELECT plan, inherits, trial_days, is_default, rank FROM ent_plans ORDER BY position, plan",
       "SELECT plan, feature, enabled, quota, period, soft, cap, overage_price, per_seat, value, "
       "burst, ledger, alerts, (SELECT json_extract(value, '$.alerts') FROM ent_meta WHERE key = "
-      "'settings') FROM ent_plan_features",
+      "'settings'), pool FROM ent_plan_features",
   };
   sqlite3_stmt *st[3] = {0, 0, 0};
   EntConfig *g = sqlite3_malloc(sizeof(*g));
@@ -213,6 +213,7 @@ static int load(EntConn *c, int64_t generation, EntConfig **out, EntErr *e) {
       rc = SQLITE_CORRUPT;
     }
     en->no_ledger = sqlite3_column_type(st[2], 11) != SQLITE_NULL && !sqlite3_column_int(st[2], 11);
+    en->pool = sqlite3_column_int(st[2], 14);
     /* thresholds: the entitlement's own, else settings.alerts, else 80 and 100 */
     {
       const char *al = (const char *)sqlite3_column_text(st[2], 12);

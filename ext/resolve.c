@@ -329,8 +329,51 @@ int ent_resolve_subject(EntConn *c, const char *subject, const char *feature_hin
   return rc;
 }
 
-int ent_resolve_feature(EntConn *c, const EntSubject *s, const char *feature, EntFeature *f,
-                        EntErr *e) {
+const char *ent_counter_subject(const EntSubject *s, const EntFeature *f) {
+  return f->pool && s->pool_owner ? s->pool_owner : s->subject;
+}
+
+/* The top of the subject's parent chain: a pool's owner. Kept in the
+** connection's scratch (one subject per call needs it). */
+static int pool_owner(EntConn *c, EntSubject *s, EntErr *e) {
+  char *cur = sqlite3_mprintf("%s", s->subject);
+  int depth, rc = SQLITE_OK;
+  for (depth = 0; cur && depth <= 10000; depth++) {
+    sqlite3_stmt *st = ent_stmt(c, ST_PARENT, e);
+    const unsigned char *parent;
+    char *next;
+    if (!st) {
+      sqlite3_free(cur);
+      return e->code;
+    }
+    sqlite3_bind_text(st, 1, cur, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    parent = rc == SQLITE_ROW ? sqlite3_column_text(st, 0) : 0;
+    if (!parent) {
+      sqlite3_reset(st);
+      if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        sqlite3_free(cur);
+        return ent_err_db(e, c->db, rc, "reading ent_subjects.parent");
+      }
+      sqlite3_free(c->pool_scratch);
+      c->pool_scratch = cur;
+      s->pool_owner = cur;
+      return SQLITE_OK;
+    }
+    next = sqlite3_mprintf("%s", parent);
+    sqlite3_reset(st);
+    sqlite3_free(cur);
+    cur = next;
+  }
+  sqlite3_free(cur);
+  if (!cur && depth <= 10000) return ent_err(e, SQLITE_NOMEM, "out of memory");
+  return ent_err(e, SQLITE_ERROR,
+                 "subject '%s' has a parent cycle in ent_subjects.parent, so its pool has no "
+                 "owner; set a NULL parent on one of them",
+                 s->subject);
+}
+
+int ent_resolve_feature(EntConn *c, EntSubject *s, const char *feature, EntFeature *f, EntErr *e) {
   const EntConfig *g = c->cfg;
   const EntPlanEnt *en;
   int fi = g ? ent_config_feature(g, feature) : -1;
@@ -359,6 +402,8 @@ int ent_resolve_feature(EntConn *c, const EntSubject *s, const char *feature, En
   f->value = en->value;
   f->json = en->json;
   f->no_ledger = en->no_ledger;
+  f->pool = en->pool;
+  if (f->pool && !s->pool_owner && pool_owner(c, s, e) != SQLITE_OK) return e->code;
   f->alerts = en->alerts;
   f->nalerts = en->nalerts;
   f->burst = en->burst;
@@ -390,13 +435,14 @@ int ent_usage_load(EntConn *c, const EntSubject *s, const EntFeature *f, int64_t
   sqlite3_stmt *st;
   int rc;
   ent_usage_bounds(s, f, now, u);
-  if (s->spec_bound && s->spec_period == f->period && strcmp(s->spec_start, u->start_text) == 0) {
+  if (s->spec_bound && !f->pool && s->spec_period == f->period &&
+      strcmp(s->spec_start, u->start_text) == 0) {
     u->used = s->spec_used; /* fetched with the subject, under the same key */
     return SQLITE_OK;
   }
   st = ent_stmt(c, ST_COUNTER_GET, e);
   if (!st) return e->code;
-  sqlite3_bind_text(st, 1, s->subject, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 1, ent_counter_subject(s, f), -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 2, f->feature, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 3, ent_period_name(f->period), -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 4, u->start_text, -1, SQLITE_STATIC);

@@ -71,6 +71,7 @@ static const char *const SQL[ST_COUNT] = {
     [ST_ALERT_INSERT] =
         "INSERT OR IGNORE INTO ent_alerts(at, subject, feature, period_start, "
         "threshold, used, quota) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [ST_PARENT] = "SELECT parent FROM ent_subjects WHERE subject = ?1",
     [ST_RATE_GET] = "SELECT tat FROM ent_rates WHERE subject = ?1 AND feature = ?2",
     [ST_RATE_PUT] =
         "INSERT INTO ent_rates(subject, feature, tat) VALUES (?1, ?2, ?3) "
@@ -83,8 +84,8 @@ static const char *const SQL[ST_COUNT] = {
         "tbl_name IN ('ent_events', 'ent_counters')",
     [ST_EVENT_INSERT] =
         "INSERT INTO ent_events(at, subject, feature, amount, kind, "
-        "idempotency_key, metadata, period, period_start, requested) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        "idempotency_key, metadata, period, period_start, requested, pool) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     [ST_EVENT_BY_KEY] =
         "SELECT feature, amount, kind, requested FROM ent_events "
         "WHERE subject = ?1 AND idempotency_key = ?2",

@@ -51,6 +51,7 @@ CREATE TABLE IF NOT EXISTS ent_plan_features(
   burst         INTEGER,            -- rate: tokens at once (quota = limit per period)
   ledger        INTEGER NOT NULL DEFAULT 1, -- metered: 0 keeps counters only (unless a key is given)
   alerts        TEXT,               -- metered: percent thresholds as JSON; NULL: settings.alerts
+  pool          INTEGER NOT NULL DEFAULT 0, -- metered: counted on the top-level parent
   PRIMARY KEY (plan, feature)
 ) WITHOUT ROWID;
 
@@ -125,7 +126,8 @@ CREATE TABLE IF NOT EXISTS ent_events(
   metadata        TEXT,
   period          TEXT,
   period_start    TEXT,
-  requested       INTEGER
+  requested       INTEGER,
+  pool            TEXT  -- pooled features: the subject whose counter it counted in
 );
 CREATE UNIQUE INDEX IF NOT EXISTS ent_events_key
   ON ent_events(subject, idempotency_key) WHERE idempotency_key IS NOT NULL;

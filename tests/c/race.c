@@ -78,6 +78,8 @@ static void child(int id, int mode, int fd) {
     int tries;
     if (mode == 2) {
       snprintf(sql, sizeof(sql), "SELECT try_consume_quota('team', 'credits', 1, 'p%d-%d')", id, n);
+    } else if (mode == 4) { /* members m0 and m1 draw from the team's pool */
+      snprintf(sql, sizeof(sql), "SELECT try_consume_quota('m%d', 'credits', 1)", id);
     } else {
       snprintf(sql, sizeof(sql), "SELECT try_consume_quota('team', 'credits', 1)");
     }
@@ -144,7 +146,8 @@ static void mixed_child(int id, int fd) {
 
 static void round_of(int mode, const char *name) {
   sqlite3 *db;
-  int procs = mode == 3 ? MIXED_PROCS : PROCS, quota = mode == 3 ? MIXED_QUOTA : QUOTA;
+  int procs = mode == 3 ? MIXED_PROCS : mode == 4 ? 2 : PROCS;
+  int quota = mode == 3 ? MIXED_QUOTA : QUOTA;
   int fds[MIXED_PROCS][2], i, clean = 1;
   long long total = 0;
   char what[200], load[256];
@@ -155,13 +158,18 @@ static void round_of(int mode, const char *name) {
   exec(db, "PRAGMA journal_mode = wal");
   snprintf(load, sizeof(load),
            "SELECT entitlements_load('{\"plans\": {\"team\": {\"default\": true, \"features\": "
-           "{\"credits\": {\"limit\": %d, \"period\": \"lifetime\"}}}}}')",
-           quota);
+           "{\"credits\": {\"limit\": %d, \"period\": \"lifetime\", \"pool\": %s}}}}}')",
+           quota, mode == 4 ? "true" : "false");
   if (exec(db, load) != SQLITE_OK) {
     printf("FAIL race: load: %s\n", sqlite3_errmsg(db));
     failed++;
     sqlite3_close(db);
     return;
+  }
+  if (mode == 4) {
+    exec(db,
+         "INSERT INTO ent_subjects(subject, plan) VALUES ('team', 'team'); INSERT INTO "
+         "ent_subjects(subject, parent) VALUES ('m0', 'team'), ('m1', 'team')");
   }
   sqlite3_close(db);
   for (i = 0; i < procs; i++) {
@@ -210,6 +218,7 @@ int main(int argc, char **argv) {
   round_of(1, "autocommit SELECT");
   round_of(2, "idempotency keys, every call sent twice");
   round_of(3, "16 processes mixing reads and writes, 6400 operations");
+  round_of(4, "2 members of one pool in 2 processes");
   printf("race: %d passed, %d failed\n", passed, failed);
   return failed != 0;
 }
