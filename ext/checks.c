@@ -118,7 +118,8 @@ static int allows(Ask *a, sqlite3_value *arg, int *out, char **reason) {
     if (arg && ent_arg_amount(arg, "plan_allows", "arg (units)", &amount, &a->e) != SQLITE_OK) {
       return a->e.code;
     }
-    if (a->f.enabled && ent_usage_load(a->c, &a->s, &a->f, a->now, &a->u, &a->e) != SQLITE_OK) {
+    if (a->f.enabled && (ent_usage_load(a->c, &a->s, &a->f, a->now, &a->u, &a->e) != SQLITE_OK ||
+                         ent_grants_load(a->c, &a->s, &a->f, a->now, &a->u, &a->e) != SQLITE_OK)) {
       return a->e.code;
     }
     *out = !ent_denial(&a->s, &a->f, &a->u, amount, &why);
@@ -257,7 +258,8 @@ static void fn_quota_remaining(sqlite3_context *ctx, int argc, sqlite3_value **a
       }
     } else if (a.f.type != T_METERED) {
       wrong_type(&a, "quota_remaining", "metered or rate");
-    } else if (ent_usage_load(a.c, &a.s, &a.f, a.now, &a.u, &a.e) == SQLITE_OK) {
+    } else if ((ent_usage_load(a.c, &a.s, &a.f, a.now, &a.u, &a.e) == SQLITE_OK &&
+                ent_grants_load(a.c, &a.s, &a.f, a.now, &a.u, &a.e) == SQLITE_OK)) {
       EntView v;
       ent_view(&a.s, &a.f, &a.u, &v);
       if (a.s.plan && a.f.enabled && a.f.unlimited) {
@@ -349,7 +351,9 @@ static int describe(Ask *a, cJSON **out) {
   if (ok && a->f.type == T_METERED) {
     EntView v;
     int live = a->s.plan && a->f.enabled;
-    if (live) ok = ent_usage_load(a->c, &a->s, &a->f, a->now, &a->u, &a->e) == SQLITE_OK;
+    if (live)
+      ok = (ent_usage_load(a->c, &a->s, &a->f, a->now, &a->u, &a->e) == SQLITE_OK &&
+            ent_grants_load(a->c, &a->s, &a->f, a->now, &a->u, &a->e) == SQLITE_OK);
     ent_view(&a->s, &a->f, &a->u, &v);
     ok = ok && add_opt_int(o, "quota", v.has_quota, v.quota) && add_int(o, "used", a->u.used) &&
          add_int(o, "granted", v.granted) &&

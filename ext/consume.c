@@ -29,12 +29,14 @@ typedef enum {
   K_TRY = ENT_TRY,
   K_RECORD = ENT_RECORD,
   K_REFUND = ENT_REFUND,
-  K_RESET
+  K_RESET,
+  K_GRANT
 } Kind;
 
 static const char *const FN_NAME[] = {"consume_quota", "try_consume_quota", "record_usage",
-                                      "refund_quota", "reset_quota"};
-static const char *const LEDGER_KIND[] = {"consume", "consume", "record", "refund", "reset"};
+                                      "refund_quota",  "reset_quota",       "grant_quota"};
+static const char *const LEDGER_KIND[] = {"consume", "consume", "record",
+                                          "refund",  "reset",   "grant"};
 
 typedef struct Call {
   EntConn *c;
@@ -238,7 +240,7 @@ static int ledger_row(Call *k, int64_t logged, int clamped) {
   } else {
     sqlite3_bind_null(st, 7);
   }
-  if (k->f.type == T_RATE) { /* counted in ent_rates, not in a counter */
+  if (k->f.type == T_RATE || k->kind == K_GRANT) { /* counted in no counter */
     sqlite3_bind_null(st, 8);
     sqlite3_bind_null(st, 9);
   } else {
@@ -265,7 +267,7 @@ static int logs(const Call *k) {
   return !k->f.no_ledger || k->key;
 }
 
-static int counter_add(Call *k, int64_t delta, int64_t guard, int *fit) {
+static int counter_add(Call *k, int64_t delta, int64_t guard, int64_t burn, int *fit) {
   sqlite3_stmt *st = ent_stmt(k->c, logs(k) ? ST_COUNTER_ADD : ST_COUNTER_ADD_UNLOGGED, &k->e);
   int rc;
   *fit = 0;
@@ -281,11 +283,16 @@ static int counter_add(Call *k, int64_t delta, int64_t guard, int *fit) {
   }
   sqlite3_bind_int64(st, 6, delta);
   sqlite3_bind_int64(st, 7, guard);
+  sqlite3_bind_int64(st, 8, burn);
   rc = sqlite3_step(st);
   sqlite3_reset(st);
   if (rc != SQLITE_DONE) return ent_err_db(&k->e, k->c->db, rc, "updating the counter");
   *fit = sqlite3_changes(k->c->db) == 1;
-  if (*fit) k->u.used += delta;
+  if (*fit) {
+    k->u.used += delta;
+    k->u.from_grants += burn;
+    if (k->u.from_grants > k->u.used) k->u.from_grants = k->u.used; /* as the SQL clamps */
+  }
   return SQLITE_OK;
 }
 
@@ -306,7 +313,10 @@ static int read_first(Call *k, int found) {
   int64_t logged;
   int fit;
   char *why = 0;
-  if (ent_usage_load(k->c, &k->s, &k->f, k->now, &k->u, &k->e) != SQLITE_OK) return k->e.code;
+  if (ent_usage_load(k->c, &k->s, &k->f, k->now, &k->u, &k->e) != SQLITE_OK ||
+      ent_grants_load(k->c, &k->s, &k->f, k->now, &k->u, &k->e) != SQLITE_OK) {
+    return k->e.code;
+  }
   if (found || k->amount == 0) {
     /* report, record nothing */
     if (k->kind <= K_TRY && !found && ent_denial(&k->s, &k->f, &k->u, k->amount, &why)) {
@@ -318,7 +328,7 @@ static int read_first(Call *k, int found) {
   }
   /* refund: never below zero used */
   logged = k->amount < k->u.used ? k->amount : (k->u.used > 0 ? k->u.used : 0);
-  if (logged > 0 && counter_add(k, -logged, INT64_MAX, &fit) != SQLITE_OK) return k->e.code;
+  if (logged > 0 && counter_add(k, -logged, INT64_MAX, 0, &fit) != SQLITE_OK) return k->e.code;
   if ((logged > 0 || k->key) && logs(k) &&
       ledger_row(k, logged, logged != k->amount) != SQLITE_OK) {
     return k->e.code;
@@ -397,7 +407,7 @@ static int run_rate(Call *k, int found) {
 /* Everything between argument checks and the result. */
 static int run(Call *k) {
   int found = 0, fit = 0, rc;
-  int64_t guard = INT64_MAX, limit = -1;
+  int64_t guard = INT64_MAX, limit = -1, burn = 0;
   if (k->amount > 0 && (rc = txn_begin(k)) != SQLITE_OK) return rc;
   if (ent_resolve_subject(k->c, k->subject, k->feature, k->now, &k->s, &k->e) != SQLITE_OK ||
       ent_resolve_feature(k->c, &k->s, k->feature, &k->f, &k->e) != SQLITE_OK) {
@@ -416,11 +426,20 @@ static int run(Call *k) {
 
   /* under the write lock: read, decide, then a write guarded the same way */
   if (ent_usage_load(k->c, &k->s, &k->f, k->now, &k->u, &k->e) != SQLITE_OK) return k->e.code;
+  if (ent_grants_load(k->c, &k->s, &k->f, k->now, &k->u, &k->e) != SQLITE_OK) return k->e.code;
   if (k->kind <= K_TRY && !k->s.bypass) {
-    if (!k->s.plan || !k->f.enabled) return deny(k);
-    if (!k->f.unlimited) limit = !k->f.soft ? k->f.quota : k->f.has_cap ? k->f.cap : -1;
+    char *why = 0;
+    if (ent_denial(&k->s, &k->f, &k->u, k->amount, &why)) {
+      sqlite3_free(why);
+      return deny(k);
+    }
+    /* without grants the counter's own guard can repeat the decision */
+    if (k->s.plan && k->f.enabled && !k->f.unlimited && !k->u.has_grants && k->u.from_grants == 0) {
+      limit = !k->f.soft ? k->f.quota : k->f.has_cap ? k->f.cap : -1;
+    }
   }
-  if (limit >= 0 && (k->amount > limit || k->u.used > limit - k->amount)) return deny(k);
+  /* what the quota does not cover comes from grants, in burn-down order */
+  if (k->s.plan && k->f.enabled && !k->f.unlimited) burn = ent_grant_part(&k->f, &k->u, k->amount);
   if (k->u.used > INT64_MAX - k->amount) {
     return ent_err(&k->e, SQLITE_ERROR,
                    "%s: amount %lld would overflow the usage counter of '%s' for subject '%s' "
@@ -428,7 +447,7 @@ static int run(Call *k) {
                    k->fn, (long long)k->amount, k->feature, k->subject, (long long)k->u.used);
   }
   guard = (limit >= 0 ? limit : INT64_MAX) - k->amount;
-  if (counter_add(k, k->amount, guard, &fit) != SQLITE_OK) return k->e.code;
+  if (counter_add(k, k->amount, guard, burn, &fit) != SQLITE_OK) return k->e.code;
   if (!fit) {
     /* the counter moved between our read and our write: the lock says it
     ** cannot, so the tables were changed behind the extension's back */
@@ -437,6 +456,10 @@ static int run(Call *k) {
                    "updated; nothing was recorded; check the database with "
                    "entitlements_check()",
                    k->fn, k->feature, k->subject);
+  }
+  if (burn > 0) {
+    if (ent_grants_burn(k->c, &k->s, &k->f, k->now, burn, &k->e) != SQLITE_OK) return k->e.code;
+    k->u.grants_left -= burn;
   }
   if (logs(k) && ledger_row(k, k->amount, 0) != SQLITE_OK) return k->e.code;
   if (alerts(k, k->u.used - k->amount) != SQLITE_OK) return k->e.code;
@@ -605,6 +628,128 @@ static void fn_reset(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   ent_err_clear(&k.e);
 }
 
+/* grant_quota(subject, feature, amount [, expires_at [, key [, priority
+** [, starts_at]]]]): credits on top of the plan's quota, counted from
+** starts_at (default now) until expires_at; returns the grant's id. Grants
+** of a pooled feature go to the pool's owner. Idempotent with a key. */
+static void fn_grant(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  Call k;
+  int rc, found = 0;
+  int64_t starts, expires = 0, priority = 0;
+  int has_expiry = 0;
+  char s_text[32], e_text[32];
+  if (!ent_argc(ctx, argc, 3, 7,
+                "grant_quota(subject, feature, amount [, expires_at [, key [, priority [, "
+                "starts_at]]]])")) {
+    return;
+  }
+  memset(&k, 0, sizeof(k));
+  k.c = sqlite3_user_data(ctx);
+  k.kind = K_GRANT;
+  k.fn = "grant_quota";
+  k.now = ent_now(k.c);
+  starts = k.now;
+  {
+    /* the key is argument 5 here; args() reads it from position 4 */
+    sqlite3_value *v[4] = {argv[0], argv[1], argv[2], argc >= 5 ? argv[4] : 0};
+    rc = args(&k, argc >= 5 ? 4 : 3, v);
+  }
+  if (rc == SQLITE_OK && k.amount < 1) {
+    rc = ent_err(&k.e, SQLITE_ERROR, "grant_quota: amount must be >= 1, got %lld",
+                 (long long)k.amount);
+  }
+  if (rc == SQLITE_OK && argc >= 4 && sqlite3_value_type(argv[3]) != SQLITE_NULL) {
+    has_expiry = 1;
+    rc = ent_time_value(k.c, argv[3], "grant_quota: expires_at", &expires, &k.e);
+  }
+  if (rc == SQLITE_OK && argc >= 6 && sqlite3_value_type(argv[5]) != SQLITE_NULL) {
+    if (sqlite3_value_type(argv[5]) != SQLITE_INTEGER) {
+      rc = ent_err(&k.e, SQLITE_ERROR,
+                   "grant_quota: priority must be an integer (lower burns first), not %s",
+                   sqlite3_value_type(argv[5]) == SQLITE_TEXT ? "text" : "a real or blob");
+    }
+    priority = sqlite3_value_int64(argv[5]);
+  }
+  if (rc == SQLITE_OK && argc >= 7 && sqlite3_value_type(argv[6]) != SQLITE_NULL) {
+    rc = ent_time_value(k.c, argv[6], "grant_quota: starts_at", &starts, &k.e);
+  }
+  ent_fmt_time(starts, 0, s_text);
+  ent_fmt_time(expires, 0, e_text);
+  if (rc == SQLITE_OK && has_expiry && expires <= starts) {
+    rc = ent_err(&k.e, SQLITE_ERROR, "grant_quota: expires_at %s is not after starts_at %s", e_text,
+                 s_text);
+  }
+  if (rc == SQLITE_OK && k.c->writing) {
+    rc = ent_err(&k.e, SQLITE_ERROR,
+                 "grant_quota: called while another entitlements write is "
+                 "running on this connection");
+  }
+  if (rc == SQLITE_OK) {
+    k.c->writing = 1;
+    ent_fmt_time(k.now, 0, k.at);
+    rc = txn_begin(&k);
+    if (rc == SQLITE_OK) rc = ent_resolve_subject(k.c, k.subject, 0, k.now, &k.s, &k.e);
+    if (rc == SQLITE_OK) rc = ent_resolve_feature(k.c, &k.s, k.feature, &k.f, &k.e);
+    if (rc == SQLITE_OK && k.f.type != T_METERED) {
+      rc = ent_err(&k.e, SQLITE_ERROR,
+                   "grant_quota: feature '%s' is %s; grants add to metered "
+                   "quotas",
+                   k.feature, ent_type_name(k.f.type));
+    }
+    if (rc == SQLITE_OK && k.key) rc = replay(&k, &found);
+    if (rc == SQLITE_OK) {
+      sqlite3_stmt *st = ent_stmt(k.c, found ? ST_GRANT_BY_KEY : ST_GRANT_INSERT, &k.e);
+      const char *owner = ent_counter_subject(&k.s, &k.f);
+      if (!st) rc = k.e.code;
+      if (st && found) { /* a retry: the grant made the first time */
+        sqlite3_bind_text(st, 1, owner, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, k.key, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st) == SQLITE_ROW ? SQLITE_OK : SQLITE_NOTFOUND;
+        k.remaining = sqlite3_column_int64(st, 0);
+        sqlite3_reset(st);
+        if (rc != SQLITE_OK) {
+          rc = ent_err(&k.e, SQLITE_ERROR,
+                       "grant_quota: key '%s' is in the ledger but its "
+                       "grant is gone from ent_grants",
+                       k.key);
+        }
+      } else if (st) {
+        sqlite3_bind_text(st, 1, owner, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, k.feature, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, k.amount);
+        sqlite3_bind_int64(st, 4, priority);
+        sqlite3_bind_text(st, 5, s_text, -1, SQLITE_STATIC);
+        if (has_expiry) {
+          sqlite3_bind_text(st, 6, e_text, -1, SQLITE_STATIC);
+        } else {
+          sqlite3_bind_null(st, 6);
+        }
+        if (k.key) {
+          sqlite3_bind_text(st, 7, k.key, -1, SQLITE_STATIC);
+        } else {
+          sqlite3_bind_null(st, 7);
+        }
+        sqlite3_bind_text(st, 8, k.at, -1, SQLITE_STATIC);
+        rc = ent_step_done(k.c, st, &k.e, "writing ent_grants");
+        k.remaining = sqlite3_last_insert_rowid(k.c->db);
+        if (rc == SQLITE_OK) {
+          int64_t id = k.remaining;
+          rc = ledger_row(&k, k.amount, 0);
+          k.remaining = id;
+        }
+      }
+    }
+    if (txn_end(&k, rc == SQLITE_OK) != SQLITE_OK && rc == SQLITE_OK) rc = k.e.code;
+    k.c->writing = 0;
+  }
+  if (rc == SQLITE_OK) {
+    sqlite3_result_int64(ctx, k.remaining); /* the grant's id */
+  } else {
+    ent_result_err(ctx, &k.e);
+  }
+  ent_err_clear(&k.e);
+}
+
 static void fn_consume(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   consume_fn(ctx, argc, argv, K_CONSUME);
 }
@@ -622,7 +767,7 @@ int ent_register_consume(sqlite3 *db, EntConn *c) {
   static const EntFn fns[] = {
       {"consume_quota", fn_consume}, {"try_consume_quota", fn_try_consume},
       {"record_usage", fn_record},   {"refund_quota", fn_refund},
-      {"reset_quota", fn_reset},
+      {"reset_quota", fn_reset},     {"grant_quota", fn_grant},
   };
   return ent_register_fns(db, c, fns, (int)(sizeof(fns) / sizeof(fns[0])));
 }

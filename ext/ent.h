@@ -85,6 +85,11 @@ enum {
   ST_COUNTER_ADD_UNLOGGED,
   ST_RATE_GET,
   ST_PARENT,
+  ST_GRANTS_ACTIVE,
+  ST_GRANTS_ANY,
+  ST_GRANT_BURN,
+  ST_GRANT_INSERT,
+  ST_GRANT_BY_KEY,
   ST_ALERT_INSERT,
   ST_COUNTER_RESET,
   ST_RATE_RESET,
@@ -151,7 +156,8 @@ typedef struct EntSubject {
   int spec_bound;
   EntPeriod spec_period;
   char spec_start[32];
-  int64_t spec_used;
+  int64_t spec_used, spec_from_grants;
+  int spec_has_grants;
 } EntSubject;
 
 /* One feature's entitlement under a plan, after inheritance. */
@@ -244,7 +250,18 @@ typedef struct EntUsage {
   char start_text[32];
   char end_text[32];
   int64_t used;
+  int64_t from_grants; /* of used, the units grants covered this period */
+  int64_t grants_left; /* active grants' balance, once ent_grants_load ran */
+  int grants_loaded;
+  int has_grants; /* the subject has grants for the feature (active or not) */
 } EntUsage;
+
+int ent_grants_load(EntConn *c, const EntSubject *s, const EntFeature *f, int64_t now, EntUsage *u,
+                    EntErr *e);
+int ent_grants_burn(EntConn *c, const EntSubject *s, const EntFeature *f, int64_t now, int64_t n,
+                    EntErr *e);
+int64_t ent_plan_left(const EntFeature *f, const EntUsage *u);
+int64_t ent_grant_part(const EntFeature *f, const EntUsage *u, int64_t amount);
 
 /* What usage_summary and entitlement() show for a metered feature. */
 typedef struct EntView {

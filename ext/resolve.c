@@ -166,7 +166,9 @@ enum {
   SC_PARENT,
   SC_ANCHOR,
   SC_BYPASS,
-  SC_USED
+  SC_USED,
+  SC_FROM_GRANTS,
+  SC_HAS_GRANTS
 };
 
 /* The counter key to fetch with the subject: the feature's usual period,
@@ -253,6 +255,8 @@ int ent_resolve_subject(EntConn *c, const char *subject, const char *feature_hin
     }
     if (depth == 0) {
       s->spec_used = sqlite3_column_int64(st, SC_USED); /* no counter row: 0 */
+      s->spec_from_grants = s->spec_bound ? sqlite3_column_int64(st, SC_FROM_GRANTS) : 0;
+      s->spec_has_grants = s->spec_bound && sqlite3_column_int(st, SC_HAS_GRANTS);
       if (s->spec_bound && !counter_ok(st, SC_USED, &s->spec_used)) {
         rc = bad_counter(e, subject, feature_hint);
         sqlite3_reset(st);
@@ -438,6 +442,8 @@ int ent_usage_load(EntConn *c, const EntSubject *s, const EntFeature *f, int64_t
   if (s->spec_bound && !f->pool && s->spec_period == f->period &&
       strcmp(s->spec_start, u->start_text) == 0) {
     u->used = s->spec_used; /* fetched with the subject, under the same key */
+    u->from_grants = s->spec_from_grants;
+    u->has_grants = s->spec_has_grants;
     return SQLITE_OK;
   }
   st = ent_stmt(c, ST_COUNTER_GET, e);
@@ -449,6 +455,8 @@ int ent_usage_load(EntConn *c, const EntSubject *s, const EntFeature *f, int64_t
   rc = sqlite3_step(st);
   if (rc == SQLITE_ROW) {
     int ok = counter_ok(st, 0, &u->used);
+    u->from_grants = sqlite3_column_int64(st, 1);
+    u->has_grants = sqlite3_column_int(st, 2);
     sqlite3_reset(st);
     return ok ? SQLITE_OK : bad_counter(e, s->subject, f->feature);
   }
@@ -459,8 +467,86 @@ int ent_usage_load(EntConn *c, const EntSubject *s, const EntFeature *f, int64_t
 
 /* Whether `amount` more units are denied, and why (the reason has no
 ** "entitlements: " prefix; callers add it or show it in entitlement()). */
+int64_t ent_plan_left(const EntFeature *f, const EntUsage *u) {
+  int64_t plan_used = u->used - u->from_grants;
+  return plan_used < f->quota ? f->quota - plan_used : 0;
+}
+
+int64_t ent_grant_part(const EntFeature *f, const EntUsage *u, int64_t amount) {
+  int64_t left = ent_plan_left(f, u), need = amount > left ? amount - left : 0;
+  return need < u->grants_left ? need : u->grants_left;
+}
+
+/* Active grants' balance for the feature (grants of a pooled feature are the
+** pool owner's). Read only when the plan's quota alone does not answer. */
+int ent_grants_load(EntConn *c, const EntSubject *s, const EntFeature *f, int64_t now, EntUsage *u,
+                    EntErr *e) {
+  sqlite3_stmt *st;
+  char at[32];
+  int rc;
+  if (u->grants_loaded) return SQLITE_OK;
+  if (!u->has_grants) { /* the common case: nothing to read */
+    u->grants_left = 0;
+    u->grants_loaded = 1;
+    return SQLITE_OK;
+  }
+  if (!(st = ent_stmt(c, ST_GRANTS_ACTIVE, e))) return e->code;
+  ent_fmt_time(now, 0, at);
+  sqlite3_bind_text(st, 1, ent_counter_subject(s, f), -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, f->feature, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 3, at, -1, SQLITE_STATIC);
+  u->grants_left = 0;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    int64_t r = sqlite3_column_int64(st, 1);
+    if (u->grants_left > INT64_MAX - r) r = INT64_MAX - u->grants_left;
+    u->grants_left += r;
+  }
+  sqlite3_reset(st);
+  if (rc != SQLITE_DONE) return ent_err_db(e, c->db, rc, "reading ent_grants");
+  u->grants_loaded = 1;
+  return SQLITE_OK;
+}
+
+/* Burns n units from active grants in burn-down order. */
+int ent_grants_burn(EntConn *c, const EntSubject *s, const EntFeature *f, int64_t now, int64_t n,
+                    EntErr *e) {
+  sqlite3_stmt *st, *upd;
+  char at[32];
+  int rc, count = 0, i;
+  int64_t ids[64], takes[64];
+  if (!(st = ent_stmt(c, ST_GRANTS_ACTIVE, e))) return e->code;
+  ent_fmt_time(now, 0, at);
+  /* collect first: the update runs another statement on the same rows */
+  while (n > 0) {
+    sqlite3_bind_text(st, 1, ent_counter_subject(s, f), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, f->feature, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, at, -1, SQLITE_STATIC);
+    count = 0;
+    while (count < 64 && n > 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+      int64_t r = sqlite3_column_int64(st, 1), take = r < n ? r : n;
+      ids[count] = sqlite3_column_int64(st, 0);
+      takes[count++] = take;
+      n -= take;
+    }
+    sqlite3_reset(st);
+    if (count == 0) break;
+    for (i = 0; i < count; i++) {
+      if (!(upd = ent_stmt(c, ST_GRANT_BURN, e))) return e->code;
+      sqlite3_bind_int64(upd, 1, ids[i]);
+      sqlite3_bind_int64(upd, 2, takes[i]);
+      if (ent_step_done(c, upd, e, "burning a grant") != SQLITE_OK) return e->code;
+    }
+  }
+  return SQLITE_OK;
+}
+
+/* Whether `amount` more units are denied, and why (the reason has no
+** "entitlements: " prefix; callers add it or show it in entitlement()).
+** Grants count once ent_grants_load has run; callers load them when the
+** plan's quota alone does not cover the amount. */
 int ent_denial(const EntSubject *s, const EntFeature *f, const EntUsage *u, int64_t amount,
                char **reason) {
+  int64_t left, total;
   *reason = 0;
   if (s->bypass) return 0;
   if (!s->plan) {
@@ -476,27 +562,40 @@ int ent_denial(const EntSubject *s, const EntFeature *f, const EntUsage *u, int6
     return 1;
   }
   if (f->type != T_METERED || f->unlimited) return 0;
+  left = ent_plan_left(f, u);
   if (f->soft) {
-    if (!f->has_cap || (amount <= f->cap && u->used <= f->cap - amount)) return 0;
+    /* soft: over the quota and grants is overage, up to the cap */
+    int64_t plan_part = u->used - u->from_grants;
+    int64_t add = amount - ent_grant_part(f, u, amount);
+    if (!f->has_cap || (add <= f->cap && plan_part <= f->cap - add)) return 0;
     *reason = sqlite3_mprintf(
         "usage cap reached: '%s' for subject '%s' on plan '%s': %lld used "
         "%s of a cap of %lld, %lld requested%s%s",
-        f->feature, s->subject, s->plan, (long long)u->used, ent_period_words(f->period),
+        f->feature, s->subject, s->plan, (long long)plan_part, ent_period_words(f->period),
         (long long)f->cap, (long long)amount, f->period == P_LIFETIME ? "" : "; resets ",
         u->end_text);
     return 1;
   }
-  if (amount <= f->quota && u->used <= f->quota - amount) return 0;
+  /* usage already past the quota and the grants (record_usage) denies even
+  ** a check of 0: the subject is over */
+  if (u->used - u->from_grants <= f->quota && (amount <= left || amount - left <= u->grants_left)) {
+    return 0;
+  }
+  total = f->quota + u->from_grants;
+  total = total > INT64_MAX - u->grants_left ? INT64_MAX : total + u->grants_left;
   *reason = sqlite3_mprintf(
       "quota exceeded: '%s' for subject '%s' on plan '%s': %lld of %lld "
       "used %s, %lld requested%s%s",
-      f->feature, s->subject, s->plan, (long long)u->used, (long long)f->quota,
+      f->feature, s->subject, s->plan, (long long)u->used, (long long)total,
       ent_period_words(f->period), (long long)amount, f->period == P_LIFETIME ? "" : "; resets ",
       u->end_text);
   return 1;
 }
 
+/* remaining = what the quota still covers + active grants; overage = plan
+** usage past the quota; percent = plan usage of the quota. */
 void ent_view(const EntSubject *s, const EntFeature *f, const EntUsage *u, EntView *v) {
+  int64_t plan_used = u->used - u->from_grants;
   memset(v, 0, sizeof(*v));
   if (!s->plan || !f->enabled) {
     v->status = "disabled";
@@ -508,11 +607,13 @@ void ent_view(const EntSubject *s, const EntFeature *f, const EntUsage *u, EntVi
   }
   v->has_quota = 1;
   v->quota = f->quota;
-  v->remaining = u->used < v->quota + v->granted ? v->quota + v->granted - u->used : 0;
-  v->overage = u->used > v->quota + v->granted ? u->used - v->quota - v->granted : 0;
+  v->granted = u->grants_left;
+  v->remaining = ent_plan_left(f, u);
+  v->remaining = v->remaining > INT64_MAX - v->granted ? INT64_MAX : v->remaining + v->granted;
+  v->overage = plan_used > v->quota ? plan_used - v->quota : 0;
   if (v->quota > 0) {
     v->has_percent = 1;
-    v->percent = 100.0 * (double)u->used / (double)v->quota;
+    v->percent = 100.0 * (double)plan_used / (double)v->quota;
   }
   if (f->has_price) {
     v->has_cost = 1;
@@ -522,7 +623,7 @@ void ent_view(const EntSubject *s, const EntFeature *f, const EntUsage *u, EntVi
     v->status = "over";
   } else if (v->remaining == 0) {
     v->status = "exhausted";
-  } else if ((double)u->used * 5 >= (double)v->quota * 4) {
+  } else if ((double)plan_used * 5 >= (double)v->quota * 4) {
     v->status = "warning";
   } else {
     v->status = "ok";

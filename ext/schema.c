@@ -142,6 +142,8 @@ static const char *const CHECK_SQL[] = {
     "c.period_start = l.period_start) ORDER BY 2, 3, 4, 5",
     "SELECT 'negative_balance', subject, feature, period, period_start, used, NULL "
     "FROM ent_counters WHERE used < 0 ORDER BY 2, 3, 4, 5",
+    "SELECT 'negative_grant', subject, feature, NULL, NULL, remaining, NULL FROM ent_grants "
+    "WHERE remaining < 0 ORDER BY 2, 3",
     "SELECT 'missing_plan', subject, plan, NULL, NULL, NULL, NULL FROM ent_subjects s "
     "WHERE plan IS NOT NULL AND NOT EXISTS (SELECT 1 FROM ent_plans p WHERE p.plan = s.plan) "
     "ORDER BY 2",

@@ -40,28 +40,32 @@ static const char *const SQL[ST_COUNT] = {
         "'config_generation'",
     [ST_SUBJECT_COUNTER] =
         "SELECT m.value, s.plan, s.status, s.trial_ends_at, s.grace_ends_at, s.seats, s.parent, "
-        "s.billing_anchor, s.bypass, c.used FROM ent_meta m LEFT JOIN ent_subjects s ON "
+        "s.billing_anchor, s.bypass, c.used, c.from_grants, EXISTS (SELECT 1 FROM ent_grants g "
+        "WHERE g.subject = ?1 AND g.feature = ?2) FROM ent_meta m LEFT JOIN ent_subjects s ON "
         "s.subject = ?1 LEFT JOIN ent_counters c ON c.subject = ?1 AND c.feature = ?2 AND "
         "c.period = ?3 AND c.period_start = ?4 WHERE m.key = 'config_generation'",
     [ST_PLAN] = "SELECT trial_days FROM ent_plans WHERE plan = ?1",
     [ST_COUNTER_GET] =
-        "SELECT used FROM ent_counters WHERE subject = ?1 AND feature = ?2 AND "
-        "period = ?3 AND period_start = ?4",
+        "SELECT c.used, c.from_grants, EXISTS (SELECT 1 FROM ent_grants g WHERE g.subject = ?1 "
+        "AND g.feature = ?2) FROM (SELECT 1) LEFT JOIN ent_counters c ON c.subject = ?1 AND "
+        "c.feature = ?2 AND c.period = ?3 AND c.period_start = ?4",
     /* The guard (?7: the most `used` may be before adding) repeats in SQL
     ** the decision just made under the write lock, as a hand-written guarded
     ** UPSERT would. (No RETURNING: SQLite buffers it in a temporary table.) */
     [ST_COUNTER_ADD] =
         "INSERT INTO ent_counters(subject, feature, period, period_start, "
-        "period_end, used) VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
+        "period_end, used, from_grants) VALUES (?1, ?2, ?3, ?4, ?5, ?6, max(?8, 0)) "
         "ON CONFLICT(subject, feature, period, period_start) DO UPDATE SET "
-        "used = used + excluded.used WHERE used <= ?7",
+        "used = used + excluded.used, from_grants = max(0, min(from_grants + ?8, used + "
+        "excluded.used)) WHERE used <= ?7",
     /* ledger: false: the units also go to `unlogged`, so that
     ** entitlements_check() can still prove used = ledger + unlogged */
     [ST_COUNTER_ADD_UNLOGGED] =
         "INSERT INTO ent_counters(subject, feature, period, period_start, period_end, used, "
-        "unlogged) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) ON CONFLICT(subject, feature, period, "
-        "period_start) DO UPDATE SET used = used + excluded.used, unlogged = unlogged + "
-        "excluded.unlogged WHERE used <= ?7",
+        "unlogged, from_grants) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, max(?8, 0)) ON "
+        "CONFLICT(subject, feature, period, period_start) DO UPDATE SET used = used + "
+        "excluded.used, unlogged = unlogged + excluded.unlogged, from_grants = max(0, "
+        "min(from_grants + ?8, used + excluded.used)) WHERE used <= ?7",
     /* reset_quota: the counter back to 0; what it returns is what the reset
     ** ledger row must carry (the logged part) */
     [ST_COUNTER_RESET] =
@@ -71,6 +75,20 @@ static const char *const SQL[ST_COUNT] = {
     [ST_ALERT_INSERT] =
         "INSERT OR IGNORE INTO ent_alerts(at, subject, feature, period_start, "
         "threshold, used, quota) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    /* grants active at ?3, in burn-down order */
+    [ST_GRANTS_ACTIVE] =
+        "SELECT id, remaining FROM ent_grants WHERE subject = ?1 AND feature = "
+        "?2 AND remaining > 0 AND starts_at <= ?3 AND (expires_at IS NULL OR "
+        "expires_at > ?3) ORDER BY priority, expires_at IS NULL, expires_at, id",
+    [ST_GRANTS_ANY] = "SELECT EXISTS (SELECT 1 FROM ent_grants WHERE subject = ?1)",
+    [ST_GRANT_BURN] = "UPDATE ent_grants SET remaining = remaining - ?2 WHERE id = ?1",
+    [ST_GRANT_INSERT] =
+        "INSERT INTO ent_grants(subject, feature, amount, remaining, priority, "
+        "starts_at, expires_at, idempotency_key, created_at) VALUES (?1, ?2, ?3, "
+        "?3, ?4, ?5, ?6, ?7, ?8)",
+    [ST_GRANT_BY_KEY] =
+        "SELECT id, feature, amount FROM ent_grants WHERE subject = ?1 AND "
+        "idempotency_key = ?2",
     [ST_PARENT] = "SELECT parent FROM ent_subjects WHERE subject = ?1",
     [ST_RATE_GET] = "SELECT tat FROM ent_rates WHERE subject = ?1 AND feature = ?2",
     [ST_RATE_PUT] =

@@ -214,6 +214,7 @@ static int load_subject(Cur *c, const char *subject) {
     memset(&u, 0, sizeof(u));
     if (rc == SQLITE_OK && f.enabled && f.type == T_METERED) {
       rc = ent_usage_load(t->base.conn, &s, &f, now, &u, &e);
+      if (rc == SQLITE_OK) rc = ent_grants_load(t->base.conn, &s, &f, now, &u, &e);
     }
     if (rc != SQLITE_OK) break;
     r = &c->rows[c->nrows];

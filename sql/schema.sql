@@ -81,8 +81,27 @@ CREATE TABLE IF NOT EXISTS ent_counters(
   period_end   TEXT,
   used         INTEGER NOT NULL DEFAULT 0,
   unlogged     INTEGER NOT NULL DEFAULT 0, -- of used, the units of "ledger": false calls
+  from_grants  INTEGER NOT NULL DEFAULT 0, -- of used, the units grants covered
   PRIMARY KEY (subject, feature, period, period_start)
 ) WITHOUT ROWID;
+
+-- Credits on top of a plan's quota (grant_quota). They count from starts_at
+-- until expires_at, across periods, and are burned only for what the
+-- period's quota does not cover: lowest priority number first, then the
+-- soonest expiry (none: last), then the oldest.
+CREATE TABLE IF NOT EXISTS ent_grants(
+  id              INTEGER PRIMARY KEY,
+  subject         TEXT NOT NULL,
+  feature         TEXT NOT NULL,
+  amount          INTEGER NOT NULL,
+  remaining       INTEGER NOT NULL,
+  priority        INTEGER NOT NULL DEFAULT 0,
+  starts_at       TEXT NOT NULL,
+  expires_at      TEXT,
+  idempotency_key TEXT,
+  created_at      TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ent_grants_subject ON ent_grants(subject, feature);
 
 -- Threshold crossings: an outbox. A row is written when a consumption takes
 -- used across a threshold percent of the quota, once per subject, feature,
