@@ -54,14 +54,17 @@ typedef struct EntConfig EntConfig;
 typedef struct EntConn {
   sqlite3 *db;
   int clock_pinned;
-  int64_t clock_ms;    /* unix milliseconds, when pinned */
-  EntCache *cache;     /* NULL until first use and after the vtab disconnects */
-  int writing;         /* re-entrancy guard for the writing functions */
-  int refs;            /* the module and each connected usage_summary hold one */
-  EntConfig *cfg;      /* the configuration in memory (plancache.c); NULL until used */
-  char *pool_scratch;  /* the last pool owner looked up (resolve.c) */
-  int64_t trig_cookie; /* schema cookie when user_triggers was last read; -1: never */
-  int user_triggers;   /* triggers exist on ent_events or ent_counters */
+  int64_t clock_ms;       /* unix milliseconds, when pinned */
+  EntCache *cache;        /* NULL until first use and after the vtab disconnects */
+  int writing;            /* re-entrancy guard for the writing functions */
+  int refs;               /* the module and each connected usage_summary hold one */
+  EntConfig *cfg;         /* the configuration in memory (plancache.c); NULL until used */
+  char *pool_scratch;     /* the last pool owner looked up (resolve.c) */
+  char *holder_scratch;   /* the last holder with overrides (resolve.c) */
+  struct cJSON *ovr_json; /* the last override's config value, parsed */
+  char *ovr_text;         /* and as text */
+  int64_t trig_cookie;    /* schema cookie when user_triggers was last read; -1: never */
+  int user_triggers;      /* triggers exist on ent_events or ent_counters */
 } EntConn;
 
 /* Drops one reference; frees at the last. The module's destructor and the
@@ -85,6 +88,7 @@ enum {
   ST_COUNTER_ADD_UNLOGGED,
   ST_RATE_GET,
   ST_PARENT,
+  ST_OVERRIDE,
   ST_GRANTS_ACTIVE,
   ST_GRANTS_ANY,
   ST_GRANT_BURN,
@@ -152,7 +156,9 @@ typedef struct EntSubject {
   /* The counter fetched with the subject, for the counter key guessed from
   ** the cached configuration (see ST_SUBJECT); used only when the key the
   ** resolved entitlement gives is the same. */
-  const char *pool_owner; /* top-level parent, once a pooled feature needs it */
+  const char *pool_owner;  /* top-level parent, once a pooled feature needs it */
+  const char *ovr_subject; /* whose overrides apply (the holder), when it has any */
+  int64_t now;             /* the time the subject was resolved at */
   int spec_bound;
   EntPeriod spec_period;
   char spec_start[32];

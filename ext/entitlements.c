@@ -109,6 +109,9 @@ void ent_conn_release(void *p) {
   if (c && --c->refs == 0) {
     ent_config_free(c);
     sqlite3_free(c->pool_scratch);
+    sqlite3_free(c->holder_scratch);
+    cJSON_Delete(c->ovr_json);
+    sqlite3_free(c->ovr_text);
     sqlite3_free(c);
   }
 }

@@ -7,6 +7,7 @@
 ** Also the argument checks shared by every function that takes a subject,
 ** a feature or an amount.
 */
+#include <cjson/cJSON.h>
 #include <math.h>
 #include <string.h>
 
@@ -168,7 +169,8 @@ enum {
   SC_BYPASS,
   SC_USED,
   SC_FROM_GRANTS,
-  SC_HAS_GRANTS
+  SC_HAS_GRANTS,
+  SC_HAS_OVERRIDES
 };
 
 /* The counter key to fetch with the subject: the feature's usual period,
@@ -227,6 +229,7 @@ int ent_resolve_subject(EntConn *c, const char *subject, const char *feature_hin
   s->seats = 1;
   s->plan_idx = -1;
   s->subject = subject;
+  s->now = now;
   for (depth = 0;; depth++) {
     const char *who = holder ? holder : subject;
     int guess = depth == 0 && guess_key(c, feature_hint, now, s);
@@ -311,6 +314,16 @@ int ent_resolve_subject(EntConn *c, const char *subject, const char *feature_hin
     s->seats = sqlite3_column_int64(st, SC_SEATS);
     rc = col_time(c, st, SC_ANCHOR, who, "billing_anchor", &s->has_anchor, &s->anchor_ms, e);
     if (rc == SQLITE_OK) rc = status_keeps_plan(c, st, who, now, &keep, e);
+    if (rc == SQLITE_OK && keep && sqlite3_column_int(st, SC_HAS_OVERRIDES)) {
+      /* the holder's overrides apply while its own plan does */
+      if (!holder) {
+        s->ovr_subject = subject;
+      } else {
+        sqlite3_free(c->holder_scratch);
+        c->holder_scratch = sqlite3_mprintf("%s", holder);
+        s->ovr_subject = c->holder_scratch;
+      }
+    }
     if (rc == SQLITE_OK && keep) {
       s->plan_idx = ent_config_plan(c->cfg, plan);
       if (s->plan_idx < 0) {
@@ -377,6 +390,66 @@ static int pool_owner(EntConn *c, EntSubject *s, EntErr *e) {
                  s->subject);
 }
 
+/* The subject's unexpired override for the feature, if any, replaces the
+** plan's values it names (NULL columns keep the plan's; quota -1 is
+** unlimited). Read only for subjects that have overrides. */
+static int apply_override(EntConn *c, EntSubject *s, EntFeature *f, EntErr *e) {
+  sqlite3_stmt *st = ent_stmt(c, ST_OVERRIDE, e);
+  char at[32];
+  int rc;
+  if (!st) return e->code;
+  ent_fmt_time(s->now, 0, at);
+  sqlite3_bind_text(st, 1, s->ovr_subject, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, f->feature, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 3, at, -1, SQLITE_STATIC);
+  rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW) {
+    if (!f->found) { /* the plan leaves it out: the override defines it */
+      f->found = 1;
+      f->enabled = 1;
+      f->unlimited = 1;
+      f->period = P_MONTH;
+    }
+    if (sqlite3_column_type(st, 0) != SQLITE_NULL) f->enabled = sqlite3_column_int(st, 0) != 0;
+    if (sqlite3_column_type(st, 1) != SQLITE_NULL) {
+      f->quota = sqlite3_column_int64(st, 1);
+      f->unlimited = f->quota < 0;
+    }
+    if (sqlite3_column_type(st, 2) != SQLITE_NULL &&
+        !ent_period_parse((const char *)sqlite3_column_text(st, 2), &f->period)) {
+      rc = SQLITE_CORRUPT;
+    }
+    if (sqlite3_column_type(st, 3) != SQLITE_NULL) f->soft = sqlite3_column_int(st, 3) != 0;
+    if (sqlite3_column_type(st, 4) != SQLITE_NULL) {
+      f->has_cap = 1;
+      f->cap = sqlite3_column_int64(st, 4);
+    }
+    if (sqlite3_column_type(st, 5) != SQLITE_NULL) f->per_seat = sqlite3_column_int(st, 5) != 0;
+    if (sqlite3_column_type(st, 6) != SQLITE_NULL && rc == SQLITE_ROW) {
+      cJSON_Delete(c->ovr_json);
+      c->ovr_json = cJSON_Parse((const char *)sqlite3_column_text(st, 6));
+      if (!c->ovr_json) rc = SQLITE_CORRUPT;
+      sqlite3_free(c->ovr_text);
+      c->ovr_text = sqlite3_mprintf("%s", sqlite3_column_text(st, 6));
+      if (c->ovr_json && c->ovr_text) {
+        /* both live in the connection's scratch until the next override */
+        f->json = c->ovr_json;
+        f->value = c->ovr_text;
+      }
+    }
+    if (rc == SQLITE_ROW) rc = SQLITE_DONE;
+  }
+  sqlite3_reset(st);
+  if (rc == SQLITE_CORRUPT) {
+    return ent_err(e, SQLITE_ERROR,
+                   "ent_overrides of subject '%s' for '%s' has an invalid period or value; fix "
+                   "the row (period: minute ... lifetime; value: JSON)",
+                   s->ovr_subject, f->feature);
+  }
+  if (rc != SQLITE_DONE) return ent_err_db(e, c->db, rc, "reading ent_overrides");
+  return SQLITE_OK;
+}
+
 int ent_resolve_feature(EntConn *c, EntSubject *s, const char *feature, EntFeature *f, EntErr *e) {
   const EntConfig *g = c->cfg;
   const EntPlanEnt *en;
@@ -391,7 +464,13 @@ int ent_resolve_feature(EntConn *c, EntSubject *s, const char *feature, EntFeatu
   }
   f->feature = g->feats[fi].name;
   f->type = g->feats[fi].type;
-  if (s->plan_idx < 0 || !(en = g->plans[s->plan_idx].ents[fi])) return SQLITE_OK;
+  if (s->plan_idx < 0 || !(en = g->plans[s->plan_idx].ents[fi])) {
+    /* an override can turn on a feature the plan leaves out */
+    if (s->plan_idx >= 0 && s->ovr_subject && apply_override(c, s, f, e) != SQLITE_OK) {
+      return e->code;
+    }
+    return SQLITE_OK;
+  }
   f->found = 1;
   f->enabled = en->enabled;
   f->unlimited = en->unlimited;
@@ -407,6 +486,7 @@ int ent_resolve_feature(EntConn *c, EntSubject *s, const char *feature, EntFeatu
   f->json = en->json;
   f->no_ledger = en->no_ledger;
   f->pool = en->pool;
+  if (s->ovr_subject && apply_override(c, s, f, e) != SQLITE_OK) return e->code;
   if (f->pool && !s->pool_owner && pool_owner(c, s, e) != SQLITE_OK) return e->code;
   f->alerts = en->alerts;
   f->nalerts = en->nalerts;

@@ -35,13 +35,15 @@ static const char *const SQL[ST_COUNT] = {
     ** for the common call. */
     [ST_SUBJECT] =
         "SELECT m.value, s.plan, s.status, s.trial_ends_at, s.grace_ends_at, "
-        "s.seats, s.parent, s.billing_anchor, s.bypass, NULL FROM ent_meta m "
+        "s.seats, s.parent, s.billing_anchor, s.bypass, NULL, NULL, NULL, EXISTS (SELECT 1 "
+        "FROM ent_overrides o WHERE o.subject = s.subject) FROM ent_meta m "
         "LEFT JOIN ent_subjects s ON s.subject = ?1 WHERE m.key = "
         "'config_generation'",
     [ST_SUBJECT_COUNTER] =
         "SELECT m.value, s.plan, s.status, s.trial_ends_at, s.grace_ends_at, s.seats, s.parent, "
         "s.billing_anchor, s.bypass, c.used, c.from_grants, EXISTS (SELECT 1 FROM ent_grants g "
-        "WHERE g.subject = ?1 AND g.feature = ?2) FROM ent_meta m LEFT JOIN ent_subjects s ON "
+        "WHERE g.subject = ?1 AND g.feature = ?2), EXISTS (SELECT 1 FROM ent_overrides o WHERE "
+        "o.subject = s.subject) FROM ent_meta m LEFT JOIN ent_subjects s ON "
         "s.subject = ?1 LEFT JOIN ent_counters c ON c.subject = ?1 AND c.feature = ?2 AND "
         "c.period = ?3 AND c.period_start = ?4 WHERE m.key = 'config_generation'",
     [ST_PLAN] = "SELECT trial_days FROM ent_plans WHERE plan = ?1",
@@ -89,6 +91,10 @@ static const char *const SQL[ST_COUNT] = {
     [ST_GRANT_BY_KEY] =
         "SELECT id, feature, amount FROM ent_grants WHERE subject = ?1 AND "
         "idempotency_key = ?2",
+    [ST_OVERRIDE] =
+        "SELECT enabled, quota, period, soft, cap, per_seat, value FROM ent_overrides "
+        "WHERE subject = ?1 AND feature = ?2 AND (expires_at IS NULL OR "
+        "expires_at > ?3)",
     [ST_PARENT] = "SELECT parent FROM ent_subjects WHERE subject = ?1",
     [ST_RATE_GET] = "SELECT tat FROM ent_rates WHERE subject = ?1 AND feature = ?2",
     [ST_RATE_PUT] =

@@ -85,6 +85,24 @@ CREATE TABLE IF NOT EXISTS ent_counters(
   PRIMARY KEY (subject, feature, period, period_start)
 ) WITHOUT ROWID;
 
+-- Per-subject overrides of a plan's entitlement for one feature, written
+-- with plain SQL. Each column replaces the plan's value when not NULL
+-- (quota -1: unlimited); they apply to the subject whose own plan applies,
+-- until expires_at.
+CREATE TABLE IF NOT EXISTS ent_overrides(
+  subject    TEXT NOT NULL,
+  feature    TEXT NOT NULL,
+  enabled    INTEGER,
+  quota      INTEGER,
+  period     TEXT,
+  soft       INTEGER,
+  cap        INTEGER,
+  per_seat   INTEGER,
+  value      TEXT,   -- config features: the value as JSON
+  expires_at TEXT,
+  PRIMARY KEY (subject, feature)
+) WITHOUT ROWID;
+
 -- Credits on top of a plan's quota (grant_quota). They count from starts_at
 -- until expires_at, across periods, and are burned only for what the
 -- period's quota does not cover: lowest priority number first, then the
@@ -225,3 +243,33 @@ CREATE TRIGGER IF NOT EXISTS ent_plans_gen_d AFTER DELETE ON ent_plans BEGIN UPD
 CREATE TRIGGER IF NOT EXISTS ent_plan_features_gen_i AFTER INSERT ON ent_plan_features BEGIN UPDATE ent_meta SET value = value + 1 WHERE key = 'config_generation'; END;
 CREATE TRIGGER IF NOT EXISTS ent_plan_features_gen_u AFTER UPDATE ON ent_plan_features BEGIN UPDATE ent_meta SET value = value + 1 WHERE key = 'config_generation'; END;
 CREATE TRIGGER IF NOT EXISTS ent_plan_features_gen_d AFTER DELETE ON ent_plan_features BEGIN UPDATE ent_meta SET value = value + 1 WHERE key = 'config_generation'; END;
+
+-- Plain-SQL writes to ent_overrides are checked like those to ent_subjects.
+CREATE TRIGGER IF NOT EXISTS ent_overrides_insert BEFORE INSERT ON ent_overrides
+BEGIN
+  SELECT RAISE(ABORT, 'entitlements: ent_overrides.feature names no feature in ent_features')
+   WHERE NOT EXISTS (SELECT 1 FROM ent_features WHERE feature = NEW.feature);
+  SELECT RAISE(ABORT, 'entitlements: ent_overrides.enabled, soft and per_seat must be NULL, 0 or 1')
+   WHERE (NEW.enabled IS NOT NULL AND NEW.enabled NOT IN (0, 1)) OR (NEW.soft IS NOT NULL AND NEW.soft NOT IN (0, 1)) OR (NEW.per_seat IS NOT NULL AND NEW.per_seat NOT IN (0, 1));
+  SELECT RAISE(ABORT, 'entitlements: ent_overrides.quota must be NULL, -1 (unlimited) or a whole number >= 0, and cap NULL or >= 0')
+   WHERE (NEW.quota IS NOT NULL AND (typeof(NEW.quota) != 'integer' OR NEW.quota < -1)) OR (NEW.cap IS NOT NULL AND (typeof(NEW.cap) != 'integer' OR NEW.cap < 0));
+  SELECT RAISE(ABORT, 'entitlements: ent_overrides.period must be NULL or one of minute, hour, day, week, month, year, lifetime')
+   WHERE NEW.period IS NOT NULL AND NEW.period NOT IN ('minute', 'hour', 'day', 'week', 'month', 'year', 'lifetime');
+  SELECT RAISE(ABORT, 'entitlements: ent_overrides.expires_at must be NULL or a time text such as 2026-11-22 10:00:00')
+   WHERE NEW.expires_at IS NOT NULL AND (typeof(NEW.expires_at) != 'text' OR julianday(NEW.expires_at) IS NULL);
+END;
+
+-- The same checks for UPDATE.
+CREATE TRIGGER IF NOT EXISTS ent_overrides_update BEFORE UPDATE ON ent_overrides
+BEGIN
+  SELECT RAISE(ABORT, 'entitlements: ent_overrides.feature names no feature in ent_features')
+   WHERE NOT EXISTS (SELECT 1 FROM ent_features WHERE feature = NEW.feature);
+  SELECT RAISE(ABORT, 'entitlements: ent_overrides.enabled, soft and per_seat must be NULL, 0 or 1')
+   WHERE (NEW.enabled IS NOT NULL AND NEW.enabled NOT IN (0, 1)) OR (NEW.soft IS NOT NULL AND NEW.soft NOT IN (0, 1)) OR (NEW.per_seat IS NOT NULL AND NEW.per_seat NOT IN (0, 1));
+  SELECT RAISE(ABORT, 'entitlements: ent_overrides.quota must be NULL, -1 (unlimited) or a whole number >= 0, and cap NULL or >= 0')
+   WHERE (NEW.quota IS NOT NULL AND (typeof(NEW.quota) != 'integer' OR NEW.quota < -1)) OR (NEW.cap IS NOT NULL AND (typeof(NEW.cap) != 'integer' OR NEW.cap < 0));
+  SELECT RAISE(ABORT, 'entitlements: ent_overrides.period must be NULL or one of minute, hour, day, week, month, year, lifetime')
+   WHERE NEW.period IS NOT NULL AND NEW.period NOT IN ('minute', 'hour', 'day', 'week', 'month', 'year', 'lifetime');
+  SELECT RAISE(ABORT, 'entitlements: ent_overrides.expires_at must be NULL or a time text such as 2026-11-22 10:00:00')
+   WHERE NEW.expires_at IS NOT NULL AND (typeof(NEW.expires_at) != 'text' OR julianday(NEW.expires_at) IS NULL);
+END;
