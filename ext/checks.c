@@ -172,7 +172,8 @@ static int allows_on(const Ask *a, int pi, sqlite3_value *arg, int *out) {
   b.s.plan_idx = pi;
   b.s.plan = a->c->cfg->plans[pi].name;
   b.s.bypass = 0;
-  b.s.spec_bound = 0; /* the guessed counter key was for the current plan */
+  b.s.spec_bound = 0;  /* the guessed counter key was for the current plan */
+  b.s.ovr_subject = 0; /* an override is the subject's, not the plan's */
   rc = ent_resolve_feature(b.c, &b.s, a->f.feature, &b.f, &b.e);
   if (rc == SQLITE_OK) rc = allows(&b, arg, out, 0);
   ent_err_clear(&b.e);
@@ -443,9 +444,11 @@ static void fn_entitlements(sqlite3_context *ctx, int argc, sqlite3_value **argv
   for (fi = 0; rc == SQLITE_OK && a.s.plan_idx >= 0 && fi < a.c->cfg->nfeat; fi++) {
     const char *name = a.c->cfg->feats[fi].name;
     cJSON *o = 0;
-    if (!a.c->cfg->plans[a.s.plan_idx].ents[fi]) continue;
+    /* the plan's features, and any an override of the subject turns on */
+    if (!a.c->cfg->plans[a.s.plan_idx].ents[fi] && !a.s.ovr_subject) continue;
     memset(&a.u, 0, sizeof(a.u));
     rc = ent_resolve_feature(a.c, &a.s, name, &a.f, &a.e);
+    if (rc == SQLITE_OK && !a.f.found) continue;
     if (rc == SQLITE_OK) rc = describe(&a, &o);
     if (rc == SQLITE_OK) cJSON_AddItemToObject(all, name, o);
   }

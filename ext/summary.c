@@ -205,12 +205,13 @@ static int load_subject(Cur *c, const char *subject) {
     EntFeature f;
     EntUsage u;
     Row *r;
-    if (!g->plans[s.plan_idx].ents[fi] ||
+    if ((!g->plans[s.plan_idx].ents[fi] && !s.ovr_subject) ||
         (g->feats[fi].type != T_METERED && g->feats[fi].type != T_RATE)) {
       continue;
     }
     if (c->feature_filter && strcmp(c->feature_filter, g->feats[fi].name) != 0) continue;
     rc = ent_resolve_feature(t->base.conn, &s, g->feats[fi].name, &f, &e);
+    if (rc == SQLITE_OK && !f.found) continue; /* neither the plan nor an override has it */
     memset(&u, 0, sizeof(u));
     if (rc == SQLITE_OK && f.enabled && f.type == T_METERED) {
       rc = ent_usage_load(t->base.conn, &s, &f, now, &u, &e);
