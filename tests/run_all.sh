@@ -47,6 +47,7 @@ part race $V "$RACE" "${EXT_ARGS[@]}"
 [ -z "$V" ] && part crash "$CRASH" "${EXT_ARGS[@]}" # SIGKILLs; not under valgrind
 if [ -z "${SKIP_PY:-}" ]; then
   part python /usr/bin/python3 tests/test_python.py
+  part plansets /usr/bin/python3 tests/test_plansets.py
   part shell bash tests/test_shell.sh
 fi
 echo "$passed passed, $failed failed"
