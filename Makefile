@@ -8,6 +8,7 @@
 #   make fuzz     the libFuzzer harnesses, FUZZ_SECONDS each (default 60)
 #   make bench    every hot call against the same work in plain SQL, and Redis
 #   make bench-scale  the same on 1,000,000 subjects and 10,000,000 ledger rows
+#   make amalgamation  dist/entitlements.c + .h: one file to add to an app's build
 #   make format   clang-format the C sources
 #   make clean    remove dist/
 #
@@ -21,7 +22,7 @@ SRC      = $(wildcard ext/*.c)
 HDR      = $(wildcard ext/*.h) dist/gen/schema_sql.h
 PY      := /usr/bin/python3
 
-.PHONY: all deps bench-deps demo test asan valgrind fuzz bench bench-scale format clean
+.PHONY: all deps bench-deps demo test asan valgrind fuzz bench bench-scale amalgamation format clean
 
 all: dist/entitlements.so
 
@@ -142,6 +143,34 @@ bench: dist/entitlements.so dist/bench/bench
 
 bench-scale: dist/entitlements.so dist/bench/bench
 	@bash tests/bench/run.sh --subjects 1000000 --events 10000000 --db dist/bench/scale.db --rounds 3
+
+# One C file (and its header) for mobile and desktop builds: the schema, the
+# shared header once, then every source with its local includes removed.
+AMALG_ORDER = entitlements stmt vtab period plancache resolve rate schema config subjects \
+              checks consume summary events history matrix
+
+amalgamation: dist/entitlements.c dist/entitlements.h
+
+dist/entitlements.c: $(SRC) $(HDR)
+	@{ echo '/* sqlite-entitlements $(shell sed -n 's/^#define ENT_VERSION "\(.*\)"/\1/p' ext/ent.h), amalgamated by make amalgamation: do not edit. */'; \
+	   echo '/* Build: cc -c entitlements.c (loadable: -fPIC -shared; in an app: -DSQLITE_CORE) with cJSON. */'; \
+	   echo '#define ENT_NO_INIT3'; \
+	   cat dist/gen/schema_sql.h; \
+	   grep -v -e '^SQLITE_EXTENSION_INIT3' -e '^#define ENT_NO_INIT3' ext/ent.h; \
+	   for f in $(AMALG_ORDER); do \
+	     echo "/* ---- ext/$$f.c ---- */"; \
+	     grep -v -e '^#include "ent.h"' -e '^#include "schema_sql.h"' -e '^#define ENT_NO_INIT3' ext/$$f.c; \
+	   done; } > $@
+	@echo "wrote $@ ($$(wc -l < $@) lines)"
+
+dist/entitlements.h: ext/ent.h
+	@mkdir -p dist
+	@{ echo '/* sqlite-entitlements: register with sqlite3_auto_extension() in a static build. */'; \
+	   echo '#ifndef SQLITE_ENTITLEMENTS_H'; echo '#define SQLITE_ENTITLEMENTS_H'; \
+	   echo '#include <sqlite3.h>'; \
+	   echo '#ifdef __cplusplus'; echo 'extern "C" {'; echo '#endif'; \
+	   echo 'int sqlite3_entitlements_init(sqlite3 *db, char **err, const sqlite3_api_routines *api);'; \
+	   echo '#ifdef __cplusplus'; echo '}'; echo '#endif'; echo '#endif'; } > $@
 
 format:
 	clang-format -i ext/*.c ext/*.h tests/*.c tests/c/*.c tests/bench/*.c tests/fuzz/*.c

@@ -700,7 +700,7 @@ static int read_model(Model *m, const cJSON *doc) {
 /* ---- the stored configuration as a document ---------------------------- */
 
 /* Ranks and trial days came from JSON numbers, so they are exact doubles. */
-static int add_int(cJSON *o, const char *name, int64_t v) {
+static int add_number(cJSON *o, const char *name, int64_t v) {
   return cJSON_AddNumberToObject(o, name, (double)v) != 0;
 }
 
@@ -738,7 +738,7 @@ static int config_doc(EntConn *c, cJSON **out, EntErr *e) {
     sqlite3_stmt *q = st[1];
     cJSON *p = cJSON_CreateObject(), *pf;
     ok = p && cJSON_AddItemToObject(plans, (const char *)sqlite3_column_text(q, 0), p) &&
-         add_int(p, "rank", sqlite3_column_int64(q, 1));
+         add_number(p, "rank", sqlite3_column_int64(q, 1));
     if (ok && sqlite3_column_type(q, 2) != SQLITE_NULL) {
       int64_t micros = 0;
       ent_money_text((const char *)sqlite3_column_text(q, 2), &micros);
@@ -751,7 +751,7 @@ static int config_doc(EntConn *c, cJSON **out, EntErr *e) {
       ok = cJSON_AddStringToObject(p, "inherits", (const char *)sqlite3_column_text(q, 4)) != 0;
     }
     if (ok && sqlite3_column_type(q, 5) != SQLITE_NULL) {
-      ok = add_int(p, "trial_days", sqlite3_column_int64(q, 5));
+      ok = add_number(p, "trial_days", sqlite3_column_int64(q, 5));
     }
     if (ok && sqlite3_column_int(q, 6)) ok = cJSON_AddTrueToObject(p, "default") != 0;
     ok = ok && (pf = cJSON_AddObjectToObject(p, "features")) != 0;
