@@ -22,7 +22,7 @@ SRC      = $(wildcard ext/*.c)
 HDR      = $(wildcard ext/*.h) dist/gen/schema_sql.h
 PY      := /usr/bin/python3
 
-.PHONY: all deps bench-deps demo test asan valgrind fuzz bench bench-scale amalgamation format clean
+.PHONY: all deps node-deps bench-deps demo test asan valgrind fuzz bench bench-scale amalgamation format clean
 
 all: dist/entitlements.so
 
@@ -48,7 +48,7 @@ dist/gen/schema_sql.h: sql/schema.sql | deps
 	   echo '  ;'; } > $@
 
 dist/entitlements.so: $(SRC) $(HDR) | deps
-	$(CC) $(CFLAGS) $(EXTFLAGS) -shared -o $@ $(SRC) -lcjson
+	$(CC) $(CFLAGS) $(EXTFLAGS) -shared -o $@ $(SRC) -lcjson -lm
 
 # The test runner loads dist/entitlements.so; the C tests link the same
 # sources statically (-DSQLITE_CORE), which also proves the static build.
@@ -66,8 +66,48 @@ dist/crash: tests/c/crash.c | deps
 
 TEST_BINS = dist/entitlements.so dist/runner dist/test_static dist/race dist/crash
 
-test: $(TEST_BINS)
-	@bash tests/run_all.sh
+# The version matrix: the same suite against the newest SQLite amalgamation,
+# taken from the better-sqlite3 npm package (deps/sqlite3/, the only place the
+# amalgamation is reachable from here). The runner, race and crash tests load
+# dist/entitlements.so into that SQLite; test_static compiles the extension
+# against its headers with -DSQLITE_CORE.
+BSQL_VERSION ?= 12.11.1
+VENDOR       = dist/vendor
+AMALG_CFLAGS = -O2 -w -DSQLITE_THREADSAFE=1 -DSQLITE_DQS=0
+MATRIX_BINS  = dist/v3/runner dist/v3/test_static dist/v3/race dist/v3/crash
+
+node-deps:
+	@command -v npm >/dev/null 2>&1 || { echo "installing: nodejs npm"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; }
+
+$(VENDOR)/sqlite3.c: | node-deps
+	@mkdir -p $(VENDOR)
+	cd $(VENDOR) && npm pack --silent better-sqlite3@$(BSQL_VERSION) >/dev/null
+	tar -xzf $(VENDOR)/better-sqlite3-$(BSQL_VERSION).tgz -C $(VENDOR) --strip-components=3 \
+	  package/deps/sqlite3/sqlite3.c package/deps/sqlite3/sqlite3.h package/deps/sqlite3/sqlite3ext.h
+	@touch $@
+
+$(VENDOR)/sqlite3.o: $(VENDOR)/sqlite3.c
+	$(CC) $(AMALG_CFLAGS) -c -o $@ $<
+
+dist/v3/runner: tests/runner.c $(VENDOR)/sqlite3.o
+	@mkdir -p dist/v3
+	$(CC) $(CFLAGS) $(WARN) -I$(VENDOR) -o $@ $< $(VENDOR)/sqlite3.o -lpthread -ldl -lm
+
+dist/v3/race: tests/c/race.c $(VENDOR)/sqlite3.o
+	@mkdir -p dist/v3
+	$(CC) $(CFLAGS) $(WARN) -I$(VENDOR) -o $@ $< $(VENDOR)/sqlite3.o -lpthread -ldl -lm
+
+dist/v3/crash: tests/c/crash.c $(VENDOR)/sqlite3.o
+	@mkdir -p dist/v3
+	$(CC) $(CFLAGS) $(WARN) -I$(VENDOR) -o $@ $< $(VENDOR)/sqlite3.o -lpthread -ldl -lm
+
+dist/v3/test_static: tests/c/test_static.c $(SRC) $(HDR) $(VENDOR)/sqlite3.o
+	@mkdir -p dist/v3
+	$(CC) $(CFLAGS) $(WARN) -DSQLITE_CORE -I$(VENDOR) -Idist/gen -Iext -o $@ $< $(SRC) $(VENDOR)/sqlite3.o -lcjson -lpthread -ldl -lm
+
+test: $(TEST_BINS) $(MATRIX_BINS)
+	@MATRIX=dist/v3 bash tests/run_all.sh
 
 demo: dist/entitlements.so
 	sqlite3 :memory: < examples/quickstart.sql

@@ -3,6 +3,8 @@
 # (exit 1 on any failure). Each part prints its own "part: N passed, N failed"
 # line; a part that crashes or prints no such line counts as one failure.
 #   RUNNER, STATIC, RACE  binaries to use (make asan swaps in sanitized ones)
+#   MATRIX=dir            also run sql, static, race, crash with dir/'s
+#                         binaries (built on the newest SQLite amalgamation)
 #   SKIP_PY=1             skip the parts that load the .so into another program
 #   VALGRIND="valgrind …"  run the C parts under it (make valgrind)
 set -u
@@ -45,6 +47,14 @@ part sql $V "$RUNNER" "${EXT_ARGS[@]}" tests/sql/*.test
 part static $V "$STATIC"
 part race $V "$RACE" "${EXT_ARGS[@]}"
 [ -z "$V" ] && part crash "$CRASH" "${EXT_ARGS[@]}" # SIGKILLs; not under valgrind
+# The version matrix (make test): the same parts on the newest SQLite.
+if [ -n "${MATRIX:-}" ]; then
+  M=$MATRIX
+  part sql "$M/runner" --ext dist/entitlements.so tests/sql/*.test
+  part static "$M/test_static"
+  part race "$M/race" --ext dist/entitlements.so
+  part crash "$M/crash" --ext dist/entitlements.so
+fi
 if [ -z "${SKIP_PY:-}" ]; then
   part python /usr/bin/python3 tests/test_python.py
   part plansets /usr/bin/python3 tests/test_plansets.py
