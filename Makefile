@@ -74,7 +74,7 @@ TEST_BINS = dist/entitlements.so dist/runner dist/test_static dist/race dist/cra
 BSQL_VERSION ?= 12.11.1
 VENDOR       = dist/vendor
 AMALG_CFLAGS = -O2 -w -DSQLITE_THREADSAFE=1 -DSQLITE_DQS=0
-MATRIX_BINS  = dist/v3/runner dist/v3/test_static dist/v3/race dist/v3/crash
+MATRIX_BINS  = dist/v3/runner dist/v3/test_static dist/v3/race dist/v3/crash dist/v3/old_sqlite
 
 node-deps:
 	@command -v npm >/dev/null 2>&1 || { echo "installing: nodejs npm"; \
@@ -85,7 +85,7 @@ $(VENDOR)/sqlite3.c: | node-deps
 	cd $(VENDOR) && npm pack --silent better-sqlite3@$(BSQL_VERSION) >/dev/null
 	tar -xzf $(VENDOR)/better-sqlite3-$(BSQL_VERSION).tgz -C $(VENDOR) --strip-components=3 \
 	  package/deps/sqlite3/sqlite3.c package/deps/sqlite3/sqlite3.h package/deps/sqlite3/sqlite3ext.h
-	@touch $@
+	@test -s $@ && touch $@
 
 $(VENDOR)/sqlite3.o: $(VENDOR)/sqlite3.c
 	$(CC) $(AMALG_CFLAGS) -c -o $@ $<
@@ -101,6 +101,22 @@ dist/v3/race: tests/c/race.c $(VENDOR)/sqlite3.o
 dist/v3/crash: tests/c/crash.c $(VENDOR)/sqlite3.o
 	@mkdir -p dist/v3
 	$(CC) $(CFLAGS) $(WARN) -I$(VENDOR) -o $@ $< $(VENDOR)/sqlite3.o -lpthread -ldl -lm
+
+# The oldest refusal: SQLite 3.34.0, from an old better-sqlite3 (its
+# amalgamation is a tarball inside the package), must be refused on load.
+OLD_BSQL_VERSION = 7.1.2
+OLD_VENDOR       = dist/vendor-old
+
+$(OLD_VENDOR)/sqlite3.c: | node-deps
+	@mkdir -p $(OLD_VENDOR)
+	cd $(OLD_VENDOR) && npm pack --silent better-sqlite3@$(OLD_BSQL_VERSION) >/dev/null
+	tar -xzf $(OLD_VENDOR)/better-sqlite3-$(OLD_BSQL_VERSION).tgz -C $(OLD_VENDOR) --strip-components=2 package/deps/sqlite3.tar.gz
+	tar -xzf $(OLD_VENDOR)/sqlite3.tar.gz -C $(OLD_VENDOR) sqlite3.c sqlite3.h
+	@test -s $@ && touch $@
+
+dist/v3/old_sqlite: tests/c/old_sqlite.c $(OLD_VENDOR)/sqlite3.c
+	@mkdir -p dist/v3
+	$(CC) $(CFLAGS) $(WARN) -I$(OLD_VENDOR) -o $@ $< $(OLD_VENDOR)/sqlite3.c -w -lpthread -ldl -lm
 
 dist/v3/test_static: tests/c/test_static.c $(SRC) $(HDR) $(VENDOR)/sqlite3.o
 	@mkdir -p dist/v3

@@ -144,8 +144,9 @@ __attribute__((visibility("default")))
   if (sqlite3_libversion_number() < 3035000) {
     if (pzErrMsg) {
       *pzErrMsg = sqlite3_mprintf(
-          "entitlements: needs SQLite 3.35.0 or newer (RETURNING, "
-          "UPSERT); this program uses SQLite %s",
+          "entitlements: needs SQLite 3.35.0 or newer (for RETURNING and "
+          "UPSERT), but this program runs SQLite %s; link or load a newer "
+          "SQLite library",
           sqlite3_libversion());
     }
     return SQLITE_ERROR;

@@ -54,6 +54,7 @@ if [ -n "${MATRIX:-}" ]; then
   part static "$M/test_static"
   part race "$M/race" --ext dist/entitlements.so
   part crash "$M/crash" --ext dist/entitlements.so
+  part old_sqlite "$M/old_sqlite" --ext dist/entitlements.so
 fi
 if [ -z "${SKIP_PY:-}" ]; then
   part python /usr/bin/python3 tests/test_python.py

@@ -6,10 +6,10 @@
 ** Four rounds, each a fresh file: every process consumes 1 unit at a time
 ** until it is denied, (a) inside BEGIN IMMEDIATE ... COMMIT, (b) as a bare
 ** autocommit SELECT, (c) with an idempotency key per unit, sending every call
-** twice; and (d) 16 processes mixing reads and writes. After each round: exactly the quota was
-*granted in total (never
-** more), the counter and the ledger both say so, entitlements_check() is
-** 'ok', and no process saw an unexpected error.
+** twice; and (d) 16 processes mixing reads and writes. After each round:
+** exactly the quota was granted in total (never more), the counter and the
+** ledger both say so, entitlements_check() is 'ok', and no process saw an
+** unexpected error.
 */
 #define _POSIX_C_SOURCE 200809L
 #include <sqlite3.h>
