@@ -228,6 +228,12 @@ dist/entitlements.h: ext/ent.h
 	   echo 'int sqlite3_entitlements_init(sqlite3 *db, char **err, const sqlite3_api_routines *api);'; \
 	   echo '#ifdef __cplusplus'; echo '}'; echo '#endif'; echo '#endif'; } > $@
 
+# The embedding example: the amalgamation compiled into a program with the
+# newest SQLite amalgamation, registered by sqlite3_auto_extension().
+dist/examples/embed: examples/embed/embed.c dist/entitlements.c dist/entitlements.h $(VENDOR)/sqlite3.o
+	@mkdir -p dist/examples
+	$(CC) $(CFLAGS) $(WARN) -DSQLITE_CORE -I$(VENDOR) -Idist -o $@ $< dist/entitlements.c $(VENDOR)/sqlite3.o -lcjson -lpthread -ldl -lm
+
 format:
 	clang-format -i ext/*.c ext/*.h tests/*.c tests/c/*.c tests/bench/*.c tests/fuzz/*.c
 
