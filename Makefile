@@ -9,6 +9,7 @@
 #   make bench    every hot call against the same work in plain SQL, and Redis
 #   make bench-scale  the same on 1,000,000 subjects and 10,000,000 ledger rows
 #   make amalgamation  dist/entitlements.c + .h: one file to add to an app's build
+#   make install  PREFIX=/usr/local: library, header, pkg-config file (make uninstall)
 #   make format   clang-format the C sources
 #   make clean    remove dist/
 #
@@ -22,7 +23,7 @@ SRC      = $(wildcard ext/*.c)
 HDR      = $(wildcard ext/*.h) dist/gen/schema_sql.h
 PY      := /usr/bin/python3
 
-.PHONY: all deps node-deps bench-deps demo test asan valgrind fuzz bench bench-scale amalgamation format clean
+.PHONY: all deps node-deps examples-deps install uninstall bench-deps demo test asan valgrind fuzz bench bench-scale amalgamation format clean
 
 all: dist/entitlements.so
 
@@ -122,8 +123,8 @@ dist/v3/test_static: tests/c/test_static.c $(SRC) $(HDR) $(VENDOR)/sqlite3.o
 	@mkdir -p dist/v3
 	$(CC) $(CFLAGS) $(WARN) -DSQLITE_CORE -I$(VENDOR) -Idist/gen -Iext -o $@ $< $(SRC) $(VENDOR)/sqlite3.o -lcjson -lpthread -ldl -lm
 
-test: $(TEST_BINS) $(MATRIX_BINS)
-	@MATRIX=dist/v3 bash tests/run_all.sh
+test: $(TEST_BINS) $(MATRIX_BINS) $(EXAMPLE_BINS) | examples-deps
+	@MATRIX=dist/v3 EXAMPLES=1 bash tests/run_all.sh
 
 demo: dist/entitlements.so
 	sqlite3 :memory: < examples/quickstart.sql
@@ -234,8 +235,62 @@ dist/examples/embed: examples/embed/embed.c dist/entitlements.c dist/entitlement
 	@mkdir -p dist/examples
 	$(CC) $(CFLAGS) $(WARN) -DSQLITE_CORE -I$(VENDOR) -Idist -o $@ $< dist/entitlements.c $(VENDOR)/sqlite3.o -lcjson -lpthread -ldl -lm
 
+# Everything the examples and their tests need: Tcl's SQLite binding, Debian's
+# Chromium, and the npm packages (npm ci, from the committed lockfiles).
+# better-sqlite3 has no reachable prebuilt binary here, so node-gyp builds it
+# from source against Debian's Node headers (nodedir=/usr), not a download.
+examples-deps: node-deps
+	@missing=""; \
+	command -v tclsh >/dev/null 2>&1 || missing="$$missing tcl"; \
+	[ -d /usr/lib/tcltk/sqlite3 ] || ls /usr/lib/tcltk/*/sqlite3 >/dev/null 2>&1 || missing="$$missing libsqlite3-tcl"; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	command -v pkg-config >/dev/null 2>&1 || missing="$$missing pkg-config"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+examples/node/node_modules/.package-lock.json: examples/node/package.json examples/node/package-lock.json | node-deps
+	cd examples/node && npm_config_nodedir=/usr npm_config_python=/usr/bin/python3 \
+	  npm ci --no-audit --no-fund --loglevel=error
+	@test -f examples/node/node_modules/better-sqlite3/build/Release/better_sqlite3.node
+
+tests/e2e/node_modules/.package-lock.json: tests/e2e/package.json tests/e2e/package-lock.json | node-deps
+	cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error
+
+EXAMPLE_BINS = dist/examples/embed examples/node/node_modules/.package-lock.json \
+               tests/e2e/node_modules/.package-lock.json
+
+# make install: the loadable library (libentitlements.so, which SQLite loads as
+# "PREFIX/lib/libentitlements" or through the entitlements.so link, and which
+# a program can also link with -lentitlements), the header, a pkg-config file.
+PREFIX     ?= /usr/local
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+PCDIR      ?= $(LIBDIR)/pkgconfig
+VERSION     = $(shell sed -n 's/^\#define ENT_VERSION "\(.*\)"/\1/p' ext/ent.h)
+
+# The .pc file is written at install time so it names the PREFIX installed to.
+install: dist/entitlements.so dist/entitlements.h
+	@{ echo 'prefix=$(PREFIX)'; echo 'libdir=$(LIBDIR)'; echo 'includedir=$(INCLUDEDIR)'; echo; \
+	   echo 'Name: sqlite-entitlements'; \
+	   echo 'Description: Plans, entitlements and usage metering inside SQLite'; \
+	   echo 'Version: $(VERSION)'; \
+	   echo 'Requires: sqlite3'; \
+	   echo 'Libs: -L$${libdir} -lentitlements'; \
+	   echo 'Cflags: -I$${includedir}'; } > dist/sqlite-entitlements.pc
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PCDIR)
+	install -m 0755 dist/entitlements.so $(DESTDIR)$(LIBDIR)/libentitlements.so
+	ln -sf libentitlements.so $(DESTDIR)$(LIBDIR)/entitlements.so
+	install -m 0644 dist/entitlements.h $(DESTDIR)$(INCLUDEDIR)/sqlite-entitlements.h
+	install -m 0644 dist/sqlite-entitlements.pc $(DESTDIR)$(PCDIR)/sqlite-entitlements.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(LIBDIR)/libentitlements.so $(DESTDIR)$(LIBDIR)/entitlements.so \
+	  $(DESTDIR)$(INCLUDEDIR)/sqlite-entitlements.h $(DESTDIR)$(PCDIR)/sqlite-entitlements.pc
+
 format:
-	clang-format -i ext/*.c ext/*.h tests/*.c tests/c/*.c tests/bench/*.c tests/fuzz/*.c
+	clang-format -i ext/*.c ext/*.h tests/*.c tests/c/*.c tests/bench/*.c tests/fuzz/*.c examples/embed/*.c
 
 clean:
 	rm -rf dist

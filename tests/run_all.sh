@@ -5,6 +5,7 @@
 #   RUNNER, STATIC, RACE  binaries to use (make asan swaps in sanitized ones)
 #   MATRIX=dir            also run sql, static, race, crash with dir/'s
 #                         binaries (built on the newest SQLite amalgamation)
+#   EXAMPLES=1            also run the examples and the browser test
 #   SKIP_PY=1             skip the parts that load the .so into another program
 #   VALGRIND="valgrind …"  run the C parts under it (make valgrind)
 set -u
@@ -60,6 +61,12 @@ if [ -z "${SKIP_PY:-}" ]; then
   part python /usr/bin/python3 tests/test_python.py
   part plansets /usr/bin/python3 tests/test_plansets.py
   part shell bash tests/test_shell.sh
+fi
+# Every other way users load it (make test): Node, Tcl, the embedded C
+# program, make install, and the web app in headless Chromium.
+if [ -n "${EXAMPLES:-}" ]; then
+  part examples bash tests/test_examples.sh
+  part webapp node tests/e2e/webapp.test.mjs
 fi
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
