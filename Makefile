@@ -75,6 +75,9 @@ TEST_BINS = dist/entitlements.so dist/runner dist/test_static dist/race dist/cra
 BSQL_VERSION ?= 12.11.1
 VENDOR       = dist/vendor
 AMALG_CFLAGS = -O2 -w -DSQLITE_THREADSAFE=1 -DSQLITE_DQS=0
+# Defined before the test rule: make expands prerequisites as it reads them.
+EXAMPLE_BINS = dist/examples/embed examples/node/node_modules/.package-lock.json \
+               tests/e2e/node_modules/.package-lock.json
 MATRIX_BINS  = dist/v3/runner dist/v3/test_static dist/v3/race dist/v3/crash dist/v3/old_sqlite
 
 node-deps:
@@ -257,9 +260,6 @@ examples/node/node_modules/.package-lock.json: examples/node/package.json exampl
 
 tests/e2e/node_modules/.package-lock.json: tests/e2e/package.json tests/e2e/package-lock.json | node-deps
 	cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error
-
-EXAMPLE_BINS = dist/examples/embed examples/node/node_modules/.package-lock.json \
-               tests/e2e/node_modules/.package-lock.json
 
 # make install: the loadable library (libentitlements.so, which SQLite loads as
 # "PREFIX/lib/libentitlements" or through the entitlements.so link, and which
