@@ -241,7 +241,9 @@ dist/examples/embed: examples/embed/embed.c dist/entitlements.c dist/entitlement
 # Everything the examples and their tests need: Tcl's SQLite binding, Debian's
 # Chromium, and the npm packages (npm ci, from the committed lockfiles).
 # better-sqlite3 has no reachable prebuilt binary here, so node-gyp builds it
-# from source against Debian's Node headers (nodedir=/usr), not a download.
+# from source against Debian's Node headers (nodedir=/usr), not a download:
+# about a minute, so on all cores (JOBS=max) and without this make's
+# jobserver flags, which node-gyp's own make must not inherit.
 examples-deps: node-deps
 	@missing=""; \
 	command -v tclsh >/dev/null 2>&1 || missing="$$missing tcl"; \
@@ -254,7 +256,8 @@ examples-deps: node-deps
 	fi
 
 examples/node/node_modules/.package-lock.json: examples/node/package.json examples/node/package-lock.json | node-deps
-	cd examples/node && npm_config_nodedir=/usr npm_config_python=/usr/bin/python3 \
+	cd examples/node && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL JOBS=max \
+	  npm_config_nodedir=/usr npm_config_python=/usr/bin/python3 \
 	  npm ci --no-audit --no-fund --loglevel=error
 	@test -f examples/node/node_modules/better-sqlite3/build/Release/better_sqlite3.node
 
