@@ -22,6 +22,7 @@ EXTFLAGS = $(WARN) -fPIC -fvisibility=hidden -Idist/gen -Iext
 SRC      = $(wildcard ext/*.c)
 HDR      = $(wildcard ext/*.h) dist/gen/schema_sql.h
 PY      := /usr/bin/python3
+VERSION := $(shell sed -n 's/^\#define ENT_VERSION "\(.*\)"/\1/p' ext/ent.h)
 
 .PHONY: all deps node-deps examples-deps install uninstall bench-deps demo test asan valgrind fuzz bench bench-scale amalgamation format clean
 
@@ -56,13 +57,13 @@ dist/entitlements.so: $(SRC) $(HDR) | deps
 dist/runner: tests/runner.c | deps
 	$(CC) $(CFLAGS) $(WARN) -o $@ $< -lsqlite3
 
-dist/test_static: tests/c/test_static.c $(SRC) $(HDR) | deps
+dist/test_static: tests/c/test_static.c tests/c/testlib.h $(SRC) $(HDR) | deps
 	$(CC) $(CFLAGS) $(WARN) -DSQLITE_CORE -Idist/gen -Iext -o $@ $< $(SRC) -lsqlite3 -lcjson -lm
 
-dist/race: tests/c/race.c | deps
+dist/race: tests/c/race.c tests/c/testlib.h | deps
 	$(CC) $(CFLAGS) $(WARN) -o $@ $< -lsqlite3
 
-dist/crash: tests/c/crash.c | deps
+dist/crash: tests/c/crash.c tests/c/testlib.h | deps
 	$(CC) $(CFLAGS) $(WARN) -o $@ $< -lsqlite3
 
 TEST_BINS = dist/entitlements.so dist/runner dist/test_static dist/race dist/crash
@@ -78,7 +79,8 @@ AMALG_CFLAGS = -O2 -w -DSQLITE_THREADSAFE=1 -DSQLITE_DQS=0
 # Defined before the test rule: make expands prerequisites as it reads them.
 EXAMPLE_BINS = dist/examples/embed examples/node/node_modules/.package-lock.json \
                tests/e2e/node_modules/.package-lock.json
-MATRIX_BINS  = dist/v3/runner dist/v3/test_static dist/v3/race dist/v3/crash dist/v3/old_sqlite
+MATRIX_BINS  = dist/matrix/runner dist/matrix/test_static dist/matrix/race dist/matrix/crash \
+               dist/matrix/old_sqlite
 
 node-deps:
 	@command -v npm >/dev/null 2>&1 || { echo "installing: nodejs npm"; \
@@ -94,17 +96,16 @@ $(VENDOR)/sqlite3.c: | node-deps
 $(VENDOR)/sqlite3.o: $(VENDOR)/sqlite3.c
 	$(CC) $(AMALG_CFLAGS) -c -o $@ $<
 
-dist/v3/runner: tests/runner.c $(VENDOR)/sqlite3.o
-	@mkdir -p dist/v3
-	$(CC) $(CFLAGS) $(WARN) -I$(VENDOR) -o $@ $< $(VENDOR)/sqlite3.o -lpthread -ldl -lm
+# The runner, race and crash programs on the newest SQLite load the .so.
+AMALG_LIBS = -lpthread -ldl -lm
 
-dist/v3/race: tests/c/race.c $(VENDOR)/sqlite3.o
-	@mkdir -p dist/v3
-	$(CC) $(CFLAGS) $(WARN) -I$(VENDOR) -o $@ $< $(VENDOR)/sqlite3.o -lpthread -ldl -lm
+dist/matrix/runner: tests/runner.c $(VENDOR)/sqlite3.o
+	@mkdir -p dist/matrix
+	$(CC) $(CFLAGS) $(WARN) -I$(VENDOR) -o $@ $< $(VENDOR)/sqlite3.o $(AMALG_LIBS)
 
-dist/v3/crash: tests/c/crash.c $(VENDOR)/sqlite3.o
-	@mkdir -p dist/v3
-	$(CC) $(CFLAGS) $(WARN) -I$(VENDOR) -o $@ $< $(VENDOR)/sqlite3.o -lpthread -ldl -lm
+dist/matrix/race dist/matrix/crash: dist/matrix/%: tests/c/%.c tests/c/testlib.h $(VENDOR)/sqlite3.o
+	@mkdir -p dist/matrix
+	$(CC) $(CFLAGS) $(WARN) -I$(VENDOR) -o $@ $< $(VENDOR)/sqlite3.o $(AMALG_LIBS)
 
 # The oldest refusal: SQLite 3.34.0, from an old better-sqlite3 (its
 # amalgamation is a tarball inside the package), must be refused on load.
@@ -118,16 +119,16 @@ $(OLD_VENDOR)/sqlite3.c: | node-deps
 	tar -xzf $(OLD_VENDOR)/sqlite3.tar.gz -C $(OLD_VENDOR) sqlite3.c sqlite3.h
 	@test -s $@ && touch $@
 
-dist/v3/old_sqlite: tests/c/old_sqlite.c $(OLD_VENDOR)/sqlite3.c
-	@mkdir -p dist/v3
-	$(CC) $(CFLAGS) $(WARN) -I$(OLD_VENDOR) -o $@ $< $(OLD_VENDOR)/sqlite3.c -w -lpthread -ldl -lm
+dist/matrix/old_sqlite: tests/c/old_sqlite.c $(OLD_VENDOR)/sqlite3.c
+	@mkdir -p dist/matrix
+	$(CC) $(CFLAGS) $(WARN) -I$(OLD_VENDOR) -o $@ $< $(OLD_VENDOR)/sqlite3.c -w $(AMALG_LIBS)
 
-dist/v3/test_static: tests/c/test_static.c $(SRC) $(HDR) $(VENDOR)/sqlite3.o
-	@mkdir -p dist/v3
-	$(CC) $(CFLAGS) $(WARN) -DSQLITE_CORE -I$(VENDOR) -Idist/gen -Iext -o $@ $< $(SRC) $(VENDOR)/sqlite3.o -lcjson -lpthread -ldl -lm
+dist/matrix/test_static: tests/c/test_static.c tests/c/testlib.h $(SRC) $(HDR) $(VENDOR)/sqlite3.o
+	@mkdir -p dist/matrix
+	$(CC) $(CFLAGS) $(WARN) -DSQLITE_CORE -I$(VENDOR) -Idist/gen -Iext -o $@ $< $(SRC) $(VENDOR)/sqlite3.o -lcjson $(AMALG_LIBS)
 
 test: $(TEST_BINS) $(MATRIX_BINS) $(EXAMPLE_BINS) | examples-deps
-	@MATRIX=dist/v3 EXAMPLES=1 bash tests/run_all.sh
+	@MATRIX=dist/matrix EXAMPLES=1 bash tests/run_all.sh
 
 demo: dist/entitlements.so
 	sqlite3 :memory: < examples/quickstart.sql
@@ -161,7 +162,7 @@ fuzz-deps: deps
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 
-dist/fuzz/%: tests/fuzz/%.c $(SRC) $(HDR) | fuzz-deps
+dist/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz_db.h $(SRC) $(HDR) | fuzz-deps
 	@mkdir -p dist/fuzz
 	clang $(FUZZ) -o $@ $< $(SRC) -lsqlite3 -lcjson -lm
 
@@ -212,7 +213,7 @@ AMALG_ORDER = entitlements stmt vtab period plancache resolve rate schema config
 amalgamation: dist/entitlements.c dist/entitlements.h
 
 dist/entitlements.c: $(SRC) $(HDR)
-	@{ echo '/* sqlite-entitlements $(shell sed -n 's/^#define ENT_VERSION "\(.*\)"/\1/p' ext/ent.h), amalgamated by make amalgamation: do not edit. */'; \
+	@{ echo '/* sqlite-entitlements $(VERSION), amalgamated by make amalgamation: do not edit. */'; \
 	   echo '/* Build: cc -c entitlements.c (loadable: -fPIC -shared; in an app: -DSQLITE_CORE) with cJSON. */'; \
 	   echo '#define ENT_NO_INIT3'; \
 	   cat dist/gen/schema_sql.h; \
@@ -236,7 +237,7 @@ dist/entitlements.h: ext/ent.h
 # newest SQLite amalgamation, registered by sqlite3_auto_extension().
 dist/examples/embed: examples/embed/embed.c dist/entitlements.c dist/entitlements.h $(VENDOR)/sqlite3.o
 	@mkdir -p dist/examples
-	$(CC) $(CFLAGS) $(WARN) -DSQLITE_CORE -I$(VENDOR) -Idist -o $@ $< dist/entitlements.c $(VENDOR)/sqlite3.o -lcjson -lpthread -ldl -lm
+	$(CC) $(CFLAGS) $(WARN) -DSQLITE_CORE -I$(VENDOR) -Idist -o $@ $< dist/entitlements.c $(VENDOR)/sqlite3.o -lcjson $(AMALG_LIBS)
 
 # Everything the examples and their tests need: Tcl's SQLite binding, Debian's
 # Chromium, and the npm packages (npm ci, from the committed lockfiles).
@@ -271,7 +272,6 @@ PREFIX     ?= /usr/local
 LIBDIR     ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 PCDIR      ?= $(LIBDIR)/pkgconfig
-VERSION     = $(shell sed -n 's/^\#define ENT_VERSION "\(.*\)"/\1/p' ext/ent.h)
 
 # The .pc file is written at install time so it names the PREFIX installed to.
 install: dist/entitlements.so dist/entitlements.h
@@ -293,7 +293,7 @@ uninstall:
 	  $(DESTDIR)$(INCLUDEDIR)/sqlite-entitlements.h $(DESTDIR)$(PCDIR)/sqlite-entitlements.pc
 
 format:
-	clang-format -i ext/*.c ext/*.h tests/*.c tests/c/*.c tests/bench/*.c tests/fuzz/*.c examples/embed/*.c
+	clang-format -i ext/*.c ext/*.h tests/*.c tests/c/*.[ch] tests/bench/*.c tests/fuzz/*.[ch] examples/embed/*.c
 
 clean:
 	rm -rf dist

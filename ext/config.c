@@ -477,26 +477,19 @@ static int read_entitlement(Model *m, Ent *en) {
     case T_CONFIG:
       en->enabled = 1;
       return SQLITE_OK;
-    case T_METERED:
+    default: { /* metered or rate: an object of limits, or false */
+      int rate = f->type != T_METERED;
       if (cJSON_IsFalse(v)) return SQLITE_OK;
       if (!cJSON_IsObject(v)) {
         return ent_err(m->e, SQLITE_ERROR,
-                       "%s: feature '%s' is metered: expected {\"limit\": N, \"period\": "
-                       "\"month\"} or false",
-                       en->path, f->name);
+                       "%s: feature '%s' is %s: expected {\"limit\": N, \"period\": \"%s\"} or "
+                       "false",
+                       en->path, f->name, rate ? "a rate limit" : "metered",
+                       rate ? "minute" : "month");
       }
       en->enabled = 1;
-      return read_metered(m, en, v);
-    default:
-      if (cJSON_IsFalse(v)) return SQLITE_OK;
-      if (!cJSON_IsObject(v)) {
-        return ent_err(m->e, SQLITE_ERROR,
-                       "%s: feature '%s' is a rate limit: expected {\"limit\": N, \"period\": "
-                       "\"minute\"} or false",
-                       en->path, f->name);
-      }
-      en->enabled = 1;
-      return read_rate(m, en, v);
+      return rate ? read_rate(m, en, v) : read_metered(m, en, v);
+    }
   }
 }
 

@@ -351,7 +351,7 @@ typedef struct EntVtab {
   EntConn *conn;
 } EntVtab;
 
-int ent_vtab_connect(sqlite3 *db, EntConn *conn, const char *schema, size_t size,
+int ent_vtab_connect(sqlite3 *db, EntConn *conn, const char *schema, size_t size, int innocuous,
                      sqlite3_vtab **out);
 int ent_vtab_disconnect(sqlite3_vtab *vt);
 int ent_vtab_error(sqlite3_vtab *vt, EntErr *e);

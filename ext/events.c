@@ -36,7 +36,7 @@ static int ev_connect(sqlite3 *db, void *aux, int argc, const char *const *argv,
   return ent_vtab_connect(db, aux,
                           "CREATE TABLE x(id INTEGER, at TEXT, subject TEXT, feature TEXT, "
                           "amount INTEGER, kind TEXT, idempotency_key TEXT, metadata TEXT)",
-                          sizeof(EvTab), out);
+                          sizeof(EvTab), 0, out); /* not innocuous: an INSERT writes */
 }
 
 static int ev_best_index(sqlite3_vtab *vt, sqlite3_index_info *info) {

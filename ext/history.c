@@ -37,17 +37,14 @@ typedef struct HCur {
 
 static int h_connect(sqlite3 *db, void *aux, int argc, const char *const *argv, sqlite3_vtab **out,
                      char **err) {
-  int rc;
   (void)argc;
   (void)argv;
   (void)err;
-  rc = ent_vtab_connect(db, aux,
-                        "CREATE TABLE x(bucket_start TEXT, feature TEXT, amount INTEGER, "
-                        "events INTEGER, subject HIDDEN, feature_arg HIDDEN, granularity HIDDEN, "
-                        "start HIDDEN, \"end\" HIDDEN)",
-                        sizeof(HTab), out);
-  if (rc == SQLITE_OK) sqlite3_vtab_config(db, SQLITE_VTAB_INNOCUOUS);
-  return rc;
+  return ent_vtab_connect(db, aux,
+                          "CREATE TABLE x(bucket_start TEXT, feature TEXT, amount INTEGER, "
+                          "events INTEGER, subject HIDDEN, feature_arg HIDDEN, granularity HIDDEN, "
+                          "start HIDDEN, \"end\" HIDDEN)",
+                          sizeof(HTab), 1, out);
 }
 
 static int h_best_index(sqlite3_vtab *vt, sqlite3_index_info *info) {

@@ -36,17 +36,14 @@ typedef struct MCur {
 
 static int m_connect(sqlite3 *db, void *aux, int argc, const char *const *argv, sqlite3_vtab **out,
                      char **err) {
-  int rc;
   (void)argc;
   (void)argv;
   (void)err;
-  rc = ent_vtab_connect(db, aux,
-                        "CREATE TABLE x(plan TEXT, rank INTEGER, feature TEXT, type TEXT, "
-                        "enabled INTEGER, quota INTEGER, period TEXT, soft INTEGER, "
-                        "per_seat INTEGER, pool INTEGER, overage_price REAL, value ANY)",
-                        sizeof(EntVtab), out);
-  if (rc == SQLITE_OK) sqlite3_vtab_config(db, SQLITE_VTAB_INNOCUOUS);
-  return rc;
+  return ent_vtab_connect(db, aux,
+                          "CREATE TABLE x(plan TEXT, rank INTEGER, feature TEXT, type TEXT, "
+                          "enabled INTEGER, quota INTEGER, period TEXT, soft INTEGER, "
+                          "per_seat INTEGER, pool INTEGER, overage_price REAL, value ANY)",
+                          sizeof(EntVtab), 1, out);
 }
 
 static int m_best_index(sqlite3_vtab *vt, sqlite3_index_info *info) {

@@ -78,9 +78,8 @@ static int sum_connect(sqlite3 *db, void *aux, int argc, const char *const *argv
                         "period TEXT, period_start TEXT, period_end TEXT, used INTEGER, "
                         "quota INTEGER, granted INTEGER, remaining INTEGER, percent REAL, "
                         "overage INTEGER, cost REAL, soft INTEGER, status TEXT)",
-                        sizeof(SumTab), out);
+                        sizeof(SumTab), 1, out);
   if (rc != SQLITE_OK) return rc;
-  sqlite3_vtab_config(db, SQLITE_VTAB_INNOCUOUS);
   if (!conn->cache && ent_cache_open(conn, &((SumTab *)*out)->cache) != SQLITE_OK) {
     ent_vtab_disconnect(*out);
     *out = 0;

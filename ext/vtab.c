@@ -7,10 +7,13 @@
 
 #include "ent.h"
 
-int ent_vtab_connect(sqlite3 *db, EntConn *conn, const char *schema, size_t size,
+/* innocuous: the table only reads, so triggers and views may use it even
+** with trusted_schema off. */
+int ent_vtab_connect(sqlite3 *db, EntConn *conn, const char *schema, size_t size, int innocuous,
                      sqlite3_vtab **out) {
   EntVtab *t;
   int rc = sqlite3_declare_vtab(db, schema);
+  if (rc == SQLITE_OK && innocuous) rc = sqlite3_vtab_config(db, SQLITE_VTAB_INNOCUOUS);
   if (rc != SQLITE_OK) return rc;
   t = sqlite3_malloc64(size);
   if (!t) return SQLITE_NOMEM;

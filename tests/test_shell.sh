@@ -26,7 +26,7 @@ check "schema.sql is what the extension creates" bash -c \
 
 if command -v clang-format >/dev/null 2>&1; then
   unformatted=""
-  for f in ext/*.c ext/*.h tests/*.c tests/c/*.c tests/bench/*.c tests/fuzz/*.c examples/embed/*.c; do
+  for f in ext/*.c ext/*.h tests/*.c tests/c/*.[ch] tests/bench/*.c tests/fuzz/*.[ch] examples/embed/*.c; do
     clang-format "$f" | cmp -s - "$f" || unformatted="$unformatted $f"
   done
   check "C sources are clang-formatted (make format):$unformatted" test -z "$unformatted"

@@ -19,6 +19,7 @@ import os
 import sqlite3
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import parse_qs, urlparse
 
 EXT = str(Path(__file__).resolve().parent.parent.parent / "dist" / "entitlements")
 PLANS = {
@@ -161,7 +162,6 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def user(self):
-        from urllib.parse import parse_qs, urlparse
         return parse_qs(urlparse(self.path).query).get("user", ["demo"])[0]
 
     def route(self, method):

@@ -15,43 +15,19 @@
 */
 #define _POSIX_C_SOURCE 200809L
 #include <signal.h>
-#include <sqlite3.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#ifdef ENT_STATIC_RUNNER
-int sqlite3_entitlements_init(sqlite3 *, char **, const sqlite3_api_routines *);
-#endif
+#define TEST_PART "crash"
+#include "testlib.h"
 
 #define WORKERS 4
 #define QUOTA 5000
 #define DB "dist/test-tmp/crash.db"
 
-static const char *ext;
-static int passed, failed;
-
-static void check(int ok, const char *what) {
-  if (ok) {
-    passed++;
-  } else {
-    failed++;
-    printf("FAIL crash: %s\n", what);
-  }
-}
-
 static sqlite3 *open_db(void) {
-  sqlite3 *db;
-  if (sqlite3_open(DB, &db) != SQLITE_OK) exit(3);
-  sqlite3_busy_timeout(db, 30000);
-  if (ext) {
-    sqlite3_enable_load_extension(db, 1);
-    if (sqlite3_load_extension(db, ext, 0, 0) != SQLITE_OK) exit(3);
-  }
-  return db;
+  return open_db_at(DB);
 }
 
 static void path_of(char *buf, size_t n, int w, const char *what) {
@@ -131,16 +107,6 @@ static pid_t start(int w) {
   return pid;
 }
 
-static long long scalar(sqlite3 *db, const char *sql, const char *arg) {
-  sqlite3_stmt *st;
-  long long v = -1;
-  if (sqlite3_prepare_v2(db, sql, -1, &st, 0) != SQLITE_OK) return -2;
-  if (arg) sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
-  if (sqlite3_step(st) == SQLITE_ROW) v = sqlite3_column_int64(st, 0);
-  sqlite3_finalize(st);
-  return v;
-}
-
 int main(int argc, char **argv) {
   pid_t pids[WORKERS];
   int w, kills = 100, k, clean = 1, missing = 0, logged = 0;
@@ -150,9 +116,7 @@ int main(int argc, char **argv) {
     if (!strcmp(argv[k], "--ext") && k + 1 < argc) ext = argv[++k];
     if (!strcmp(argv[k], "--kills") && k + 1 < argc) kills = atoi(argv[++k]);
   }
-#ifdef ENT_STATIC_RUNNER
-  sqlite3_auto_extension((void (*)(void))sqlite3_entitlements_init);
-#endif
+  register_static();
   if (system("mkdir -p dist/test-tmp && rm -f dist/test-tmp/crash*") != 0) return 2;
   db = open_db();
   sqlite3_exec(db, "PRAGMA journal_mode = wal", 0, 0, 0);
@@ -214,6 +178,5 @@ int main(int argc, char **argv) {
   sqlite3_close(db);
   printf("crash: %d workers, %d SIGKILLs survived, %d committed consumptions checked\n", WORKERS, k,
          logged);
-  printf("crash: %d passed, %d failed\n", passed, failed);
-  return failed != 0;
+  return report();
 }

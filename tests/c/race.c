@@ -3,64 +3,28 @@
 **
 **   race [--ext dist/entitlements.so]
 **
-** Four rounds, each a fresh file: every process consumes 1 unit at a time
+** Five rounds, each a fresh file: every process consumes 1 unit at a time
 ** until it is denied, (a) inside BEGIN IMMEDIATE ... COMMIT, (b) as a bare
 ** autocommit SELECT, (c) with an idempotency key per unit, sending every call
-** twice; and (d) 16 processes mixing reads and writes. After each round:
+** twice; (d) 16 processes mixing reads and writes; (e) two members of one
+** pool, in two processes, drawing on the pooled quota. After each round:
 ** exactly the quota was granted in total (never more), the counter and the
 ** ledger both say so, entitlements_check() is 'ok', and no process saw an
 ** unexpected error.
 */
 #define _POSIX_C_SOURCE 200809L
-#include <sqlite3.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#ifdef ENT_STATIC_RUNNER
-int sqlite3_entitlements_init(sqlite3 *, char **, const sqlite3_api_routines *);
-#endif
+#define TEST_PART "race"
+#include "testlib.h"
 
 #define PROCS 8
 #define QUOTA 400
 #define DB "dist/test-tmp/race.db"
 
-static const char *ext;
-static int passed, failed;
-
-static void check(int ok, const char *what) {
-  if (ok) {
-    passed++;
-  } else {
-    failed++;
-    printf("FAIL race: %s\n", what);
-  }
-}
-
 static sqlite3 *open_db(void) {
-  sqlite3 *db;
-  char *err = 0;
-  if (sqlite3_open(DB, &db) != SQLITE_OK) exit(3);
-  sqlite3_busy_timeout(db, 30000);
-  if (ext) {
-    sqlite3_enable_load_extension(db, 1);
-    if (sqlite3_load_extension(db, ext, 0, &err) != SQLITE_OK) {
-      fprintf(stderr, "load: %s\n", err);
-      exit(3);
-    }
-  }
-  return db;
-}
-
-static long long scalar(sqlite3 *db, const char *sql) {
-  sqlite3_stmt *st;
-  long long v = -1;
-  if (sqlite3_prepare_v2(db, sql, -1, &st, 0) != SQLITE_OK) return -2;
-  if (sqlite3_step(st) == SQLITE_ROW) v = sqlite3_column_int64(st, 0);
-  sqlite3_finalize(st);
-  return v;
+  return open_db_at(DB);
 }
 
 static int exec(sqlite3 *db, const char *sql) {
@@ -74,7 +38,7 @@ static void child(int id, int mode, int fd) {
   int n;
   for (n = 0;; n++) {
     char sql[160];
-    long long r;
+    long long r = -1; /* always set: the inner loop runs at least once */
     int tries;
     if (mode == 2) {
       snprintf(sql, sizeof(sql), "SELECT try_consume_quota('team', 'credits', 1, 'p%d-%d')", id, n);
@@ -88,7 +52,7 @@ static void child(int id, int mode, int fd) {
         fprintf(stderr, "child %d: BEGIN IMMEDIATE: %s\n", id, sqlite3_errmsg(db));
         exit(4);
       }
-      r = scalar(db, sql);
+      r = scalar(db, sql, 0);
       if (r < 0) {
         fprintf(stderr, "child %d: %s\n", id, sqlite3_errmsg(db));
         exit(4);
@@ -119,19 +83,20 @@ static void mixed_child(int id, int fd) {
   for (n = 0; n < MIXED_OPS; n++) {
     switch ((n + id) % 4) {
       case 0:
-        r = scalar(db, "SELECT plan_allows('team', 'credits')");
+        r = scalar(db, "SELECT plan_allows('team', 'credits')", 0);
         break;
       case 1:
-        r = scalar(db, "SELECT count(*) FROM usage_summary WHERE subject = 'team'") == 1 ? 0 : -1;
+        r = scalar(db, "SELECT count(*) FROM usage_summary WHERE subject = 'team'", 0) == 1 ? 0
+                                                                                            : -1;
         break;
       case 2:
         if (exec(db, "BEGIN IMMEDIATE") != SQLITE_OK) exit(4);
-        r = scalar(db, "SELECT try_consume_quota('team', 'credits', 1)");
+        r = scalar(db, "SELECT try_consume_quota('team', 'credits', 1)", 0);
         if (r >= 0 && exec(db, "COMMIT") != SQLITE_OK) exit(4);
         if (r > 0) granted += r;
         break;
       default:
-        r = scalar(db, "SELECT try_consume_quota('team', 'credits', 1)");
+        r = scalar(db, "SELECT try_consume_quota('team', 'credits', 1)", 0);
         if (r > 0) granted += r;
     }
     if (r < 0) {
@@ -200,25 +165,22 @@ static void round_of(int mode, const char *name) {
            procs, total);
   check(total == quota, what);
   snprintf(what, sizeof(what), "%s: the counter says %d", name, quota);
-  check(scalar(db, "SELECT used FROM ent_counters WHERE subject = 'team'") == quota, what);
+  check(scalar(db, "SELECT used FROM ent_counters WHERE subject = 'team'", 0) == quota, what);
   snprintf(what, sizeof(what), "%s: the ledger holds %d units", name, quota);
-  check(scalar(db, "SELECT sum(amount) FROM ent_events WHERE kind = 'consume'") == quota, what);
+  check(scalar(db, "SELECT sum(amount) FROM ent_events WHERE kind = 'consume'", 0) == quota, what);
   snprintf(what, sizeof(what), "%s: entitlements_check() is ok", name);
-  check(scalar(db, "SELECT entitlements_check() = 'ok'") == 1, what);
+  check(scalar(db, "SELECT entitlements_check() = 'ok'", 0) == 1, what);
   sqlite3_close(db);
 }
 
 int main(int argc, char **argv) {
   if (argc == 3 && strcmp(argv[1], "--ext") == 0) ext = argv[2];
-#ifdef ENT_STATIC_RUNNER
-  sqlite3_auto_extension((void (*)(void))sqlite3_entitlements_init);
-#endif
+  register_static();
   if (system("mkdir -p dist/test-tmp") != 0) return 2;
   round_of(0, "BEGIN IMMEDIATE");
   round_of(1, "autocommit SELECT");
   round_of(2, "idempotency keys, every call sent twice");
   round_of(3, "16 processes mixing reads and writes, 6400 operations");
   round_of(4, "2 members of one pool in 2 processes");
-  printf("race: %d passed, %d failed\n", passed, failed);
-  return failed != 0;
+  return report();
 }

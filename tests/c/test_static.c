@@ -6,24 +6,9 @@
 ** sqlite3_memory_used() is back to 0: the statement cache is finalized by the
 ** usage_summary table's disconnect and nothing leaks.
 */
-#include <sqlite3.h>
-#include <stdio.h>
-#include <string.h>
+#define TEST_PART "static"
+#include "testlib.h"
 
-int sqlite3_entitlements_init(sqlite3 *, char **, const sqlite3_api_routines *);
-
-static int passed, failed;
-
-static void check(int ok, const char *what) {
-  if (ok) {
-    passed++;
-  } else {
-    failed++;
-    printf("FAIL static: %s\n", what);
-  }
-}
-
-/* Runs sql, returns the first column of the last row as text in out. */
 static int query(sqlite3 *db, const char *sql, char *out, size_t n) {
   sqlite3_stmt *st;
   int rc = sqlite3_prepare_v2(db, sql, -1, &st, 0);
@@ -132,6 +117,5 @@ int main(void) {
   sqlite3_reset_auto_extension();
   check(sqlite3_memory_used() == 0, "sqlite3_memory_used() is 0 after every connection closed");
   if (sqlite3_memory_used() != 0) printf("  memory used: %lld\n", (long long)sqlite3_memory_used());
-  printf("static: %d passed, %d failed\n", passed, failed);
-  return failed != 0;
+  return report();
 }

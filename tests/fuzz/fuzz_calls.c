@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int sqlite3_entitlements_init(sqlite3 *, char **, const sqlite3_api_routines *);
+#include "fuzz_db.h"
 
 static const char *CONFIG =
     "SELECT entitlements_load('{\"features\": {\"lim\": {\"type\": \"rate\"}, \"size\": "
@@ -68,36 +68,6 @@ static void run(sqlite3 *db, const char *sql, const char *a, const char *b, sqli
     abort();
   }
   sqlite3_finalize(st);
-}
-
-/* The starting database is built once and copied in for every input: a
-** fresh schema per input would cost more than the input itself. */
-static unsigned char *image;
-static sqlite3_int64 image_size;
-
-static sqlite3 *fresh_db(const char *setup) {
-  sqlite3 *db;
-  if (!image) {
-    if (sqlite3_open(":memory:", &db) != SQLITE_OK) abort();
-    sqlite3_entitlements_init(db, 0, 0);
-    if (sqlite3_exec(db, setup, 0, 0, 0) != SQLITE_OK) abort();
-    image = sqlite3_serialize(db, "main", &image_size, 0);
-    if (!image) abort();
-    sqlite3_close(db);
-  }
-  if (sqlite3_open(":memory:", &db) != SQLITE_OK) abort();
-  {
-    unsigned char *copy = sqlite3_malloc64((sqlite3_uint64)image_size);
-    if (!copy) abort();
-    memcpy(copy, image, (size_t)image_size);
-    if (sqlite3_deserialize(db, "main", copy, image_size, image_size,
-                            SQLITE_DESERIALIZE_FREEONCLOSE | SQLITE_DESERIALIZE_RESIZEABLE) !=
-        SQLITE_OK) {
-      abort();
-    }
-  }
-  sqlite3_entitlements_init(db, 0, 0);
-  return db;
 }
 
 static sqlite3_int64 scalar(sqlite3 *db, const char *sql) {
