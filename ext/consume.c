@@ -467,6 +467,21 @@ static int run(Call *k) {
   return SQLITE_OK;
 }
 
+/* One write at a time per connection: a write called from inside another
+** (an app's trigger on an ent_* table calling back into the extension) would
+** nest savepoints and decisions; it is refused. On SQLITE_OK the caller is the
+** writer until it clears c->writing. */
+static int write_enter(EntConn *c, const char *fn, EntErr *e) {
+  if (c->writing) {
+    return ent_err(e, SQLITE_ERROR,
+                   "%s: called while another entitlements write is running on this connection "
+                   "(from a trigger on an ent_* table?); call it from the app's statement instead",
+                   fn);
+  }
+  c->writing = 1;
+  return SQLITE_OK;
+}
+
 int ent_write(EntConn *c, int kind, const char *fn, int argc, sqlite3_value **argv,
               const int64_t *at, EntWriteResult *out, EntErr *e) {
   Call k;
@@ -477,14 +492,8 @@ int ent_write(EntConn *c, int kind, const char *fn, int argc, sqlite3_value **ar
   k.kind = (Kind)kind;
   k.fn = fn ? fn : FN_NAME[kind];
   rc = args(&k, argc, argv);
-  if (rc == SQLITE_OK && c->writing) {
-    rc = ent_err(&k.e, SQLITE_ERROR,
-                 "%s: called while another entitlements write is running on this connection "
-                 "(from a trigger on an ent_* table?); call it from the app's statement instead",
-                 k.fn);
-  }
+  if (rc == SQLITE_OK) rc = write_enter(c, k.fn, &k.e);
   if (rc == SQLITE_OK) {
-    c->writing = 1;
     k.now = at ? *at : ent_now(c);
     rc = run(&k);
     if (txn_end(&k, rc == SQLITE_OK || k.denied) != SQLITE_OK && rc == SQLITE_OK) rc = k.e.code;
@@ -586,13 +595,8 @@ static void fn_reset(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   k.fn = "reset_quota";
   rc = ent_arg_subject(argv[0], k.fn, &k.subject, &k.e);
   if (rc == SQLITE_OK && argc == 2) rc = ent_arg_feature(argv[1], k.fn, &k.feature, &k.e);
-  if (rc == SQLITE_OK && k.c->writing) {
-    rc = ent_err(&k.e, SQLITE_ERROR,
-                 "reset_quota: called while another entitlements write is "
-                 "running on this connection");
-  }
+  if (rc == SQLITE_OK) rc = write_enter(k.c, k.fn, &k.e);
   if (rc == SQLITE_OK) {
-    k.c->writing = 1;
     k.now = ent_now(k.c);
     ent_fmt_time(k.now, 0, k.at);
     k.amount = 1; /* not 0: take the lock and the savepoint */
@@ -679,13 +683,8 @@ static void fn_grant(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     rc = ent_err(&k.e, SQLITE_ERROR, "grant_quota: expires_at %s is not after starts_at %s", e_text,
                  s_text);
   }
-  if (rc == SQLITE_OK && k.c->writing) {
-    rc = ent_err(&k.e, SQLITE_ERROR,
-                 "grant_quota: called while another entitlements write is "
-                 "running on this connection");
-  }
+  if (rc == SQLITE_OK) rc = write_enter(k.c, k.fn, &k.e);
   if (rc == SQLITE_OK) {
-    k.c->writing = 1;
     ent_fmt_time(k.now, 0, k.at);
     rc = txn_begin(&k);
     if (rc == SQLITE_OK) rc = ent_resolve_subject(k.c, k.subject, 0, k.now, &k.s, &k.e);
