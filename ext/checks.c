@@ -254,6 +254,8 @@ static void fn_quota_remaining(sqlite3_context *ctx, int argc, sqlite3_value **a
     if (a.f.type == T_RATE) {
       if (!a.s.plan || !a.f.enabled) {
         sqlite3_result_int(ctx, 0);
+      } else if (a.f.unlimited) {
+        sqlite3_result_null(ctx);
       } else if (rate_now(&a, 0) == SQLITE_OK) {
         sqlite3_result_int64(ctx, a.r.remaining);
       }
@@ -306,7 +308,7 @@ static void fn_plan_value(sqlite3_context *ctx, int argc, sqlite3_value **argv) 
   if (ask_open(&a, ctx, argv, "plan_value") == SQLITE_OK) {
     if (a.f.type == T_BOOLEAN) {
       sqlite3_result_int(ctx, a.s.plan && a.f.enabled);
-    } else if (!a.s.plan || !a.f.enabled || (a.f.type == T_METERED && a.f.unlimited)) {
+    } else if (!a.s.plan || !a.f.enabled || (a.f.type != T_CONFIG && a.f.unlimited)) {
       sqlite3_result_null(ctx);
     } else if (a.f.type == T_METERED || a.f.type == T_RATE) {
       sqlite3_result_int64(ctx, a.f.quota);
@@ -368,11 +370,13 @@ static int describe(Ask *a, cJSON **out) {
          add_text_or_null(o, "period_end", live && a->f.period != P_LIFETIME ? a->u.end_text : 0) &&
          cJSON_AddBoolToObject(o, "soft", a->f.soft) && cJSON_AddNullToObject(o, "value");
   } else if (ok && a->f.type == T_RATE) {
-    int live = a->s.plan && a->f.enabled;
-    if (live && a->r.new_tat == 0) ok = rate_now(a, 1) == SQLITE_OK;
-    ok = ok && add_int(o, "quota", live ? a->f.burst : 0) &&
-         add_int(o, "used", live ? a->f.burst - a->r.remaining : 0) && add_int(o, "granted", 0) &&
-         add_int(o, "remaining", live ? a->r.remaining : 0) && add_int(o, "overage", 0) &&
+    int live = a->s.plan && a->f.enabled, limited = live && !a->f.unlimited;
+    if (limited && a->r.new_tat == 0) ok = rate_now(a, 1) == SQLITE_OK;
+    ok = ok && add_opt_int(o, "quota", limited || !live, limited ? a->f.burst : 0) &&
+         add_int(o, "used", limited ? a->f.burst - a->r.remaining : 0) &&
+         add_int(o, "granted", 0) &&
+         add_opt_int(o, "remaining", limited || !live, limited ? a->r.remaining : 0) &&
+         add_int(o, "overage", 0) &&
          cJSON_AddNullToObject(o, "cost") &&
          add_text_or_null(o, "period", live ? a->f.rate_period : 0) &&
          cJSON_AddNullToObject(o, "period_start") && cJSON_AddNullToObject(o, "period_end") &&
@@ -434,6 +438,7 @@ static void fn_entitlements(sqlite3_context *ctx, int argc, sqlite3_value **argv
   memset(&a, 0, sizeof(a));
   a.c = sqlite3_user_data(ctx);
   a.now = ent_now(a.c);
+  a.units = 1; /* has_access asks for one unit, as entitlement() does */
   rc = ent_arg_subject(argv[0], "entitlements", &subject, &a.e);
   if (rc == SQLITE_OK) a.pinned = ent_read_begin(a.c);
   if (rc == SQLITE_OK) rc = ent_resolve_subject(a.c, subject, 0, a.now, &a.s, &a.e);

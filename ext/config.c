@@ -699,10 +699,10 @@ static int add_number(cJSON *o, const char *name, int64_t v) {
 
 static int config_doc(EntConn *c, cJSON **out, EntErr *e) {
   static const char *const SQLS[] = {
-      "SELECT feature, type, unit FROM ent_features WHERE declared = 1 ORDER BY position",
-      "SELECT plan, rank, price, currency, inherits, trial_days, is_default FROM ent_plans "
+      "SELECT feature, type, unit FROM main.ent_features WHERE declared = 1 ORDER BY position",
+      "SELECT plan, rank, price, currency, inherits, trial_days, is_default FROM main.ent_plans "
       "ORDER BY position, plan",
-      "SELECT feature, spec FROM ent_plan_features WHERE plan = ?1 ORDER BY position, feature",
+      "SELECT feature, spec FROM main.ent_plan_features WHERE plan = ?1 ORDER BY position, feature",
   };
   sqlite3_stmt *st[3] = {0, 0, 0};
   cJSON *doc = cJSON_CreateObject(), *feats = cJSON_CreateObject(), *plans = 0;
@@ -764,7 +764,7 @@ static int config_doc(EntConn *c, cJSON **out, EntErr *e) {
   if (rc == SQLITE_OK && ok) {
     /* settings, as they were loaded */
     sqlite3_stmt *q = 0;
-    rc = sqlite3_prepare_v2(c->db, "SELECT value FROM ent_meta WHERE key = 'settings'", -1, &q, 0);
+    rc = sqlite3_prepare_v2(c->db, "SELECT value FROM main.ent_meta WHERE key = 'settings'", -1, &q, 0);
     if (rc == SQLITE_OK && sqlite3_step(q) == SQLITE_ROW) {
       cJSON *v = cJSON_Parse((const char *)sqlite3_column_text(q, 0));
       if (!v) rc = SQLITE_CORRUPT;
@@ -858,7 +858,7 @@ static int overlay(cJSON *base, const cJSON *doc, EntErr *e) {
 static int check_orphans(EntConn *c, Model *m, EntErr *e) {
   sqlite3_stmt *st = 0;
   int rc = sqlite3_prepare_v2(c->db,
-                              "SELECT plan, count(*), min(subject) FROM ent_subjects WHERE plan "
+                              "SELECT plan, count(*), min(subject) FROM main.ent_subjects WHERE plan "
                               "IS NOT NULL GROUP BY plan ORDER BY plan",
                               -1, &st, 0);
   while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -879,25 +879,25 @@ static int check_orphans(EntConn *c, Model *m, EntErr *e) {
 }
 
 static const char *const WRITE_SQL[] = {
-    "DELETE FROM ent_plan_features",
-    "SELECT feature FROM ent_features",
-    "DELETE FROM ent_features WHERE feature = ?1",
-    "INSERT INTO ent_features(feature, type, unit, declared, position) VALUES (?1, ?2, ?3, ?4, "
+    "DELETE FROM main.ent_plan_features",
+    "SELECT feature FROM main.ent_features",
+    "DELETE FROM main.ent_features WHERE feature = ?1",
+    "INSERT INTO main.ent_features(feature, type, unit, declared, position) VALUES (?1, ?2, ?3, ?4, "
     "?5) ON CONFLICT(feature) DO UPDATE SET type = excluded.type, unit = excluded.unit, "
     "declared = excluded.declared, position = excluded.position",
-    "SELECT plan FROM ent_plans",
-    "DELETE FROM ent_plans WHERE plan = ?1",
-    "INSERT INTO ent_plans(plan, rank, price, currency, inherits, trial_days, is_default, "
+    "SELECT plan FROM main.ent_plans",
+    "DELETE FROM main.ent_plans WHERE plan = ?1",
+    "INSERT INTO main.ent_plans(plan, rank, price, currency, inherits, trial_days, is_default, "
     "position) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(plan) DO UPDATE SET rank = "
     "excluded.rank, price = excluded.price, currency = excluded.currency, inherits = "
     "excluded.inherits, trial_days = excluded.trial_days, is_default = excluded.is_default, "
     "position = excluded.position",
-    "INSERT INTO ent_plan_features(plan, feature, enabled, quota, period, soft, cap, "
+    "INSERT INTO main.ent_plan_features(plan, feature, enabled, quota, period, soft, cap, "
     "overage_price, per_seat, value, spec, position, burst, ledger, alerts, pool) VALUES (?1, "
     "?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
-    "INSERT INTO ent_meta(key, value) VALUES ('settings', ?1) ON CONFLICT(key) DO UPDATE SET "
+    "INSERT INTO main.ent_meta(key, value) VALUES ('settings', ?1) ON CONFLICT(key) DO UPDATE SET "
     "value = excluded.value",
-    "DELETE FROM ent_meta WHERE key = 'settings'",
+    "DELETE FROM main.ent_meta WHERE key = 'settings'",
 };
 enum {
   W_CLEAR_PF,

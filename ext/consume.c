@@ -15,8 +15,8 @@
 **     its WHERE clause, as in hand-written SQL), so a denial writes nothing;
 **     an idempotency key is looked up before it. Then the ledger row. On any
 **     error the savepoint is rolled back. The savepoint is skipped inside the
-**     app's own write transaction when no app trigger sits on ent_events or
-**     ent_counters: then nothing can fail the second write but errors that
+**     app's own write transaction when no app trigger sits on a table the write
+**     touches: then nothing can fail the second write but errors that
 **     roll back the whole transaction.
 */
 #include <cjson/cJSON.h>
@@ -70,8 +70,9 @@ static int int_query(Call *k, int id, int64_t *out) {
   return rc == SQLITE_ROW ? SQLITE_OK : ent_err_db(&k->e, k->c->db, rc, "reading the schema");
 }
 
-/* Whether the app put triggers on ent_events or ent_counters, read again only
-** when the schema changes. Such a trigger can fail our second write, which
+/* Whether the app put triggers on a table a write touches (ent_events,
+** ent_counters, ent_alerts, ent_grants, ent_rates), read again only when the
+** schema changes. Such a trigger can fail our second write, which
 ** then needs a savepoint to undo the first. */
 static int user_triggers(Call *k, int *out) {
   int64_t cookie, n;
@@ -380,13 +381,18 @@ static int run_rate(Call *k, int found) {
     sqlite3_free(why);
     return rc;
   }
-  k->has_remaining = k->s.plan && k->f.enabled;
+  k->has_remaining = k->s.plan && k->f.enabled && !k->f.unlimited;
   k->remaining = r.remaining;
   if (found || k->amount == 0) return SQLITE_OK;
+  if (k->f.unlimited) return ledger_row(k, k->amount, 0); /* no bucket to keep */
   if (k->kind == K_REFUND) {
-    /* give tokens back: the bucket never holds more than burst */
-    new_tat = has ? tat - k->amount * t : now_us;
-    if (new_tat < now_us) new_tat = now_us;
+    /* give tokens back: the bucket never holds more than burst. Compared
+    ** by division, since amount x T can overflow. */
+    if (!has || tat <= now_us || t == 0 || k->amount > (tat - now_us) / t) {
+      new_tat = now_us;
+    } else {
+      new_tat = tat - k->amount * t;
+    }
   } else {
     if (t > 0 && k->amount > (INT64_MAX / 2 - (has && tat > now_us ? tat : now_us)) / t) {
       return ent_err(&k->e, SQLITE_ERROR,
@@ -556,7 +562,7 @@ static int reset_one(Call *k, int *n) {
     /* the logged part of used: what the ledger rows of this period add up to */
     sqlite3_stmt *q = 0;
     int rc = sqlite3_prepare_v2(k->c->db,
-                                "SELECT used - unlogged FROM ent_counters WHERE subject = ?1 AND "
+                                "SELECT used - unlogged FROM main.ent_counters WHERE subject = ?1 AND "
                                 "feature = ?2 AND period = ?3 AND period_start = ?4",
                                 -1, &q, 0);
     if (rc == SQLITE_OK) {

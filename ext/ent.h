@@ -267,6 +267,8 @@ int ent_grants_load(EntConn *c, const EntSubject *s, const EntFeature *f, int64_
 int ent_grants_burn(EntConn *c, const EntSubject *s, const EntFeature *f, int64_t now, int64_t n,
                     EntErr *e);
 int64_t ent_plan_left(const EntFeature *f, const EntUsage *u);
+int64_t ent_available(const EntFeature *f, const EntUsage *u);
+int ent_rate_fits(int64_t burst, int64_t seconds, int64_t limit);
 int64_t ent_grant_part(const EntFeature *f, const EntUsage *u, int64_t amount);
 
 /* What usage_summary and entitlement() show for a metered feature. */

@@ -43,7 +43,8 @@ int ent_err_db(EntErr *e, sqlite3 *db, int rc, const char *doing) {
                    "waits for the lock instead of failing",
                    doing);
   }
-  if (m && strncmp(m, "no such table: ent_", 19) == 0) {
+  if (m && (strncmp(m, "no such table: ent_", 19) == 0 ||
+            strncmp(m, "no such table: main.ent_", 24) == 0)) {
     return ent_err(e, SQLITE_ERROR,
                    "the entitlements tables are missing from this database (%s); run SELECT "
                    "entitlements_init() or entitlements_load(...) first",

@@ -169,7 +169,7 @@ static int h_filter(sqlite3_vtab_cursor *cur, int idxNum, const char *idxStr, in
   }
   rc = sqlite3_prepare_v2(t->conn->db,
                           "SELECT at, feature, CASE WHEN kind IN ('refund', 'reset') THEN -amount "
-                          "ELSE amount END FROM ent_events WHERE subject = ?1 AND at >= ?2 AND "
+                          "ELSE amount END FROM main.ent_events WHERE subject = ?1 AND at >= ?2 AND "
                           "at < ?3 AND (?4 IS NULL OR feature = ?4) AND kind IN ('consume', "
                           "'record', 'refund', 'reset') ORDER BY at, id",
                           -1, &st, 0);

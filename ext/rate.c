@@ -23,6 +23,12 @@ void ent_rate_eval(const EntFeature *f, int64_t now_us, int has_tat, int64_t tat
   int64_t t = ent_rate_interval(f), tol, base;
   memset(r, 0, sizeof(*r));
   r->retry_us = -1;
+  if (f->unlimited) { /* an override of quota -1: no limit, no bucket */
+    r->allowed = 1;
+    r->remaining = INT64_MAX;
+    r->new_tat = has_tat ? tat : now_us;
+    return;
+  }
   if (t == 0) { /* limit 0: nothing is ever allowed */
     r->allowed = n == 0;
     r->new_tat = has_tat ? tat : now_us;

@@ -216,6 +216,19 @@ static int status_keeps_plan(EntConn *c, sqlite3_stmt *st, const char *holder, i
   return SQLITE_OK;
 }
 
+/* Whose overrides apply: the subject's own, or the holder's (kept in the
+** connection's scratch for the call). */
+static int set_ovr_subject(EntConn *c, EntSubject *s, const char *subject, const char *holder) {
+  if (!holder) {
+    s->ovr_subject = subject;
+    return SQLITE_OK;
+  }
+  sqlite3_free(c->holder_scratch);
+  c->holder_scratch = sqlite3_mprintf("%s", holder);
+  s->ovr_subject = c->holder_scratch;
+  return s->ovr_subject ? SQLITE_OK : SQLITE_NOMEM;
+}
+
 /* SPEC §5. A subject with no plan of its own follows its parent chain; the
 ** subject whose row decides the plan (the "holder") also gives seats and the
 ** billing anchor. Statuses that lose the plan fall back to the default plan.
@@ -305,7 +318,12 @@ int ent_resolve_subject(EntConn *c, const char *subject, const char *feature_hin
       continue;
     }
     if (!plan) {
-      /* no row (or a row with neither plan nor parent): the default plan */
+      /* no row (or a row with neither plan nor parent): the default plan is
+      ** this subject's own plan, so its overrides apply to it */
+      if (sqlite3_column_int(st, SC_HAS_OVERRIDES) &&
+          set_ovr_subject(c, s, subject, holder) != SQLITE_OK) {
+        rc = ent_err(e, SQLITE_NOMEM, "out of memory");
+      }
       sqlite3_reset(st);
       use_default = 1;
       break;
@@ -316,12 +334,8 @@ int ent_resolve_subject(EntConn *c, const char *subject, const char *feature_hin
     if (rc == SQLITE_OK) rc = status_keeps_plan(c, st, who, now, &keep, e);
     if (rc == SQLITE_OK && keep && sqlite3_column_int(st, SC_HAS_OVERRIDES)) {
       /* the holder's overrides apply while its own plan does */
-      if (!holder) {
-        s->ovr_subject = subject;
-      } else {
-        sqlite3_free(c->holder_scratch);
-        c->holder_scratch = sqlite3_mprintf("%s", holder);
-        s->ovr_subject = c->holder_scratch;
+      if (set_ovr_subject(c, s, subject, holder) != SQLITE_OK) {
+        rc = ent_err(e, SQLITE_NOMEM, "out of memory");
       }
     }
     if (rc == SQLITE_OK && keep) {
@@ -390,11 +404,30 @@ static int pool_owner(EntConn *c, EntSubject *s, EntErr *e) {
                  s->subject);
 }
 
+/* A rate period given as minute, hour or day (an override's period). */
+static int rate_period_named(const char *z, const char **name, int64_t *seconds) {
+  static const char *const NAMES[] = {"minute", "hour", "day"};
+  static const int64_t SECS[] = {60, 3600, 86400};
+  int i;
+  for (i = 0; z && i < 3; i++) {
+    if (strcmp(z, NAMES[i]) == 0) {
+      *name = NAMES[i];
+      *seconds = SECS[i];
+      return 1;
+    }
+  }
+  return 0;
+}
+
 /* The subject's unexpired override for the feature, if any, replaces the
 ** plan's values it names (NULL columns keep the plan's; quota -1 is
-** unlimited). Read only for subjects that have overrides. */
+** unlimited). Read only for subjects that have overrides. It runs after the
+** plan's values are in f, so that what it names wins and what it leaves out
+** keeps the plan's; a feature the plan leaves out starts enabled and
+** unlimited. */
 static int apply_override(EntConn *c, EntSubject *s, EntFeature *f, EntErr *e) {
   sqlite3_stmt *st = ent_stmt(c, ST_OVERRIDE, e);
+  const char *bad = 0;
   char at[32];
   int rc;
   if (!st) return e->code;
@@ -404,20 +437,29 @@ static int apply_override(EntConn *c, EntSubject *s, EntFeature *f, EntErr *e) {
   sqlite3_bind_text(st, 3, at, -1, SQLITE_STATIC);
   rc = sqlite3_step(st);
   if (rc == SQLITE_ROW) {
+    const char *period = (const char *)sqlite3_column_text(st, 2);
     if (!f->found) { /* the plan leaves it out: the override defines it */
       f->found = 1;
       f->enabled = 1;
       f->unlimited = 1;
       f->period = P_MONTH;
+      if (f->type == T_RATE) { /* a limit given below counts per minute unless a period says */
+        f->rate_period = "minute";
+        f->rate_seconds = 60;
+      }
     }
     if (sqlite3_column_type(st, 0) != SQLITE_NULL) f->enabled = sqlite3_column_int(st, 0) != 0;
     if (sqlite3_column_type(st, 1) != SQLITE_NULL) {
       f->quota = sqlite3_column_int64(st, 1);
       f->unlimited = f->quota < 0;
+      if (f->type == T_RATE && !f->unlimited && f->burst < 1) f->burst = f->quota;
     }
-    if (sqlite3_column_type(st, 2) != SQLITE_NULL &&
-        !ent_period_parse((const char *)sqlite3_column_text(st, 2), &f->period)) {
-      rc = SQLITE_CORRUPT;
+    if (period && f->type == T_RATE) {
+      if (!rate_period_named(period, &f->rate_period, &f->rate_seconds)) {
+        bad = "period (a rate limit counts per minute, hour or day)";
+      }
+    } else if (period && !ent_period_parse(period, &f->period)) {
+      bad = "period (minute ... lifetime)";
     }
     if (sqlite3_column_type(st, 3) != SQLITE_NULL) f->soft = sqlite3_column_int(st, 3) != 0;
     if (sqlite3_column_type(st, 4) != SQLITE_NULL) {
@@ -425,12 +467,13 @@ static int apply_override(EntConn *c, EntSubject *s, EntFeature *f, EntErr *e) {
       f->cap = sqlite3_column_int64(st, 4);
     }
     if (sqlite3_column_type(st, 5) != SQLITE_NULL) f->per_seat = sqlite3_column_int(st, 5) != 0;
-    if (sqlite3_column_type(st, 6) != SQLITE_NULL && rc == SQLITE_ROW) {
+    if (sqlite3_column_type(st, 6) != SQLITE_NULL && !bad) {
       cJSON_Delete(c->ovr_json);
-      c->ovr_json = cJSON_Parse((const char *)sqlite3_column_text(st, 6));
-      if (!c->ovr_json) rc = SQLITE_CORRUPT;
       sqlite3_free(c->ovr_text);
+      c->ovr_json = cJSON_ParseWithOpts((const char *)sqlite3_column_text(st, 6), 0, 1);
       c->ovr_text = sqlite3_mprintf("%s", sqlite3_column_text(st, 6));
+      if (!c->ovr_json) bad = "value (JSON)";
+      if (c->ovr_json && !c->ovr_text) rc = SQLITE_NOMEM;
       if (c->ovr_json && c->ovr_text) {
         /* both live in the connection's scratch until the next override */
         f->json = c->ovr_json;
@@ -440,19 +483,29 @@ static int apply_override(EntConn *c, EntSubject *s, EntFeature *f, EntErr *e) {
     if (rc == SQLITE_ROW) rc = SQLITE_DONE;
   }
   sqlite3_reset(st);
-  if (rc == SQLITE_CORRUPT) {
+  if (bad) {
     return ent_err(e, SQLITE_ERROR,
-                   "ent_overrides of subject '%s' for '%s' has an invalid period or value; fix "
-                   "the row (period: minute ... lifetime; value: JSON)",
-                   s->ovr_subject, f->feature);
+                   "ent_overrides of subject '%s' for '%s' has an invalid %s; fix the row",
+                   s->ovr_subject, f->feature, bad);
   }
+  if (rc == SQLITE_NOMEM) return ent_err(e, SQLITE_NOMEM, "out of memory");
   if (rc != SQLITE_DONE) return ent_err_db(e, c->db, rc, "reading ent_overrides");
   return SQLITE_OK;
 }
 
+/* burst x T must stay far from int64 overflow (rate.c adds it to times in
+** microseconds): at most 2^60 us, about 36,000 years. */
+int ent_rate_fits(int64_t burst, int64_t seconds, int64_t limit) {
+  int64_t t;
+  if (limit <= 0) return 1;
+  if (seconds > (((int64_t)1) << 60) / 1000000) return 0;
+  t = (seconds * 1000000 + limit - 1) / limit;
+  return burst <= (((int64_t)1) << 60) / t;
+}
+
 int ent_resolve_feature(EntConn *c, EntSubject *s, const char *feature, EntFeature *f, EntErr *e) {
   const EntConfig *g = c->cfg;
-  const EntPlanEnt *en;
+  const EntPlanEnt *en = 0;
   int fi = g ? ent_config_feature(g, feature) : -1;
   memset(f, 0, sizeof(*f));
   f->period = P_MONTH;
@@ -464,35 +517,33 @@ int ent_resolve_feature(EntConn *c, EntSubject *s, const char *feature, EntFeatu
   }
   f->feature = g->feats[fi].name;
   f->type = g->feats[fi].type;
-  if (s->plan_idx < 0 || !(en = g->plans[s->plan_idx].ents[fi])) {
-    /* an override can turn on a feature the plan leaves out */
-    if (s->plan_idx >= 0 && s->ovr_subject && apply_override(c, s, f, e) != SQLITE_OK) {
-      return e->code;
-    }
-    return SQLITE_OK;
+  if (s->plan_idx < 0) return SQLITE_OK;
+  if ((en = g->plans[s->plan_idx].ents[fi]) != 0) {
+    f->found = 1;
+    f->enabled = en->enabled;
+    f->unlimited = en->unlimited;
+    f->quota = en->quota;
+    f->period = en->period;
+    f->soft = en->soft;
+    f->has_cap = en->has_cap;
+    f->cap = en->cap;
+    f->has_price = en->has_price;
+    f->price_micros = en->price_micros;
+    f->per_seat = en->per_seat;
+    f->value = en->value;
+    f->json = en->json;
+    f->no_ledger = en->no_ledger;
+    f->pool = en->pool;
+    f->alerts = en->alerts;
+    f->nalerts = en->nalerts;
+    f->burst = en->burst;
+    f->rate_seconds = en->rate_seconds;
+    f->rate_period = en->rate_period;
   }
-  f->found = 1;
-  f->enabled = en->enabled;
-  f->unlimited = en->unlimited;
-  f->quota = en->quota;
-  f->period = en->period;
-  f->soft = en->soft;
-  f->has_cap = en->has_cap;
-  f->cap = en->cap;
-  f->has_price = en->has_price;
-  f->price_micros = en->price_micros;
-  f->per_seat = en->per_seat;
-  f->value = en->value;
-  f->json = en->json;
-  f->no_ledger = en->no_ledger;
-  f->pool = en->pool;
+  /* an override can also turn on a feature the plan leaves out */
   if (s->ovr_subject && apply_override(c, s, f, e) != SQLITE_OK) return e->code;
+  if (!f->found) return SQLITE_OK;
   if (f->pool && !s->pool_owner && pool_owner(c, s, e) != SQLITE_OK) return e->code;
-  f->alerts = en->alerts;
-  f->nalerts = en->nalerts;
-  f->burst = en->burst;
-  f->rate_seconds = en->rate_seconds;
-  f->rate_period = en->rate_period;
   if (f->per_seat && !f->unlimited) {
     if (s->seats > 0 && f->quota > INT64_MAX / s->seats) {
       return ent_err(e, SQLITE_ERROR,
@@ -501,6 +552,14 @@ int ent_resolve_feature(EntConn *c, EntSubject *s, const char *feature, EntFeatu
                      feature, (long long)f->quota, (long long)s->seats, s->subject);
     }
     f->quota *= s->seats;
+  }
+  if (f->type == T_RATE && f->enabled && !f->unlimited &&
+      !ent_rate_fits(f->burst, f->rate_seconds, f->quota)) {
+    return ent_err(e, SQLITE_ERROR,
+                   "the rate limit of '%s' for subject '%s' (%lld per %lld s, burst %lld) spans "
+                   "more than 36,000 years of tokens; lower the burst or the period",
+                   feature, s->subject, (long long)f->quota, (long long)f->rate_seconds,
+                   (long long)f->burst);
   }
   return SQLITE_OK;
 }
@@ -550,6 +609,14 @@ int ent_usage_load(EntConn *c, const EntSubject *s, const EntFeature *f, int64_t
 int64_t ent_plan_left(const EntFeature *f, const EntUsage *u) {
   int64_t plan_used = u->used - u->from_grants;
   return plan_used < f->quota ? f->quota - plan_used : 0;
+}
+
+/* What the plan's quota and the active grants still cover: the one number
+** that remaining (every read) and a hard limit's decision (every write)
+** come from, so they cannot disagree. */
+int64_t ent_available(const EntFeature *f, const EntUsage *u) {
+  int64_t left = ent_plan_left(f, u);
+  return left > INT64_MAX - u->grants_left ? INT64_MAX : left + u->grants_left;
 }
 
 int64_t ent_grant_part(const EntFeature *f, const EntUsage *u, int64_t amount) {
@@ -626,7 +693,7 @@ int ent_grants_burn(EntConn *c, const EntSubject *s, const EntFeature *f, int64_
 ** plan's quota alone does not cover the amount. */
 int ent_denial(const EntSubject *s, const EntFeature *f, const EntUsage *u, int64_t amount,
                char **reason) {
-  int64_t left, total;
+  int64_t total;
   *reason = 0;
   if (s->bypass) return 0;
   if (!s->plan) {
@@ -641,8 +708,8 @@ int ent_denial(const EntSubject *s, const EntFeature *f, const EntUsage *u, int6
                               s->plan, s->subject);
     return 1;
   }
-  if (f->type != T_METERED || f->unlimited) return 0;
-  left = ent_plan_left(f, u);
+  /* a check of 0 units asks for nothing: allowed even past the quota */
+  if (f->type != T_METERED || f->unlimited || amount == 0) return 0;
   if (f->soft) {
     /* soft: over the quota and grants is overage, up to the cap */
     int64_t plan_part = u->used - u->from_grants;
@@ -656,11 +723,9 @@ int ent_denial(const EntSubject *s, const EntFeature *f, const EntUsage *u, int6
         u->end_text);
     return 1;
   }
-  /* usage already past the quota and the grants (record_usage) denies even
-  ** a check of 0: the subject is over */
-  if (u->used - u->from_grants <= f->quota && (amount <= left || amount - left <= u->grants_left)) {
-    return 0;
-  }
+  /* a grant covers new use from its start, even after overage that
+  ** record_usage made (that stays overage) */
+  if (amount <= ent_available(f, u)) return 0;
   total = f->quota + u->from_grants;
   total = total > INT64_MAX - u->grants_left ? INT64_MAX : total + u->grants_left;
   *reason = sqlite3_mprintf(
@@ -688,8 +753,7 @@ void ent_view(const EntSubject *s, const EntFeature *f, const EntUsage *u, EntVi
   v->has_quota = 1;
   v->quota = f->quota;
   v->granted = u->grants_left;
-  v->remaining = ent_plan_left(f, u);
-  v->remaining = v->remaining > INT64_MAX - v->granted ? INT64_MAX : v->remaining + v->granted;
+  v->remaining = ent_available(f, u);
   v->overage = plan_used > v->quota ? plan_used - v->quota : 0;
   if (v->quota > 0) {
     v->has_percent = 1;

@@ -82,7 +82,7 @@ int ent_schema_ensure(EntConn *c, int repair, EntErr *e) {
   rc = sqlite3_exec(c->db, ENT_SCHEMA_SQL, 0, 0, &msg);
   if (rc == SQLITE_OK) {
     char *sql = sqlite3_mprintf(
-        "INSERT INTO ent_meta(key, value) VALUES ('schema_version', %d) "
+        "INSERT INTO main.ent_meta(key, value) VALUES ('schema_version', %d) "
         "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
         ENT_SCHEMA_VERSION);
     sqlite3_free(msg);
@@ -125,31 +125,31 @@ static void fn_init(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
 static const char *const CHECK_SQL[] = {
     /* counters that disagree with the sum of their own ledger rows, for the
     ** periods whose ledger is complete (started at or after the purge horizon) */
-    "WITH h(at) AS (SELECT coalesce((SELECT value FROM ent_meta WHERE key = 'purge_horizon'), "
+    "WITH h(at) AS (SELECT coalesce((SELECT value FROM main.ent_meta WHERE key = 'purge_horizon'), "
     "'')), l AS (SELECT subject, feature, period, period_start, sum(CASE WHEN kind IN "
     "('consume', 'record') THEN amount WHEN kind IN ('refund', 'reset') THEN -amount ELSE 0 "
     "END) AS total FROM (SELECT coalesce(pool, subject) AS subject, feature, period, "
-    "period_start, kind, amount FROM ent_events), h WHERE period IS NOT NULL AND period_start "
+    "period_start, kind, amount FROM main.ent_events), h WHERE period IS NOT NULL AND period_start "
     ">= h.at GROUP BY 1, 2, 3, 4) "
     "SELECT 'counter_mismatch', c.subject, c.feature, c.period, c.period_start, c.used, "
-    "coalesce(l.total, 0) + c.unlogged FROM ent_counters c LEFT JOIN l ON l.subject = c.subject "
+    "coalesce(l.total, 0) + c.unlogged FROM main.ent_counters c LEFT JOIN l ON l.subject = c.subject "
     "AND l.feature = c.feature AND l.period = c.period AND l.period_start = c.period_start "
     "WHERE c.used IS NOT coalesce(l.total, 0) + c.unlogged AND c.period_start >= (SELECT at "
     "FROM h) "
     "UNION ALL SELECT 'counter_missing', l.subject, l.feature, l.period, l.period_start, 0, "
-    "l.total FROM l WHERE l.total != 0 AND NOT EXISTS (SELECT 1 FROM ent_counters c WHERE "
+    "l.total FROM l WHERE l.total != 0 AND NOT EXISTS (SELECT 1 FROM main.ent_counters c WHERE "
     "c.subject = l.subject AND c.feature = l.feature AND c.period = l.period AND "
     "c.period_start = l.period_start) ORDER BY 2, 3, 4, 5",
     "SELECT 'negative_balance', subject, feature, period, period_start, used, NULL "
-    "FROM ent_counters WHERE used < 0 ORDER BY 2, 3, 4, 5",
-    "SELECT 'negative_grant', subject, feature, NULL, NULL, remaining, NULL FROM ent_grants "
+    "FROM main.ent_counters WHERE used < 0 ORDER BY 2, 3, 4, 5",
+    "SELECT 'negative_grant', subject, feature, NULL, NULL, remaining, NULL FROM main.ent_grants "
     "WHERE remaining < 0 ORDER BY 2, 3",
-    "SELECT 'missing_plan', subject, plan, NULL, NULL, NULL, NULL FROM ent_subjects s "
-    "WHERE plan IS NOT NULL AND NOT EXISTS (SELECT 1 FROM ent_plans p WHERE p.plan = s.plan) "
+    "SELECT 'missing_plan', subject, plan, NULL, NULL, NULL, NULL FROM main.ent_subjects s "
+    "WHERE plan IS NOT NULL AND NOT EXISTS (SELECT 1 FROM main.ent_plans p WHERE p.plan = s.plan) "
     "ORDER BY 2",
-    "WITH RECURSIVE walk(start, cur, depth) AS (SELECT subject, parent, 1 FROM ent_subjects "
+    "WITH RECURSIVE walk(start, cur, depth) AS (SELECT subject, parent, 1 FROM main.ent_subjects "
     "WHERE plan IS NULL AND parent IS NOT NULL UNION ALL SELECT w.start, s.parent, w.depth + 1 "
-    "FROM walk w JOIN ent_subjects s ON s.subject = w.cur WHERE s.plan IS NULL AND s.parent IS "
+    "FROM walk w JOIN main.ent_subjects s ON s.subject = w.cur WHERE s.plan IS NULL AND s.parent IS "
     "NOT NULL AND w.cur != w.start AND w.depth < 1000) "
     "SELECT DISTINCT 'parent_cycle', start, NULL, NULL, NULL, NULL, NULL FROM walk "
     "WHERE cur = start ORDER BY 2",
@@ -238,9 +238,9 @@ static void fn_check(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
 ** periods whose ledger is still complete. */
 static void fn_purge(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   static const char *const SQL[] = {
-      "DELETE FROM ent_events WHERE at < ?1",
-      "DELETE FROM ent_counters WHERE period_end IS NOT NULL AND period_end <= ?1",
-      "INSERT INTO ent_meta(key, value) VALUES ('purge_horizon', ?1) ON CONFLICT(key) DO "
+      "DELETE FROM main.ent_events WHERE at < ?1",
+      "DELETE FROM main.ent_counters WHERE period_end IS NOT NULL AND period_end <= ?1",
+      "INSERT INTO main.ent_meta(key, value) VALUES ('purge_horizon', ?1) ON CONFLICT(key) DO "
       "UPDATE SET value = max(value, excluded.value)",
   };
   EntConn *c = sqlite3_user_data(ctx);

@@ -26,9 +26,9 @@ static const char *const SQL[ST_COUNT] = {
     /* Writes nothing, but a write statement takes the write lock when it
     ** starts: run first, it makes the reads that follow see the latest data
     ** and keeps it so until the call's writes are done. */
-    [ST_LOCK] = "UPDATE ent_meta SET value = value WHERE 0",
+    [ST_LOCK] = "UPDATE main.ent_meta SET value = value WHERE 0",
     [ST_JULIANDAY] = "SELECT julianday(?1)",
-    [ST_SCHEMA_VERSION] = "SELECT value FROM ent_meta WHERE key = 'schema_version'",
+    [ST_SCHEMA_VERSION] = "SELECT value FROM main.ent_meta WHERE key = 'schema_version'",
     /* The subject with the configuration's generation (to keep the cached
     ** configuration current), and in the second form also the counter under
     ** the key guessed from the cached configuration (?2..?4): one statement
@@ -36,26 +36,26 @@ static const char *const SQL[ST_COUNT] = {
     [ST_SUBJECT] =
         "SELECT m.value, s.plan, s.status, s.trial_ends_at, s.grace_ends_at, "
         "s.seats, s.parent, s.billing_anchor, s.bypass, NULL, NULL, NULL, EXISTS (SELECT 1 "
-        "FROM ent_overrides o WHERE o.subject = s.subject) FROM ent_meta m "
-        "LEFT JOIN ent_subjects s ON s.subject = ?1 WHERE m.key = "
+        "FROM main.ent_overrides o WHERE o.subject = ?1) FROM main.ent_meta m "
+        "LEFT JOIN main.ent_subjects s ON s.subject = ?1 WHERE m.key = "
         "'config_generation'",
     [ST_SUBJECT_COUNTER] =
         "SELECT m.value, s.plan, s.status, s.trial_ends_at, s.grace_ends_at, s.seats, s.parent, "
-        "s.billing_anchor, s.bypass, c.used, c.from_grants, EXISTS (SELECT 1 FROM ent_grants g "
-        "WHERE g.subject = ?1 AND g.feature = ?2), EXISTS (SELECT 1 FROM ent_overrides o WHERE "
-        "o.subject = s.subject) FROM ent_meta m LEFT JOIN ent_subjects s ON "
-        "s.subject = ?1 LEFT JOIN ent_counters c ON c.subject = ?1 AND c.feature = ?2 AND "
+        "s.billing_anchor, s.bypass, c.used, c.from_grants, EXISTS (SELECT 1 FROM main.ent_grants g "
+        "WHERE g.subject = ?1 AND g.feature = ?2), EXISTS (SELECT 1 FROM main.ent_overrides o WHERE "
+        "o.subject = ?1) FROM main.ent_meta m LEFT JOIN main.ent_subjects s ON "
+        "s.subject = ?1 LEFT JOIN main.ent_counters c ON c.subject = ?1 AND c.feature = ?2 AND "
         "c.period = ?3 AND c.period_start = ?4 WHERE m.key = 'config_generation'",
-    [ST_PLAN] = "SELECT trial_days FROM ent_plans WHERE plan = ?1",
+    [ST_PLAN] = "SELECT trial_days FROM main.ent_plans WHERE plan = ?1",
     [ST_COUNTER_GET] =
-        "SELECT c.used, c.from_grants, EXISTS (SELECT 1 FROM ent_grants g WHERE g.subject = ?1 "
-        "AND g.feature = ?2) FROM (SELECT 1) LEFT JOIN ent_counters c ON c.subject = ?1 AND "
+        "SELECT c.used, c.from_grants, EXISTS (SELECT 1 FROM main.ent_grants g WHERE g.subject = ?1 "
+        "AND g.feature = ?2) FROM (SELECT 1) LEFT JOIN main.ent_counters c ON c.subject = ?1 AND "
         "c.feature = ?2 AND c.period = ?3 AND c.period_start = ?4",
     /* The guard (?7: the most `used` may be before adding) repeats in SQL
     ** the decision just made under the write lock, as a hand-written guarded
     ** UPSERT would. (No RETURNING: SQLite buffers it in a temporary table.) */
     [ST_COUNTER_ADD] =
-        "INSERT INTO ent_counters(subject, feature, period, period_start, "
+        "INSERT INTO main.ent_counters(subject, feature, period, period_start, "
         "period_end, used, from_grants) VALUES (?1, ?2, ?3, ?4, ?5, ?6, max(?8, 0)) "
         "ON CONFLICT(subject, feature, period, period_start) DO UPDATE SET "
         "used = used + excluded.used, from_grants = max(0, min(from_grants + ?8, used + "
@@ -63,7 +63,7 @@ static const char *const SQL[ST_COUNT] = {
     /* ledger: false: the units also go to `unlogged`, so that
     ** entitlements_check() can still prove used = ledger + unlogged */
     [ST_COUNTER_ADD_UNLOGGED] =
-        "INSERT INTO ent_counters(subject, feature, period, period_start, period_end, used, "
+        "INSERT INTO main.ent_counters(subject, feature, period, period_start, period_end, used, "
         "unlogged, from_grants) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, max(?8, 0)) ON "
         "CONFLICT(subject, feature, period, period_start) DO UPDATE SET used = used + "
         "excluded.used, unlogged = unlogged + excluded.unlogged, from_grants = max(0, "
@@ -71,54 +71,54 @@ static const char *const SQL[ST_COUNT] = {
     /* reset_quota: the counter back to 0; what it returns is what the reset
     ** ledger row must carry (the logged part) */
     [ST_COUNTER_RESET] =
-        "UPDATE ent_counters SET used = 0, unlogged = 0 WHERE subject = ?1 AND "
+        "UPDATE main.ent_counters SET used = 0, unlogged = 0, from_grants = 0 WHERE subject = ?1 AND "
         "feature = ?2 AND period = ?3 AND period_start = ?4",
-    [ST_RATE_RESET] = "DELETE FROM ent_rates WHERE subject = ?1 AND feature = ?2",
+    [ST_RATE_RESET] = "DELETE FROM main.ent_rates WHERE subject = ?1 AND feature = ?2",
     [ST_ALERT_INSERT] =
-        "INSERT OR IGNORE INTO ent_alerts(at, subject, feature, period_start, "
+        "INSERT OR IGNORE INTO main.ent_alerts(at, subject, feature, period_start, "
         "threshold, used, quota) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     /* grants active at ?3, in burn-down order */
     [ST_GRANTS_ACTIVE] =
-        "SELECT id, remaining FROM ent_grants WHERE subject = ?1 AND feature = "
+        "SELECT id, remaining FROM main.ent_grants WHERE subject = ?1 AND feature = "
         "?2 AND remaining > 0 AND starts_at <= ?3 AND (expires_at IS NULL OR "
         "expires_at > ?3) ORDER BY priority, expires_at IS NULL, expires_at, id",
-    [ST_GRANTS_ANY] = "SELECT EXISTS (SELECT 1 FROM ent_grants WHERE subject = ?1)",
-    [ST_GRANT_BURN] = "UPDATE ent_grants SET remaining = remaining - ?2 WHERE id = ?1",
+    [ST_GRANTS_ANY] = "SELECT EXISTS (SELECT 1 FROM main.ent_grants WHERE subject = ?1)",
+    [ST_GRANT_BURN] = "UPDATE main.ent_grants SET remaining = remaining - ?2 WHERE id = ?1",
     [ST_GRANT_INSERT] =
-        "INSERT INTO ent_grants(subject, feature, amount, remaining, priority, "
+        "INSERT INTO main.ent_grants(subject, feature, amount, remaining, priority, "
         "starts_at, expires_at, idempotency_key, created_at) VALUES (?1, ?2, ?3, "
         "?3, ?4, ?5, ?6, ?7, ?8)",
     [ST_GRANT_BY_KEY] =
-        "SELECT id, feature, amount FROM ent_grants WHERE subject = ?1 AND "
+        "SELECT id, feature, amount FROM main.ent_grants WHERE subject = ?1 AND "
         "idempotency_key = ?2",
     [ST_OVERRIDE] =
-        "SELECT enabled, quota, period, soft, cap, per_seat, value FROM ent_overrides "
+        "SELECT enabled, quota, period, soft, cap, per_seat, value FROM main.ent_overrides "
         "WHERE subject = ?1 AND feature = ?2 AND (expires_at IS NULL OR "
         "expires_at > ?3)",
-    [ST_PARENT] = "SELECT parent FROM ent_subjects WHERE subject = ?1",
-    [ST_RATE_GET] = "SELECT tat FROM ent_rates WHERE subject = ?1 AND feature = ?2",
+    [ST_PARENT] = "SELECT parent FROM main.ent_subjects WHERE subject = ?1",
+    [ST_RATE_GET] = "SELECT tat FROM main.ent_rates WHERE subject = ?1 AND feature = ?2",
     [ST_RATE_PUT] =
-        "INSERT INTO ent_rates(subject, feature, tat) VALUES (?1, ?2, ?3) "
+        "INSERT INTO main.ent_rates(subject, feature, tat) VALUES (?1, ?2, ?3) "
         "ON CONFLICT(subject, feature) DO UPDATE SET tat = excluded.tat",
     [ST_SCHEMA_COOKIE] = "PRAGMA main.schema_version",
-    [ST_GENERATION] = "SELECT value FROM ent_meta WHERE key = 'config_generation'",
-    [ST_PIN] = "SELECT 1 FROM ent_meta LIMIT 1",
+    [ST_GENERATION] = "SELECT value FROM main.ent_meta WHERE key = 'config_generation'",
+    [ST_PIN] = "SELECT 1 FROM main.ent_meta LIMIT 1",
     [ST_USER_TRIGGERS] =
         "SELECT count(*) FROM main.sqlite_master WHERE type = 'trigger' AND "
-        "tbl_name IN ('ent_events', 'ent_counters')",
+        "tbl_name IN ('ent_events', 'ent_counters', 'ent_alerts', 'ent_grants', 'ent_rates')",
     [ST_EVENT_INSERT] =
-        "INSERT INTO ent_events(at, subject, feature, amount, kind, "
+        "INSERT INTO main.ent_events(at, subject, feature, amount, kind, "
         "idempotency_key, metadata, period, period_start, requested, pool) "
         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     [ST_EVENT_BY_KEY] =
-        "SELECT feature, amount, kind, requested FROM ent_events "
+        "SELECT feature, amount, kind, requested FROM main.ent_events "
         "WHERE subject = ?1 AND idempotency_key = ?2",
     [ST_SUBJECT_SET_PLAN] =
-        "INSERT INTO ent_subjects(subject, plan, status) VALUES (?1, ?2, "
+        "INSERT INTO main.ent_subjects(subject, plan, status) VALUES (?1, ?2, "
         "'active') ON CONFLICT(subject) DO UPDATE SET plan = excluded.plan, "
         "status = 'active', trial_ends_at = NULL",
     [ST_SUBJECT_START_TRIAL] =
-        "INSERT INTO ent_subjects(subject, plan, status, trial_ends_at) VALUES (?1, ?2, "
+        "INSERT INTO main.ent_subjects(subject, plan, status, trial_ends_at) VALUES (?1, ?2, "
         "'trialing', ?3) ON CONFLICT(subject) DO UPDATE SET plan = excluded.plan, "
         "status = 'trialing', trial_ends_at = excluded.trial_ends_at",
 };

@@ -163,9 +163,13 @@ static int rate_row(EntConn *conn, const EntSubject *s, const EntFeature *f, int
     r->v.status = "disabled";
     return SQLITE_OK;
   }
+  snprintf(r->rate_period, sizeof(r->rate_period), "%s", f->rate_period ? f->rate_period : "");
+  if (f->unlimited) {
+    r->v.status = "unlimited";
+    return SQLITE_OK;
+  }
   if (ent_rate_read(conn, s, f, &has, &tat, e) != SQLITE_OK) return e->code;
   ent_rate_eval(f, now * 1000, has, tat, 0, &rt);
-  snprintf(r->rate_period, sizeof(r->rate_period), "%s", f->rate_period);
   r->used = f->burst - rt.remaining;
   r->v.has_quota = 1;
   r->v.quota = f->burst;
@@ -297,7 +301,7 @@ static int sum_filter(sqlite3_vtab_cursor *cur, int idxNum, const char *idxStr, 
       return rc;
     }
   }
-  rc = sqlite3_prepare_v2(t->base.conn->db, "SELECT subject FROM ent_subjects ORDER BY subject", -1,
+  rc = sqlite3_prepare_v2(t->base.conn->db, "SELECT subject FROM main.ent_subjects ORDER BY subject", -1,
                           &c->subjects, 0);
   if (rc != SQLITE_OK) {
     EntErr e = {0};
