@@ -168,8 +168,9 @@ static int args(Call *k, int argc, sqlite3_value **argv) {
   if (argc >= 5 && sqlite3_value_type(argv[4]) != SQLITE_NULL) {
     cJSON *m = 0;
     if (sqlite3_value_type(argv[4]) == SQLITE_TEXT) {
-      m = cJSON_ParseWithLength((const char *)sqlite3_value_text(argv[4]),
-                                (size_t)sqlite3_value_bytes(argv[4]));
+      /* the whole text: json_extract() over the ledger must work on every row */
+      m = cJSON_ParseWithLengthOpts((const char *)sqlite3_value_text(argv[4]),
+                                    (size_t)sqlite3_value_bytes(argv[4]) + 1, 0, 1);
     }
     if (!cJSON_IsObject(m)) {
       cJSON_Delete(m);
@@ -358,6 +359,12 @@ static int alerts(Call *k, int64_t before) {
     sqlite3_bind_int64(st, 5, t);
     sqlite3_bind_int64(st, 6, k->u.used);
     sqlite3_bind_int64(st, 7, k->f.quota);
+    sqlite3_bind_text(st, 8, ent_period_name(k->f.period), -1, SQLITE_STATIC);
+    if (k->f.period == P_LIFETIME) {
+      sqlite3_bind_null(st, 9);
+    } else {
+      sqlite3_bind_text(st, 9, k->u.end_text, -1, SQLITE_STATIC);
+    }
     if (ent_step_done(k->c, st, &k->e, "writing ent_alerts") != SQLITE_OK) return k->e.code;
   }
   return SQLITE_OK;

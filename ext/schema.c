@@ -66,6 +66,28 @@ int ent_schema_verify(EntConn *c, EntErr *e) {
   return SQLITE_OK;
 }
 
+/* Version 1 to 2: alerts are keyed by period as well as its start, and
+** carry the period's end (for usage_purge); the configuration generation
+** becomes random; time columns refuse 'now' and impossible days; override
+** values must be JSON. Triggers are dropped here and recreated by the DDL. */
+static const char MIGRATE_1_TO_2[] =
+    "ALTER TABLE main.ent_alerts ADD COLUMN period TEXT;"
+    "ALTER TABLE main.ent_alerts ADD COLUMN period_end TEXT;"
+    "DROP INDEX IF EXISTS main.ent_alerts_once;"
+    "DROP TRIGGER IF EXISTS main.ent_subjects_insert;"
+    "DROP TRIGGER IF EXISTS main.ent_subjects_update;"
+    "DROP TRIGGER IF EXISTS main.ent_overrides_insert;"
+    "DROP TRIGGER IF EXISTS main.ent_overrides_update;"
+    "DROP TRIGGER IF EXISTS main.ent_features_gen_i;"
+    "DROP TRIGGER IF EXISTS main.ent_features_gen_u;"
+    "DROP TRIGGER IF EXISTS main.ent_features_gen_d;"
+    "DROP TRIGGER IF EXISTS main.ent_plans_gen_i;"
+    "DROP TRIGGER IF EXISTS main.ent_plans_gen_u;"
+    "DROP TRIGGER IF EXISTS main.ent_plans_gen_d;"
+    "DROP TRIGGER IF EXISTS main.ent_plan_features_gen_i;"
+    "DROP TRIGGER IF EXISTS main.ent_plan_features_gen_u;"
+    "DROP TRIGGER IF EXISTS main.ent_plan_features_gen_d;";
+
 /* Creates the schema, or migrates an older one in place. Idempotent, and
 ** cheap when the schema is current (one indexed read) unless repair is set:
 ** then the DDL runs again, restoring any dropped index or trigger. */
@@ -76,10 +98,11 @@ int ent_schema_ensure(EntConn *c, int repair, EntErr *e) {
   if (schema_version(c, &v, e) != SQLITE_OK) return e->code;
   if (v == ENT_SCHEMA_VERSION && !repair) return SQLITE_OK;
   if (v > ENT_SCHEMA_VERSION) return newer_schema(e, v);
-  /* v == 0: a new database (or a repair). Migrations from older versions go here, each
-  ** step in the same savepoint, once there is more than one version. */
+  /* v == 0: a new database (or a repair); v == 1: migrate in place first,
+  ** in the same savepoint, then the DDL creates what is new. */
   sp = sqlite3_exec(c->db, "SAVEPOINT entitlements_init", 0, 0, 0) == SQLITE_OK;
-  rc = sqlite3_exec(c->db, ENT_SCHEMA_SQL, 0, 0, &msg);
+  rc = v == 1 ? sqlite3_exec(c->db, MIGRATE_1_TO_2, 0, 0, &msg) : SQLITE_OK;
+  if (rc == SQLITE_OK) rc = sqlite3_exec(c->db, ENT_SCHEMA_SQL, 0, 0, &msg);
   if (rc == SQLITE_OK) {
     char *sql = sqlite3_mprintf(
         "INSERT INTO main.ent_meta(key, value) VALUES ('schema_version', %d) "
@@ -106,6 +129,22 @@ int ent_schema_ensure(EntConn *c, int repair, EntErr *e) {
     return e->code;
   }
   return SQLITE_OK;
+}
+
+/* entitlements_json_valid(x): 1 when x is one whole JSON value (text), else
+** 0. The ent_overrides triggers use it; registered innocuous so they work
+** under trusted_schema = OFF, which SQLite 3.40's json_valid() does not. */
+static void fn_json_valid(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  cJSON *v;
+  if (!ent_argc(ctx, argc, 1, 1, "entitlements_json_valid(text)")) return;
+  if (sqlite3_value_type(argv[0]) != SQLITE_TEXT) {
+    sqlite3_result_int(ctx, 0);
+    return;
+  }
+  v = cJSON_ParseWithLengthOpts((const char *)sqlite3_value_text(argv[0]),
+                                (size_t)sqlite3_value_bytes(argv[0]) + 1, 0, 1);
+  sqlite3_result_int(ctx, v != 0);
+  cJSON_Delete(v);
 }
 
 static void fn_init(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
@@ -144,12 +183,17 @@ static const char *const CHECK_SQL[] = {
     "FROM main.ent_counters WHERE used < 0 ORDER BY 2, 3, 4, 5",
     "SELECT 'negative_grant', subject, feature, NULL, NULL, remaining, NULL FROM main.ent_grants "
     "WHERE remaining < 0 ORDER BY 2, 3",
+    /* of used, the part grants covered is between 0 and used: more would
+    ** count grant units as plan quota again */
+    "SELECT 'bad_grant_share', subject, feature, period, period_start, used, from_grants "
+    "FROM main.ent_counters WHERE from_grants < 0 OR (used >= 0 AND from_grants > used) ORDER BY 2, 3, 4, 5",
     "SELECT 'missing_plan', subject, plan, NULL, NULL, NULL, NULL FROM main.ent_subjects s "
     "WHERE plan IS NOT NULL AND NOT EXISTS (SELECT 1 FROM main.ent_plans p WHERE p.plan = s.plan) "
     "ORDER BY 2",
+    /* every parent link, with or without plans: pools follow them all */
     "WITH RECURSIVE walk(start, cur, depth) AS (SELECT subject, parent, 1 FROM main.ent_subjects "
-    "WHERE plan IS NULL AND parent IS NOT NULL UNION ALL SELECT w.start, s.parent, w.depth + 1 "
-    "FROM walk w JOIN main.ent_subjects s ON s.subject = w.cur WHERE s.plan IS NULL AND s.parent IS "
+    "WHERE parent IS NOT NULL UNION ALL SELECT w.start, s.parent, w.depth + 1 "
+    "FROM walk w JOIN main.ent_subjects s ON s.subject = w.cur WHERE s.parent IS "
     "NOT NULL AND w.cur != w.start AND w.depth < 1000) "
     "SELECT DISTINCT 'parent_cycle', start, NULL, NULL, NULL, NULL, NULL FROM walk "
     "WHERE cur = start ORDER BY 2",
@@ -240,6 +284,7 @@ static void fn_purge(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   static const char *const SQL[] = {
       "DELETE FROM main.ent_events WHERE at < ?1",
       "DELETE FROM main.ent_counters WHERE period_end IS NOT NULL AND period_end <= ?1",
+      "DELETE FROM main.ent_alerts WHERE period_end IS NOT NULL AND period_end <= ?1",
       "INSERT INTO main.ent_meta(key, value) VALUES ('purge_horizon', ?1) ON CONFLICT(key) DO "
       "UPDATE SET value = max(value, excluded.value)",
   };
@@ -268,14 +313,14 @@ static void fn_purge(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   }
   ent_fmt_time(ms, 0, before);
   sp = sqlite3_exec(c->db, "SAVEPOINT entitlements_purge", 0, 0, 0) == SQLITE_OK;
-  for (i = 0; i < 3 && rc == SQLITE_OK; i++) {
+  for (i = 0; i < 4 && rc == SQLITE_OK; i++) {
     sqlite3_stmt *st = 0;
-    if (i == 1 && !all) continue;
+    if ((i == 1 || i == 2) && !all) continue;
     rc = sqlite3_prepare_v2(c->db, SQL[i], -1, &st, 0);
     if (rc == SQLITE_OK) {
       sqlite3_bind_text(st, 1, before, -1, SQLITE_STATIC);
       rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(c->db);
-      if (i < 2) deleted += sqlite3_changes(c->db);
+      if (i < 3) deleted += sqlite3_changes(c->db);
     }
     sqlite3_finalize(st);
   }
@@ -298,5 +343,11 @@ int ent_register_schema(sqlite3 *db, EntConn *c) {
       {"entitlements_check", fn_check},
       {"usage_purge", fn_purge},
   };
-  return ent_register_fns(db, c, fns, (int)(sizeof(fns) / sizeof(fns[0])));
+  int rc = ent_register_fns(db, c, fns, (int)(sizeof(fns) / sizeof(fns[0])));
+  if (rc == SQLITE_OK) {
+    rc = sqlite3_create_function_v2(db, "entitlements_json_valid", -1,
+                                    SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, c,
+                                    fn_json_valid, 0, 0, 0);
+  }
+  return rc;
 }

@@ -76,7 +76,7 @@ static const char *const SQL[ST_COUNT] = {
     [ST_RATE_RESET] = "DELETE FROM main.ent_rates WHERE subject = ?1 AND feature = ?2",
     [ST_ALERT_INSERT] =
         "INSERT OR IGNORE INTO main.ent_alerts(at, subject, feature, period_start, "
-        "threshold, used, quota) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "threshold, used, quota, period, period_end) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     /* grants active at ?3, in burn-down order */
     [ST_GRANTS_ACTIVE] =
         "SELECT id, remaining FROM main.ent_grants WHERE subject = ?1 AND feature = "

@@ -1,4 +1,4 @@
--- sqlite-entitlements schema, version 1.
+-- sqlite-entitlements schema, version 2.
 --
 -- Compiled into the extension and run by entitlements_init(); every statement
 -- is idempotent. Users may read every table and write ent_subjects with plain
@@ -133,10 +133,12 @@ CREATE TABLE IF NOT EXISTS ent_alerts(
   threshold    INTEGER NOT NULL,
   used         INTEGER NOT NULL,
   quota        INTEGER NOT NULL,
-  delivered_at TEXT
+  delivered_at TEXT,
+  period       TEXT,   -- the counter's period: a day and a month starting together are two
+  period_end   TEXT    -- NULL for lifetime; usage_purge(…, 'all') removes ended periods' alerts
 );
-CREATE UNIQUE INDEX IF NOT EXISTS ent_alerts_once
-  ON ent_alerts(subject, feature, period_start, threshold);
+CREATE UNIQUE INDEX IF NOT EXISTS ent_alerts_once_per_period
+  ON ent_alerts(subject, feature, period, period_start, threshold);
 CREATE INDEX IF NOT EXISTS ent_alerts_outbox ON ent_alerts(id) WHERE delivered_at IS NULL;
 
 -- Rate limits (GCRA): each subject's theoretical arrival time per feature,
@@ -192,10 +194,10 @@ BEGIN
    WHERE NEW.bypass IS NULL OR NEW.bypass NOT IN (0, 1);
   SELECT RAISE(ABORT, 'entitlements: ent_subjects.parent must differ from subject')
    WHERE NEW.parent IS NOT NULL AND NEW.parent = NEW.subject;
-  SELECT RAISE(ABORT, 'entitlements: ent_subjects.trial_ends_at, grace_ends_at and billing_anchor must be NULL, a time text such as ''2026-11-22 10:00:00'', or unix seconds')
-   WHERE (NEW.trial_ends_at IS NOT NULL AND (typeof(NEW.trial_ends_at) = 'blob' OR (typeof(NEW.trial_ends_at) = 'text' AND julianday(NEW.trial_ends_at) IS NULL)))
-      OR (NEW.grace_ends_at IS NOT NULL AND (typeof(NEW.grace_ends_at) = 'blob' OR (typeof(NEW.grace_ends_at) = 'text' AND julianday(NEW.grace_ends_at) IS NULL)))
-      OR (NEW.billing_anchor IS NOT NULL AND (typeof(NEW.billing_anchor) = 'blob' OR (typeof(NEW.billing_anchor) = 'text' AND julianday(NEW.billing_anchor) IS NULL)));
+  SELECT RAISE(ABORT, 'entitlements: ent_subjects.trial_ends_at, grace_ends_at and billing_anchor must be NULL, a fixed time (not ''now'') on a real day such as ''2026-11-22 10:00:00'', or unix seconds in years 0000 to 9999')
+   WHERE (NEW.trial_ends_at IS NOT NULL AND (typeof(NEW.trial_ends_at) = 'blob' OR (typeof(NEW.trial_ends_at) = 'text' AND (julianday(NEW.trial_ends_at) IS NULL OR lower(trim(NEW.trial_ends_at)) = 'now' OR (NEW.trial_ends_at GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*' AND date(substr(NEW.trial_ends_at, 1, 10)) IS NOT substr(NEW.trial_ends_at, 1, 10)))) OR (typeof(NEW.trial_ends_at) IN ('integer', 'real') AND (NEW.trial_ends_at < -62167219200 OR NEW.trial_ends_at > 253402300799))))
+      OR (NEW.grace_ends_at IS NOT NULL AND (typeof(NEW.grace_ends_at) = 'blob' OR (typeof(NEW.grace_ends_at) = 'text' AND (julianday(NEW.grace_ends_at) IS NULL OR lower(trim(NEW.grace_ends_at)) = 'now' OR (NEW.grace_ends_at GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*' AND date(substr(NEW.grace_ends_at, 1, 10)) IS NOT substr(NEW.grace_ends_at, 1, 10)))) OR (typeof(NEW.grace_ends_at) IN ('integer', 'real') AND (NEW.grace_ends_at < -62167219200 OR NEW.grace_ends_at > 253402300799))))
+      OR (NEW.billing_anchor IS NOT NULL AND (typeof(NEW.billing_anchor) = 'blob' OR (typeof(NEW.billing_anchor) = 'text' AND (julianday(NEW.billing_anchor) IS NULL OR lower(trim(NEW.billing_anchor)) = 'now' OR (NEW.billing_anchor GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*' AND date(substr(NEW.billing_anchor, 1, 10)) IS NOT substr(NEW.billing_anchor, 1, 10)))) OR (typeof(NEW.billing_anchor) IN ('integer', 'real') AND (NEW.billing_anchor < -62167219200 OR NEW.billing_anchor > 253402300799))));
   SELECT RAISE(ABORT, 'entitlements: ent_subjects.metadata must be NULL or a JSON object')
    WHERE NEW.metadata IS NOT NULL AND (typeof(NEW.metadata) != 'text' OR substr(trim(NEW.metadata), 1, 1) != '{' OR substr(trim(NEW.metadata), -1, 1) != '}');
 END;
@@ -215,10 +217,10 @@ BEGIN
    WHERE NEW.bypass IS NULL OR NEW.bypass NOT IN (0, 1);
   SELECT RAISE(ABORT, 'entitlements: ent_subjects.parent must differ from subject')
    WHERE NEW.parent IS NOT NULL AND NEW.parent = NEW.subject;
-  SELECT RAISE(ABORT, 'entitlements: ent_subjects.trial_ends_at, grace_ends_at and billing_anchor must be NULL, a time text such as ''2026-11-22 10:00:00'', or unix seconds')
-   WHERE (NEW.trial_ends_at IS NOT NULL AND (typeof(NEW.trial_ends_at) = 'blob' OR (typeof(NEW.trial_ends_at) = 'text' AND julianday(NEW.trial_ends_at) IS NULL)))
-      OR (NEW.grace_ends_at IS NOT NULL AND (typeof(NEW.grace_ends_at) = 'blob' OR (typeof(NEW.grace_ends_at) = 'text' AND julianday(NEW.grace_ends_at) IS NULL)))
-      OR (NEW.billing_anchor IS NOT NULL AND (typeof(NEW.billing_anchor) = 'blob' OR (typeof(NEW.billing_anchor) = 'text' AND julianday(NEW.billing_anchor) IS NULL)));
+  SELECT RAISE(ABORT, 'entitlements: ent_subjects.trial_ends_at, grace_ends_at and billing_anchor must be NULL, a fixed time (not ''now'') on a real day such as ''2026-11-22 10:00:00'', or unix seconds in years 0000 to 9999')
+   WHERE (NEW.trial_ends_at IS NOT NULL AND (typeof(NEW.trial_ends_at) = 'blob' OR (typeof(NEW.trial_ends_at) = 'text' AND (julianday(NEW.trial_ends_at) IS NULL OR lower(trim(NEW.trial_ends_at)) = 'now' OR (NEW.trial_ends_at GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*' AND date(substr(NEW.trial_ends_at, 1, 10)) IS NOT substr(NEW.trial_ends_at, 1, 10)))) OR (typeof(NEW.trial_ends_at) IN ('integer', 'real') AND (NEW.trial_ends_at < -62167219200 OR NEW.trial_ends_at > 253402300799))))
+      OR (NEW.grace_ends_at IS NOT NULL AND (typeof(NEW.grace_ends_at) = 'blob' OR (typeof(NEW.grace_ends_at) = 'text' AND (julianday(NEW.grace_ends_at) IS NULL OR lower(trim(NEW.grace_ends_at)) = 'now' OR (NEW.grace_ends_at GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*' AND date(substr(NEW.grace_ends_at, 1, 10)) IS NOT substr(NEW.grace_ends_at, 1, 10)))) OR (typeof(NEW.grace_ends_at) IN ('integer', 'real') AND (NEW.grace_ends_at < -62167219200 OR NEW.grace_ends_at > 253402300799))))
+      OR (NEW.billing_anchor IS NOT NULL AND (typeof(NEW.billing_anchor) = 'blob' OR (typeof(NEW.billing_anchor) = 'text' AND (julianday(NEW.billing_anchor) IS NULL OR lower(trim(NEW.billing_anchor)) = 'now' OR (NEW.billing_anchor GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*' AND date(substr(NEW.billing_anchor, 1, 10)) IS NOT substr(NEW.billing_anchor, 1, 10)))) OR (typeof(NEW.billing_anchor) IN ('integer', 'real') AND (NEW.billing_anchor < -62167219200 OR NEW.billing_anchor > 253402300799))));
   SELECT RAISE(ABORT, 'entitlements: ent_subjects.metadata must be NULL or a JSON object')
    WHERE NEW.metadata IS NOT NULL AND (typeof(NEW.metadata) != 'text' OR substr(trim(NEW.metadata), 1, 1) != '{' OR substr(trim(NEW.metadata), -1, 1) != '}');
 END;
@@ -232,19 +234,25 @@ END;
 
 -- Every connection keeps the configuration in memory and reloads it when
 -- config_generation changes; any change to these tables, by
--- entitlements_load() or by hand, bumps it.
+-- entitlements_load() or by hand, sets it to a new random 64-bit value. Not
+-- value + 1: a rolled-back change and the next change would then both be
+-- N + 1, and a connection that saw the rolled-back one would keep it.
 INSERT OR IGNORE INTO ent_meta(key, value) VALUES ('config_generation', 0);
-CREATE TRIGGER IF NOT EXISTS ent_features_gen_i AFTER INSERT ON ent_features BEGIN UPDATE ent_meta SET value = value + 1 WHERE key = 'config_generation'; END;
-CREATE TRIGGER IF NOT EXISTS ent_features_gen_u AFTER UPDATE ON ent_features BEGIN UPDATE ent_meta SET value = value + 1 WHERE key = 'config_generation'; END;
-CREATE TRIGGER IF NOT EXISTS ent_features_gen_d AFTER DELETE ON ent_features BEGIN UPDATE ent_meta SET value = value + 1 WHERE key = 'config_generation'; END;
-CREATE TRIGGER IF NOT EXISTS ent_plans_gen_i AFTER INSERT ON ent_plans BEGIN UPDATE ent_meta SET value = value + 1 WHERE key = 'config_generation'; END;
-CREATE TRIGGER IF NOT EXISTS ent_plans_gen_u AFTER UPDATE ON ent_plans BEGIN UPDATE ent_meta SET value = value + 1 WHERE key = 'config_generation'; END;
-CREATE TRIGGER IF NOT EXISTS ent_plans_gen_d AFTER DELETE ON ent_plans BEGIN UPDATE ent_meta SET value = value + 1 WHERE key = 'config_generation'; END;
-CREATE TRIGGER IF NOT EXISTS ent_plan_features_gen_i AFTER INSERT ON ent_plan_features BEGIN UPDATE ent_meta SET value = value + 1 WHERE key = 'config_generation'; END;
-CREATE TRIGGER IF NOT EXISTS ent_plan_features_gen_u AFTER UPDATE ON ent_plan_features BEGIN UPDATE ent_meta SET value = value + 1 WHERE key = 'config_generation'; END;
-CREATE TRIGGER IF NOT EXISTS ent_plan_features_gen_d AFTER DELETE ON ent_plan_features BEGIN UPDATE ent_meta SET value = value + 1 WHERE key = 'config_generation'; END;
+CREATE TRIGGER IF NOT EXISTS ent_features_gen_i AFTER INSERT ON ent_features BEGIN UPDATE ent_meta SET value = random() WHERE key = 'config_generation'; END;
+CREATE TRIGGER IF NOT EXISTS ent_features_gen_u AFTER UPDATE ON ent_features BEGIN UPDATE ent_meta SET value = random() WHERE key = 'config_generation'; END;
+CREATE TRIGGER IF NOT EXISTS ent_features_gen_d AFTER DELETE ON ent_features BEGIN UPDATE ent_meta SET value = random() WHERE key = 'config_generation'; END;
+CREATE TRIGGER IF NOT EXISTS ent_plans_gen_i AFTER INSERT ON ent_plans BEGIN UPDATE ent_meta SET value = random() WHERE key = 'config_generation'; END;
+CREATE TRIGGER IF NOT EXISTS ent_plans_gen_u AFTER UPDATE ON ent_plans BEGIN UPDATE ent_meta SET value = random() WHERE key = 'config_generation'; END;
+CREATE TRIGGER IF NOT EXISTS ent_plans_gen_d AFTER DELETE ON ent_plans BEGIN UPDATE ent_meta SET value = random() WHERE key = 'config_generation'; END;
+CREATE TRIGGER IF NOT EXISTS ent_plan_features_gen_i AFTER INSERT ON ent_plan_features BEGIN UPDATE ent_meta SET value = random() WHERE key = 'config_generation'; END;
+CREATE TRIGGER IF NOT EXISTS ent_plan_features_gen_u AFTER UPDATE ON ent_plan_features BEGIN UPDATE ent_meta SET value = random() WHERE key = 'config_generation'; END;
+CREATE TRIGGER IF NOT EXISTS ent_plan_features_gen_d AFTER DELETE ON ent_plan_features BEGIN UPDATE ent_meta SET value = random() WHERE key = 'config_generation'; END;
 
 -- Plain-SQL writes to ent_overrides are checked like those to ent_subjects.
+-- JSON values are checked by entitlements_json_valid(), which the extension
+-- registers as innocuous (SQLite 3.40's json_valid() is not, and would make
+-- these triggers fail under trusted_schema = OFF); so writing ent_overrides
+-- needs the extension loaded.
 CREATE TRIGGER IF NOT EXISTS ent_overrides_insert BEFORE INSERT ON ent_overrides
 BEGIN
   SELECT RAISE(ABORT, 'entitlements: ent_overrides.feature names no feature in ent_features')
@@ -255,8 +263,11 @@ BEGIN
    WHERE (NEW.quota IS NOT NULL AND (typeof(NEW.quota) != 'integer' OR NEW.quota < -1)) OR (NEW.cap IS NOT NULL AND (typeof(NEW.cap) != 'integer' OR NEW.cap < 0));
   SELECT RAISE(ABORT, 'entitlements: ent_overrides.period must be NULL or one of minute, hour, day, week, month, year, lifetime')
    WHERE NEW.period IS NOT NULL AND NEW.period NOT IN ('minute', 'hour', 'day', 'week', 'month', 'year', 'lifetime');
-  SELECT RAISE(ABORT, 'entitlements: ent_overrides.expires_at must be NULL or a time text such as 2026-11-22 10:00:00')
-   WHERE NEW.expires_at IS NOT NULL AND (typeof(NEW.expires_at) != 'text' OR julianday(NEW.expires_at) IS NULL);
+  SELECT RAISE(ABORT, 'entitlements: ent_overrides.expires_at must be NULL or a fixed time text on a real day such as 2026-11-22 10:00:00')
+   WHERE NEW.expires_at IS NOT NULL AND (typeof(NEW.expires_at) != 'text' OR julianday(NEW.expires_at) IS NULL OR lower(trim(NEW.expires_at)) = 'now'
+      OR (NEW.expires_at GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*' AND date(substr(NEW.expires_at, 1, 10)) IS NOT substr(NEW.expires_at, 1, 10)));
+  SELECT RAISE(ABORT, 'entitlements: ent_overrides.value must be NULL or valid JSON text, such as 500, ''"premium"'' or ''["pdf", "csv"]''')
+   WHERE NEW.value IS NOT NULL AND (typeof(NEW.value) != 'text' OR NOT entitlements_json_valid(NEW.value));
 END;
 
 -- The same checks for UPDATE.
@@ -270,6 +281,9 @@ BEGIN
    WHERE (NEW.quota IS NOT NULL AND (typeof(NEW.quota) != 'integer' OR NEW.quota < -1)) OR (NEW.cap IS NOT NULL AND (typeof(NEW.cap) != 'integer' OR NEW.cap < 0));
   SELECT RAISE(ABORT, 'entitlements: ent_overrides.period must be NULL or one of minute, hour, day, week, month, year, lifetime')
    WHERE NEW.period IS NOT NULL AND NEW.period NOT IN ('minute', 'hour', 'day', 'week', 'month', 'year', 'lifetime');
-  SELECT RAISE(ABORT, 'entitlements: ent_overrides.expires_at must be NULL or a time text such as 2026-11-22 10:00:00')
-   WHERE NEW.expires_at IS NOT NULL AND (typeof(NEW.expires_at) != 'text' OR julianday(NEW.expires_at) IS NULL);
+  SELECT RAISE(ABORT, 'entitlements: ent_overrides.expires_at must be NULL or a fixed time text on a real day such as 2026-11-22 10:00:00')
+   WHERE NEW.expires_at IS NOT NULL AND (typeof(NEW.expires_at) != 'text' OR julianday(NEW.expires_at) IS NULL OR lower(trim(NEW.expires_at)) = 'now'
+      OR (NEW.expires_at GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*' AND date(substr(NEW.expires_at, 1, 10)) IS NOT substr(NEW.expires_at, 1, 10)));
+  SELECT RAISE(ABORT, 'entitlements: ent_overrides.value must be NULL or valid JSON text, such as 500, ''"premium"'' or ''["pdf", "csv"]''')
+   WHERE NEW.value IS NOT NULL AND (typeof(NEW.value) != 'text' OR NOT entitlements_json_valid(NEW.value));
 END;
