@@ -86,7 +86,7 @@ typedef struct Ent {
   EntPeriod period;
   int no_ledger;               /* metered: "ledger": false (counters only) */
   int pool;                    /* metered: counted on the top-level parent */
-  char alerts[128];            /* metered: its own thresholds as JSON, or "" */
+  char alerts[ENT_ALERTS_TEXT]; /* metered: its own thresholds as JSON, or "" */
   int64_t burst, rate_seconds; /* rate: tokens at once; the period in seconds */
   char rate_period[24];        /* rate: 'minute', 'hour', 'day' or seconds as text */
 } Ent;
@@ -459,6 +459,14 @@ static int read_rate(Model *m, Ent *en, const cJSON *v) {
     return ent_err(m->e, SQLITE_ERROR, "%s: missing \"limit\" (requests per period)", en->path);
   }
   if (!has_burst) en->burst = en->quota > 0 ? en->quota : 1;
+  if (!ent_rate_fits(en->burst, en->rate_seconds, en->quota)) {
+    /* burst x (period / limit) in microseconds must not overflow */
+    return ent_err(m->e, SQLITE_ERROR,
+                   "%s: a burst of %lld at %lld per %lld s spans more than 36,000 years of "
+                   "tokens; lower the burst or the period, or raise the limit",
+                   en->path, (long long)en->burst, (long long)en->quota,
+                   (long long)en->rate_seconds);
+  }
   return SQLITE_OK;
 }
 
@@ -653,7 +661,7 @@ static int read_model(Model *m, const cJSON *doc) {
       const cJSON *s;
       if (!cJSON_IsObject(k)) return not_object(m->e, "settings", k);
       cJSON_ArrayForEach(s, k) {
-        char buf[128];
+        char buf[ENT_ALERTS_TEXT];
         if (strcmp(s->string, "alerts") != 0) {
           return unknown_key(m->e, "settings", s->string, "alerts");
         }
@@ -1034,6 +1042,40 @@ static int write_model(EntConn *c, Model *m) {
 
 /* ---- the SQL functions ------------------------------------------------- */
 
+/* What a JSON parser lets through but a configuration must not hold: a key
+** twice in one object (which one wins would differ between 'merge' and
+** 'replace') and numbers that are not finite (1e400 parses as infinity and
+** would be written back as null). Reported with the path. */
+static int doc_check(EntErr *e, const cJSON *it, const char *path) {
+  const cJSON *k, *j;
+  int rc = SQLITE_OK, i = 0;
+  if (cJSON_IsNumber(it) && !isfinite(it->valuedouble)) {
+    return ent_err(e, SQLITE_ERROR,
+                   "%s: the number is out of range (not finite); numbers must be within +-1e308",
+                   path[0] ? path : "(document)");
+  }
+  if (!cJSON_IsObject(it) && !cJSON_IsArray(it)) return SQLITE_OK;
+  for (k = it->child; k && rc == SQLITE_OK; k = k->next, i++) {
+    char *p;
+    if (cJSON_IsObject(it)) {
+      for (j = it->child; j != k; j = j->next) {
+        if (strcmp(j->string, k->string) == 0) {
+          return ent_err(e, SQLITE_ERROR,
+                         "%s%s%s: the key appears twice in the same object; keep only one",
+                         path, path[0] ? "." : "", k->string);
+        }
+      }
+      p = sqlite3_mprintf("%s%s%s", path, path[0] ? "." : "", k->string);
+    } else {
+      p = sqlite3_mprintf("%s[%d]", path, i);
+    }
+    if (!p) return ent_err(e, SQLITE_NOMEM, "out of memory");
+    rc = doc_check(e, k, p);
+    sqlite3_free(p);
+  }
+  return rc;
+}
+
 static void fn_load(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   EntConn *c = sqlite3_user_data(ctx);
   EntErr e = {0};
@@ -1075,7 +1117,8 @@ static void fn_load(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     return;
   }
   nplans = cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(doc, "plans"));
-  rc = cJSON_IsObject(doc) ? ent_schema_ensure(c, 0, &e) : read_model(&m, doc);
+  rc = doc_check(&e, doc, "");
+  if (rc == SQLITE_OK) rc = cJSON_IsObject(doc) ? ent_schema_ensure(c, 0, &e) : read_model(&m, doc);
   if (rc == SQLITE_OK) {
     if (replace) {
       whole = doc;

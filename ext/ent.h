@@ -20,6 +20,7 @@ SQLITE_EXTENSION_INIT3
 
 #define ENT_VERSION "0.1.0"
 #define ENT_MAX_ALERTS 32 /* alert thresholds per entitlement */
+#define ENT_ALERTS_TEXT (ENT_MAX_ALERTS * 6 + 8) /* them as JSON text: "[1,...,1000]" */
 #define ENT_SCHEMA_VERSION 2
 
 #ifndef SQLITE_CONSTRAINT_FUNCTION
@@ -124,7 +125,13 @@ typedef enum { P_MINUTE, P_HOUR, P_DAY, P_WEEK, P_MONTH, P_YEAR, P_LIFETIME, P_N
 #define ENT_TIME_MIN_MS (-62167219200000LL) /* 0000-01-01 00:00:00 */
 #define ENT_TIME_MAX_MS (253402300799999LL) /* 9999-12-31 23:59:59.999 */
 
+/* The times a call may run at: every period around them (a week from
+** Monday, an anchored year) stays within years 0000 to 9999. */
+#define ENT_NOW_MIN_MS (-62135596800000LL) /* 0001-01-01 00:00:00 */
+#define ENT_NOW_MAX_MS (253370764799999LL) /* 9998-12-31 23:59:59.999 */
+
 int64_t ent_now(EntConn *c);
+int ent_now_check(int64_t ms, const char *what, EntErr *e);
 int ent_time_value(EntConn *c, sqlite3_value *v, const char *what, int64_t *out, EntErr *e);
 int ent_time_text(EntConn *c, const char *z, const char *what, int64_t *out, EntErr *e);
 void ent_fmt_time(int64_t ms, int with_ms, char out[32]);
@@ -235,6 +242,7 @@ typedef struct EntFeatCfg {
 } EntFeatCfg;
 
 struct EntConfig {
+  int refs; /* the connection's, and each plan_matrix scan's (a reload mid-scan frees nothing) */
   int64_t generation;
   int nfeat, nplans, default_plan;
   EntFeatCfg *feats;
@@ -247,6 +255,7 @@ struct EntConfig {
 int ent_config_sync(EntConn *c, int64_t generation, EntErr *e);
 int ent_config_current(EntConn *c, EntErr *e);
 void ent_config_free(EntConn *c);
+void ent_config_release(EntConfig *g);
 int ent_config_feature(const EntConfig *g, const char *name);
 int ent_config_plan(const EntConfig *g, const char *name);
 
@@ -358,6 +367,7 @@ int ent_vtab_connect(sqlite3 *db, EntConn *conn, const char *schema, size_t size
 int ent_vtab_disconnect(sqlite3_vtab *vt);
 int ent_vtab_error(sqlite3_vtab *vt, EntErr *e);
 int ent_cursor_open(size_t size, sqlite3_vtab_cursor **out);
+int ent_vtab_binary(sqlite3_index_info *info, int i);
 
 int ent_register_summary(sqlite3 *db, EntConn *c);
 int ent_register_events(sqlite3 *db, EntConn *c);

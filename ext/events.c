@@ -33,10 +33,18 @@ static int ev_connect(sqlite3 *db, void *aux, int argc, const char *const *argv,
   (void)argc;
   (void)argv;
   (void)err;
-  return ent_vtab_connect(db, aux,
-                          "CREATE TABLE x(id INTEGER, at TEXT, subject TEXT, feature TEXT, "
-                          "amount INTEGER, kind TEXT, idempotency_key TEXT, metadata TEXT)",
-                          sizeof(EvTab), 0, out); /* not innocuous: an INSERT writes */
+  int rc = ent_vtab_connect(db, aux,
+                            "CREATE TABLE x(id INTEGER, at TEXT, subject TEXT, feature TEXT, "
+                            "amount INTEGER, kind TEXT, idempotency_key TEXT, metadata TEXT)",
+                            sizeof(EvTab), 0, out); /* not innocuous: an INSERT writes */
+  /* a denial writes nothing before it returns SQLITE_CONSTRAINT, so SQLite
+  ** may honour ON CONFLICT: INSERT OR IGNORE skips denied rows */
+  if (rc == SQLITE_OK) rc = sqlite3_vtab_config(db, SQLITE_VTAB_CONSTRAINT_SUPPORT, 1);
+  if (rc != SQLITE_OK && *out) {
+    ent_vtab_disconnect(*out);
+    *out = 0;
+  }
+  return rc;
 }
 
 static int ev_best_index(sqlite3_vtab *vt, sqlite3_index_info *info) {
@@ -46,7 +54,7 @@ static int ev_best_index(sqlite3_vtab *vt, sqlite3_index_info *info) {
     const struct sqlite3_index_constraint *k = &info->aConstraint[i];
     if (!k->usable || k->op != SQLITE_INDEX_CONSTRAINT_EQ) continue;
     if (k->iColumn == EV_ID || k->iColumn == -1) id = i;
-    if (k->iColumn == EV_SUBJECT) subject = i;
+    if (k->iColumn == EV_SUBJECT && ent_vtab_binary(info, i)) subject = i;
   }
   if (id >= 0) {
     info->idxNum = 1;
@@ -175,7 +183,8 @@ static int ev_update(sqlite3_vtab *vt, int argc, sqlite3_value **argv, sqlite3_i
     return ent_vtab_error(vt, &e);
   }
   if (sqlite3_value_type(argv[2 + EV_AT]) != SQLITE_NULL &&
-      ent_time_value(t->conn, argv[2 + EV_AT], "usage_events: at", &at, &e) != SQLITE_OK) {
+      (ent_time_value(t->conn, argv[2 + EV_AT], "usage_events: at", &at, &e) != SQLITE_OK ||
+       ent_now_check(at, "usage_events: at", &e) != SQLITE_OK)) {
     return ent_vtab_error(vt, &e);
   }
   call[0] = argv[2 + EV_SUBJECT];
@@ -186,7 +195,7 @@ static int ev_update(sqlite3_vtab *vt, int argc, sqlite3_value **argv, sqlite3_i
   rc = ent_write(t->conn, k, "usage_events", 5, call,
                  sqlite3_value_type(argv[2 + EV_AT]) != SQLITE_NULL ? &at : 0, &w, &e);
   if (rc != SQLITE_OK) {
-    if (w.denied) e.code = SQLITE_CONSTRAINT;
+    if (w.denied) e.code = SQLITE_CONSTRAINT; /* INSERT OR IGNORE skips the row */
     return ent_vtab_error(vt, &e);
   }
   *rowid = sqlite3_last_insert_rowid(t->conn->db);

@@ -55,6 +55,7 @@ static int h_best_index(sqlite3_vtab *vt, sqlite3_index_info *info) {
     const struct sqlite3_index_constraint *k = &info->aConstraint[i];
     if (k->iColumn < H_ARG0 || k->op != SQLITE_INDEX_CONSTRAINT_EQ) continue;
     if (!k->usable) return SQLITE_CONSTRAINT; /* arguments must be usable */
+    if (!ent_vtab_binary(info, i)) continue;   /* compared by SQLite, not looked up */
     at[k->iColumn - H_ARG0] = i;
   }
   info->idxNum = 0;

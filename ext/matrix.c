@@ -31,7 +31,8 @@ enum {
 
 typedef struct MCur {
   sqlite3_vtab_cursor base;
-  int i, n; /* row i of n = nplans * nfeat */
+  EntConfig *cfg; /* the configuration the scan started with, held */
+  int i, n;       /* row i of n = nplans * nfeat */
 } MCur;
 
 static int m_connect(sqlite3 *db, void *aux, int argc, const char *const *argv, sqlite3_vtab **out,
@@ -58,6 +59,7 @@ static int m_open(sqlite3_vtab *vt, sqlite3_vtab_cursor **out) {
 }
 
 static int m_close(sqlite3_vtab_cursor *cur) {
+  ent_config_release(((MCur *)cur)->cfg);
   sqlite3_free(cur);
   return SQLITE_OK;
 }
@@ -72,8 +74,13 @@ static int m_filter(sqlite3_vtab_cursor *cur, int idxNum, const char *idxStr, in
   (void)argc;
   (void)argv;
   if (ent_config_current(t->conn, &e) != SQLITE_OK) return ent_vtab_error(cur->pVtab, &e);
+  /* a scan keeps the configuration it started with, even if a function in
+  ** the same query reloads it (entitlements_load(..., 'replace')) */
+  ent_config_release(c->cfg);
+  c->cfg = t->conn->cfg;
+  c->cfg->refs++;
   c->i = 0;
-  c->n = t->conn->cfg->nplans * t->conn->cfg->nfeat;
+  c->n = c->cfg->nplans * c->cfg->nfeat;
   return SQLITE_OK;
 }
 
@@ -105,7 +112,7 @@ static void result_value(sqlite3_context *ctx, const cJSON *v, const char *text)
 
 static int m_column(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int col) {
   MCur *c = (MCur *)cur;
-  const EntConfig *g = ((EntVtab *)cur->pVtab)->conn->cfg;
+  const EntConfig *g = c->cfg;
   const EntPlanCfg *p = &g->plans[c->i / g->nfeat];
   const EntFeatCfg *f = &g->feats[c->i % g->nfeat];
   const EntPlanEnt *en = p->ents[c->i % g->nfeat];

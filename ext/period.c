@@ -319,6 +319,16 @@ void ent_period_bounds(EntPeriod p, int has_anchor, int64_t anchor_ms, int64_t t
   }
 }
 
+int ent_now_check(int64_t ms, const char *what, EntErr *e) {
+  char shown[32];
+  if (ms >= ENT_NOW_MIN_MS && ms <= ENT_NOW_MAX_MS) return SQLITE_OK;
+  ent_fmt_time(ms, 0, shown);
+  return ent_err(e, SQLITE_ERROR,
+                 "%s: %s is outside 0001-01-01 to 9998-12-31, where every period around a "
+                 "time (a week, an anchored year) still falls in years 0000 to 9999",
+                 what, shown);
+}
+
 /* entitlements_clock([time]): the connection's time; with an argument, pins
 ** it (NULL unpins). Shown with milliseconds only when they are not zero. */
 static void fn_clock(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
@@ -331,7 +341,8 @@ static void fn_clock(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     if (sqlite3_value_type(argv[0]) == SQLITE_NULL) {
       c->clock_pinned = 0;
     } else {
-      if (ent_time_value(c, argv[0], "entitlements_clock(time)", &t, &e) != SQLITE_OK) {
+      if (ent_time_value(c, argv[0], "entitlements_clock(time)", &t, &e) != SQLITE_OK ||
+          ent_now_check(t, "entitlements_clock(time)", &e) != SQLITE_OK) {
         ent_result_err(ctx, &e);
         return;
       }

@@ -37,8 +37,12 @@ static void plans_free(EntConfig *g) {
   sqlite3_free(g);
 }
 
+void ent_config_release(EntConfig *g) {
+  if (g && --g->refs == 0) plans_free(g);
+}
+
 void ent_config_free(EntConn *c) {
-  plans_free(c->cfg);
+  ent_config_release(c->cfg);
   c->cfg = 0;
 }
 
@@ -260,6 +264,7 @@ static int load(EntConn *c, int64_t generation, EntConfig **out, EntErr *e) {
   }
   for (i = 0; i < 3; i++) sqlite3_finalize(st[i]);
   if (rc == SQLITE_OK) {
+    g->refs = 1;
     g->generation = generation;
     *out = g;
     return SQLITE_OK;

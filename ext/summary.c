@@ -14,7 +14,8 @@
 **                                 any subject, with or without an ent_subjects row
 **   idxNum bit 2: feature = ?  -> only that feature
 **   neither                     -> every subject in ent_subjects, in order
-** Both constraints are consumed (omit), since rows are produced exactly.
+** Both constraints are consumed (omit), since rows are produced exactly;
+** only under BINARY collation (SQLite compares rows itself under any other).
 */
 #include <stdio.h>
 #include <string.h>
@@ -98,7 +99,7 @@ static int sum_best_index(sqlite3_vtab *vt, sqlite3_index_info *info) {
   (void)vt;
   for (i = 0; i < info->nConstraint; i++) {
     const struct sqlite3_index_constraint *k = &info->aConstraint[i];
-    if (!k->usable || k->op != SQLITE_INDEX_CONSTRAINT_EQ) continue;
+    if (!k->usable || k->op != SQLITE_INDEX_CONSTRAINT_EQ || !ent_vtab_binary(info, i)) continue;
     if (k->iColumn == COL_SUBJECT) subject = i;
     if (k->iColumn == COL_FEATURE) feature = i;
   }

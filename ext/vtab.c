@@ -38,6 +38,14 @@ int ent_vtab_error(sqlite3_vtab *vt, EntErr *e) {
   return rc;
 }
 
+/* A text constraint can be answered by exact lookups only under BINARY
+** collation; under another (subject = 'U' COLLATE NOCASE) SQLite must get
+** every row and compare itself. */
+int ent_vtab_binary(sqlite3_index_info *info, int i) {
+  const char *coll = sqlite3_vtab_collation(info, i);
+  return !coll || sqlite3_stricmp(coll, "BINARY") == 0;
+}
+
 int ent_cursor_open(size_t size, sqlite3_vtab_cursor **out) {
   sqlite3_vtab_cursor *c = sqlite3_malloc64(size);
   if (!c) return SQLITE_NOMEM;
