@@ -376,8 +376,7 @@ static int describe(Ask *a, cJSON **out) {
          add_int(o, "used", limited ? a->f.burst - a->r.remaining : 0) &&
          add_int(o, "granted", 0) &&
          add_opt_int(o, "remaining", limited || !live, limited ? a->r.remaining : 0) &&
-         add_int(o, "overage", 0) &&
-         cJSON_AddNullToObject(o, "cost") &&
+         add_int(o, "overage", 0) && cJSON_AddNullToObject(o, "cost") &&
          add_text_or_null(o, "period", live ? a->f.rate_period : 0) &&
          cJSON_AddNullToObject(o, "period_start") && cJSON_AddNullToObject(o, "period_end") &&
          cJSON_AddFalseToObject(o, "soft") && cJSON_AddNullToObject(o, "value");

@@ -84,11 +84,11 @@ typedef struct Ent {
   int enabled, unlimited, soft, has_cap, per_seat, has_price;
   int64_t quota, cap, price;
   EntPeriod period;
-  int no_ledger;               /* metered: "ledger": false (counters only) */
-  int pool;                    /* metered: counted on the top-level parent */
+  int no_ledger;                /* metered: "ledger": false (counters only) */
+  int pool;                     /* metered: counted on the top-level parent */
   char alerts[ENT_ALERTS_TEXT]; /* metered: its own thresholds as JSON, or "" */
-  int64_t burst, rate_seconds; /* rate: tokens at once; the period in seconds */
-  char rate_period[24];        /* rate: 'minute', 'hour', 'day' or seconds as text */
+  int64_t burst, rate_seconds;  /* rate: tokens at once; the period in seconds */
+  char rate_period[24];         /* rate: 'minute', 'hour', 'day' or seconds as text */
 } Ent;
 
 typedef struct Plan {
@@ -772,7 +772,8 @@ static int config_doc(EntConn *c, cJSON **out, EntErr *e) {
   if (rc == SQLITE_OK && ok) {
     /* settings, as they were loaded */
     sqlite3_stmt *q = 0;
-    rc = sqlite3_prepare_v2(c->db, "SELECT value FROM main.ent_meta WHERE key = 'settings'", -1, &q, 0);
+    rc = sqlite3_prepare_v2(c->db, "SELECT value FROM main.ent_meta WHERE key = 'settings'", -1, &q,
+                            0);
     if (rc == SQLITE_OK && sqlite3_step(q) == SQLITE_ROW) {
       cJSON *v = cJSON_Parse((const char *)sqlite3_column_text(q, 0));
       if (!v) rc = SQLITE_CORRUPT;
@@ -865,12 +866,14 @@ static int overlay(cJSON *base, const cJSON *doc, EntErr *e) {
 /* 'replace' may not delete a plan that subjects are on. */
 static int check_orphans(EntConn *c, Model *m, EntErr *e) {
   sqlite3_stmt *st = 0;
-  int rc = sqlite3_prepare_v2(c->db,
-                              "SELECT plan, count(*), min(subject) FROM main.ent_subjects WHERE plan "
-                              "IS NOT NULL GROUP BY plan ORDER BY plan",
-                              -1, &st, 0);
+  int rc =
+      sqlite3_prepare_v2(c->db,
+                         "SELECT plan, count(*), min(subject) FROM main.ent_subjects WHERE plan "
+                         "IS NOT NULL GROUP BY plan ORDER BY plan",
+                         -1, &st, 0);
   while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
     const char *plan = (const char *)sqlite3_column_text(st, 0);
+    rc = SQLITE_OK; /* next row: every plan in use is checked, not only the first */
     if (!plan_find(m, plan)) {
       ent_err(e, SQLITE_ERROR,
               "entitlements_load: 'replace' would delete plan '%s', still used by %lld "
@@ -881,7 +884,7 @@ static int check_orphans(EntConn *c, Model *m, EntErr *e) {
     }
   }
   if (rc == SQLITE_DONE) rc = SQLITE_OK;
-  if (rc != SQLITE_OK && rc != SQLITE_ROW) ent_err_db(e, c->db, rc, "checking plans in use");
+  if (rc != SQLITE_OK && !e->code) ent_err_db(e, c->db, rc, "checking plans in use");
   sqlite3_finalize(st);
   return e->code;
 }
@@ -890,7 +893,8 @@ static const char *const WRITE_SQL[] = {
     "DELETE FROM main.ent_plan_features",
     "SELECT feature FROM main.ent_features",
     "DELETE FROM main.ent_features WHERE feature = ?1",
-    "INSERT INTO main.ent_features(feature, type, unit, declared, position) VALUES (?1, ?2, ?3, ?4, "
+    "INSERT INTO main.ent_features(feature, type, unit, declared, position) VALUES (?1, ?2, ?3, "
+    "?4, "
     "?5) ON CONFLICT(feature) DO UPDATE SET type = excluded.type, unit = excluded.unit, "
     "declared = excluded.declared, position = excluded.position",
     "SELECT plan FROM main.ent_plans",
@@ -1036,6 +1040,8 @@ static int write_model(EntConn *c, Model *m) {
     if (rc == SQLITE_OK) rc = sqlite3_step(q) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(c->db);
     cJSON_free(json);
   }
+  /* the message now: finalizing the other statements clears it */
+  if (rc != SQLITE_OK) ent_err_db(m->e, c->db, rc, "writing the configuration");
   for (i = 0; i < W_COUNT; i++) sqlite3_finalize(st[i]);
   return rc;
 }
@@ -1061,8 +1067,8 @@ static int doc_check(EntErr *e, const cJSON *it, const char *path) {
       for (j = it->child; j != k; j = j->next) {
         if (strcmp(j->string, k->string) == 0) {
           return ent_err(e, SQLITE_ERROR,
-                         "%s%s%s: the key appears twice in the same object; keep only one",
-                         path, path[0] ? "." : "", k->string);
+                         "%s%s%s: the key appears twice in the same object; keep only one", path,
+                         path[0] ? "." : "", k->string);
         }
       }
       p = sqlite3_mprintf("%s%s%s", path, path[0] ? "." : "", k->string);
@@ -1135,7 +1141,7 @@ static void fn_load(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     rc = write_model(c, &m);
     if (rc == SQLITE_OK && sp) rc = sqlite3_exec(c->db, "RELEASE entitlements_load", 0, 0, 0);
     if (rc != SQLITE_OK) {
-      ent_err_db(&e, c->db, rc, "writing the configuration");
+      if (!e.code) ent_err_db(&e, c->db, rc, "writing the configuration");
       if (sp) {
         sqlite3_exec(c->db, "ROLLBACK TO entitlements_load", 0, 0, 0);
         sqlite3_exec(c->db, "RELEASE entitlements_load", 0, 0, 0);

@@ -568,10 +568,11 @@ static int reset_one(Call *k, int *n) {
   {
     /* the logged part of used: what the ledger rows of this period add up to */
     sqlite3_stmt *q = 0;
-    int rc = sqlite3_prepare_v2(k->c->db,
-                                "SELECT used - unlogged FROM main.ent_counters WHERE subject = ?1 AND "
-                                "feature = ?2 AND period = ?3 AND period_start = ?4",
-                                -1, &q, 0);
+    int rc =
+        sqlite3_prepare_v2(k->c->db,
+                           "SELECT used - unlogged FROM main.ent_counters WHERE subject = ?1 AND "
+                           "feature = ?2 AND period = ?3 AND period_start = ?4",
+                           -1, &q, 0);
     if (rc == SQLITE_OK) {
       sqlite3_bind_text(q, 1, ent_counter_subject(&k->s, &k->f), -1, SQLITE_STATIC);
       sqlite3_bind_text(q, 2, k->f.feature, -1, SQLITE_STATIC);

@@ -19,7 +19,7 @@ SQLITE_EXTENSION_INIT3
 #endif
 
 #define ENT_VERSION "0.1.0"
-#define ENT_MAX_ALERTS 32 /* alert thresholds per entitlement */
+#define ENT_MAX_ALERTS 32                        /* alert thresholds per entitlement */
 #define ENT_ALERTS_TEXT (ENT_MAX_ALERTS * 6 + 8) /* them as JSON text: "[1,...,1000]" */
 #define ENT_SCHEMA_VERSION 2
 

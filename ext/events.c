@@ -107,11 +107,14 @@ static int ev_next(sqlite3_vtab_cursor *cur) {
 static int ev_filter(sqlite3_vtab_cursor *cur, int idxNum, const char *idxStr, int argc,
                      sqlite3_value **argv) {
   static const char *const SQL[] = {
-      "SELECT id, at, subject, feature, amount, kind, idempotency_key, metadata FROM main.ent_events "
+      "SELECT id, at, subject, feature, amount, kind, idempotency_key, metadata FROM "
+      "main.ent_events "
       "ORDER BY id",
-      "SELECT id, at, subject, feature, amount, kind, idempotency_key, metadata FROM main.ent_events "
+      "SELECT id, at, subject, feature, amount, kind, idempotency_key, metadata FROM "
+      "main.ent_events "
       "WHERE id = ?1",
-      "SELECT id, at, subject, feature, amount, kind, idempotency_key, metadata FROM main.ent_events "
+      "SELECT id, at, subject, feature, amount, kind, idempotency_key, metadata FROM "
+      "main.ent_events "
       "WHERE subject = ?1 ORDER BY id",
   };
   EvCur *c = (EvCur *)cur;

@@ -55,7 +55,7 @@ static int h_best_index(sqlite3_vtab *vt, sqlite3_index_info *info) {
     const struct sqlite3_index_constraint *k = &info->aConstraint[i];
     if (k->iColumn < H_ARG0 || k->op != SQLITE_INDEX_CONSTRAINT_EQ) continue;
     if (!k->usable) return SQLITE_CONSTRAINT; /* arguments must be usable */
-    if (!ent_vtab_binary(info, i)) continue;   /* compared by SQLite, not looked up */
+    if (!ent_vtab_binary(info, i)) continue;  /* compared by SQLite, not looked up */
     at[k->iColumn - H_ARG0] = i;
   }
   info->idxNum = 0;
@@ -168,12 +168,13 @@ static int h_filter(sqlite3_vtab_cursor *cur, int idxNum, const char *idxStr, in
     }
     ent_fmt_time(ms, 0, to);
   }
-  rc = sqlite3_prepare_v2(t->conn->db,
-                          "SELECT at, feature, CASE WHEN kind IN ('refund', 'reset') THEN -amount "
-                          "ELSE amount END FROM main.ent_events WHERE subject = ?1 AND at >= ?2 AND "
-                          "at < ?3 AND (?4 IS NULL OR feature = ?4) AND kind IN ('consume', "
-                          "'record', 'refund', 'reset') ORDER BY at, id",
-                          -1, &st, 0);
+  rc =
+      sqlite3_prepare_v2(t->conn->db,
+                         "SELECT at, feature, CASE WHEN kind IN ('refund', 'reset') THEN -amount "
+                         "ELSE amount END FROM main.ent_events WHERE subject = ?1 AND at >= ?2 AND "
+                         "at < ?3 AND (?4 IS NULL OR feature = ?4) AND kind IN ('consume', "
+                         "'record', 'refund', 'reset') ORDER BY at, id",
+                         -1, &st, 0);
   if (rc == SQLITE_OK) {
     sqlite3_bind_text(st, 1, subject, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 2, from, -1, SQLITE_STATIC);

@@ -131,9 +131,11 @@ static int load(EntConn *c, int64_t generation, EntConfig **out, EntErr *e) {
   if (ent_schema_verify(c, e) != SQLITE_OK) return e->code;
   static const char *const SQLS[] = {
       "SELECT feature, type FROM main.ent_features ORDER BY position, feature",
-      "SELECT plan, inherits, trial_days, is_default, rank FROM main.ent_plans ORDER BY position, plan",
+      "SELECT plan, inherits, trial_days, is_default, rank FROM main.ent_plans ORDER BY position, "
+      "plan",
       "SELECT plan, feature, enabled, quota, period, soft, cap, overage_price, per_seat, value, "
-      "burst, ledger, alerts, (SELECT json_extract(value, '$.alerts') FROM main.ent_meta WHERE key = "
+      "burst, ledger, alerts, (SELECT json_extract(value, '$.alerts') FROM main.ent_meta WHERE key "
+      "= "
       "'settings'), pool FROM main.ent_plan_features",
   };
   sqlite3_stmt *st[3] = {0, 0, 0};

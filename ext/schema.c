@@ -171,7 +171,8 @@ static const char *const CHECK_SQL[] = {
     "period_start, kind, amount FROM main.ent_events), h WHERE period IS NOT NULL AND period_start "
     ">= h.at GROUP BY 1, 2, 3, 4) "
     "SELECT 'counter_mismatch', c.subject, c.feature, c.period, c.period_start, c.used, "
-    "coalesce(l.total, 0) + c.unlogged FROM main.ent_counters c LEFT JOIN l ON l.subject = c.subject "
+    "coalesce(l.total, 0) + c.unlogged FROM main.ent_counters c LEFT JOIN l ON l.subject = "
+    "c.subject "
     "AND l.feature = c.feature AND l.period = c.period AND l.period_start = c.period_start "
     "WHERE c.used IS NOT coalesce(l.total, 0) + c.unlogged AND c.period_start >= (SELECT at "
     "FROM h) "
@@ -186,7 +187,8 @@ static const char *const CHECK_SQL[] = {
     /* of used, the part grants covered is between 0 and used: more would
     ** count grant units as plan quota again */
     "SELECT 'bad_grant_share', subject, feature, period, period_start, used, from_grants "
-    "FROM main.ent_counters WHERE from_grants < 0 OR (used >= 0 AND from_grants > used) ORDER BY 2, 3, 4, 5",
+    "FROM main.ent_counters WHERE from_grants < 0 OR (used >= 0 AND from_grants > used) ORDER BY "
+    "2, 3, 4, 5",
     "SELECT 'missing_plan', subject, plan, NULL, NULL, NULL, NULL FROM main.ent_subjects s "
     "WHERE plan IS NOT NULL AND NOT EXISTS (SELECT 1 FROM main.ent_plans p WHERE p.plan = s.plan) "
     "ORDER BY 2",

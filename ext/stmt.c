@@ -41,14 +41,17 @@ static const char *const SQL[ST_COUNT] = {
         "'config_generation'",
     [ST_SUBJECT_COUNTER] =
         "SELECT m.value, s.plan, s.status, s.trial_ends_at, s.grace_ends_at, s.seats, s.parent, "
-        "s.billing_anchor, s.bypass, c.used, c.from_grants, EXISTS (SELECT 1 FROM main.ent_grants g "
-        "WHERE g.subject = ?1 AND g.feature = ?2), EXISTS (SELECT 1 FROM main.ent_overrides o WHERE "
+        "s.billing_anchor, s.bypass, c.used, c.from_grants, EXISTS (SELECT 1 FROM main.ent_grants "
+        "g "
+        "WHERE g.subject = ?1 AND g.feature = ?2), EXISTS (SELECT 1 FROM main.ent_overrides o "
+        "WHERE "
         "o.subject = ?1) FROM main.ent_meta m LEFT JOIN main.ent_subjects s ON "
         "s.subject = ?1 LEFT JOIN main.ent_counters c ON c.subject = ?1 AND c.feature = ?2 AND "
         "c.period = ?3 AND c.period_start = ?4 WHERE m.key = 'config_generation'",
     [ST_PLAN] = "SELECT trial_days FROM main.ent_plans WHERE plan = ?1",
     [ST_COUNTER_GET] =
-        "SELECT c.used, c.from_grants, EXISTS (SELECT 1 FROM main.ent_grants g WHERE g.subject = ?1 "
+        "SELECT c.used, c.from_grants, EXISTS (SELECT 1 FROM main.ent_grants g WHERE g.subject = "
+        "?1 "
         "AND g.feature = ?2) FROM (SELECT 1) LEFT JOIN main.ent_counters c ON c.subject = ?1 AND "
         "c.feature = ?2 AND c.period = ?3 AND c.period_start = ?4",
     /* The guard (?7: the most `used` may be before adding) repeats in SQL
@@ -71,7 +74,8 @@ static const char *const SQL[ST_COUNT] = {
     /* reset_quota: the counter back to 0; what it returns is what the reset
     ** ledger row must carry (the logged part) */
     [ST_COUNTER_RESET] =
-        "UPDATE main.ent_counters SET used = 0, unlogged = 0, from_grants = 0 WHERE subject = ?1 AND "
+        "UPDATE main.ent_counters SET used = 0, unlogged = 0, from_grants = 0 WHERE subject = ?1 "
+        "AND "
         "feature = ?2 AND period = ?3 AND period_start = ?4",
     [ST_RATE_RESET] = "DELETE FROM main.ent_rates WHERE subject = ?1 AND feature = ?2",
     [ST_ALERT_INSERT] =

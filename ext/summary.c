@@ -302,8 +302,9 @@ static int sum_filter(sqlite3_vtab_cursor *cur, int idxNum, const char *idxStr, 
       return rc;
     }
   }
-  rc = sqlite3_prepare_v2(t->base.conn->db, "SELECT subject FROM main.ent_subjects ORDER BY subject", -1,
-                          &c->subjects, 0);
+  rc =
+      sqlite3_prepare_v2(t->base.conn->db, "SELECT subject FROM main.ent_subjects ORDER BY subject",
+                         -1, &c->subjects, 0);
   if (rc != SQLITE_OK) {
     EntErr e = {0};
     ent_err_db(&e, t->base.conn->db, rc, "reading ent_subjects");
