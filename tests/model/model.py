@@ -1,0 +1,697 @@
+"""A reference model of sqlite-entitlements: the contract (SPEC.md and the
+README) written again, independently of the C code, in plain Python.
+
+It keeps the state as dicts and lists (no SQLite) and answers every call the
+way the contract says. tests/model/test_model.py drives it and the real
+extension with the same random operations and compares every read.
+
+Times are unix milliseconds; text times are 'YYYY-MM-DD HH:MM:SS' UTC. A call
+that fails returns Err(kind) where kind is 'denied' (SQLITE_CONSTRAINT_FUNCTION)
+or 'error' (anything else); a denial or error changes nothing.
+"""
+import copy
+import datetime as dt
+
+EPOCH = dt.datetime(1970, 1, 1)
+PERIODS = ("minute", "hour", "day", "week", "month", "year", "lifetime")
+RATE_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
+MAXI = 2**63 - 1
+
+
+class Err(Exception):
+    def __init__(self, kind, why=""):
+        super().__init__(kind, why)
+        self.kind, self.why = kind, why
+
+
+def to_dt(ms):
+    return EPOCH + dt.timedelta(milliseconds=ms)
+
+
+def to_ms(d):
+    return (d - EPOCH) // dt.timedelta(milliseconds=1)
+
+
+def fmt(ms):
+    return to_dt(ms).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def parse(text):
+    return to_ms(dt.datetime.strptime(text, "%Y-%m-%d %H:%M:%S"))
+
+
+def month_len(y, m):
+    nxt = dt.date(y + (m == 12), m % 12 + 1, 1)
+    return (nxt - dt.date(y, m, 1)).days
+
+
+def anchored(y, m, anchor):
+    """The anchored instant in month (y, m): the anchor's day clamped to the
+    month's length, at the anchor's time of day."""
+    day = min(anchor.day, month_len(y, m))
+    return dt.datetime(y, m, day, anchor.hour, anchor.minute, anchor.second)
+
+
+def period_bounds(period, anchor_ms, now_ms):
+    """(start, end) in ms of the period containing now; lifetime: (None, None)."""
+    t = to_dt(now_ms)
+    if period == "lifetime":
+        return None, None
+    if period in ("minute", "hour", "day"):
+        step = {"minute": 60000, "hour": 3600000, "day": 86400000}[period]
+        start = now_ms // step * step
+        return start, start + step
+    if period == "week":
+        day0 = dt.datetime(t.year, t.month, t.day) - dt.timedelta(days=t.weekday())
+        return to_ms(day0), to_ms(day0 + dt.timedelta(days=7))
+    a = to_dt(anchor_ms) if anchor_ms is not None else dt.datetime(1970, 1, 1)
+    if period == "month":
+        y, m = t.year, t.month
+        start = anchored(y, m, a)
+        if start > t:
+            y, m = (y - 1, 12) if m == 1 else (y, m - 1)
+            start = anchored(y, m, a)
+        ny, nm = (y + 1, 1) if m == 12 else (y, m + 1)
+        return to_ms(start), to_ms(anchored(ny, nm, a))
+    y = t.year  # year
+    start = anchored(y, a.month, a)
+    if start > t:
+        y -= 1
+        start = anchored(y, a.month, a)
+    return to_ms(start), to_ms(anchored(y + 1, a.month, a))
+
+
+class Feature:
+    """One feature's entitlement for a subject, after inheritance, overrides
+    and seats. found: a plan in the chain (or an override) names it."""
+
+    def __init__(self, name, ftype):
+        self.name, self.type = name, ftype
+        self.found = self.enabled = self.unlimited = False
+        self.quota, self.period, self.soft, self.cap = 0, "month", False, None
+        self.per_seat = self.pool = False
+        self.price = None  # micro-units per unit over quota
+        self.value = None  # config/boolean JSON value (Python)
+        self.alerts = []  # thresholds come with a plan's entitlement
+        self.burst, self.rate_seconds, self.rate_period = 0, 0, None
+
+
+class Subject:
+    def __init__(self, name):
+        self.name = name
+        self.plan = None  # effective plan name; None: entitled to nothing
+        self.seats, self.anchor, self.bypass = 1, None, False
+        self.ovr = None  # whose overrides apply
+        self.pool_owner = None
+
+
+class Model:
+    def __init__(self):
+        self.now = 0
+        self.features = {}  # name -> type, in document order
+        self.plans = {}  # name -> dict(rank, default, inherits, features{name: spec})
+        self.settings_alerts = None
+        self.subjects = {}  # name -> dict(plan, status, trial, grace, seats, parent, anchor, bypass)
+        self.overrides = {}  # (subject, feature) -> dict of columns
+        self.counters = {}  # (subject, feature, period, start_text) -> [used, from_grants]
+        self.grants = []  # dicts, id order
+        self.rates = {}  # (subject, feature) -> tat in us
+        self.events = []  # ledger rows as dicts
+        self.alerts = set()  # (subject, feature, period, start, threshold, used, quota)
+        self.next_grant = 1
+
+    def snapshot(self):
+        return copy.deepcopy(self.__dict__)
+
+    def restore(self, snap):
+        self.__dict__.update(copy.deepcopy(snap))
+
+    # ---- configuration ----------------------------------------------------
+
+    def load(self, doc, mode):
+        """doc: {"features": {name: type}, "plans": {...}}, already valid."""
+        if mode == "merge":
+            feats = dict(self.features)
+            feats.update({k: v["type"] for k, v in doc.get("features", {}).items()})
+            plans = copy.deepcopy(self.plans)
+            if any(p.get("default") for p in doc["plans"].values()):
+                for p in plans.values():
+                    p["default"] = False
+            plans.update(copy.deepcopy(doc["plans"]))
+        else:
+            feats = {k: v["type"] for k, v in doc.get("features", {}).items()}
+            plans = copy.deepcopy(doc["plans"])
+            in_use = sorted({s["plan"] for s in self.subjects.values() if s["plan"]})
+            for p in in_use:
+                if p not in plans:
+                    raise Err("error", f"replace would delete plan {p} in use")
+        self.features, self.plans = feats, plans
+        return len(doc["plans"])
+
+    def default_plan(self):
+        for name, p in self.plans.items():
+            if p.get("default"):
+                return name
+        return None
+
+    def plan_spec(self, plan, feature):
+        """The nearest plan in the inherits chain that names the feature."""
+        seen = 0
+        while plan is not None and plan in self.plans and seen <= len(self.plans):
+            spec = self.plans[plan]["features"].get(feature)
+            if spec is not None:
+                return spec
+            plan = self.plans[plan].get("inherits")
+            seen += 1
+        return None
+
+    # ---- who a subject is -------------------------------------------------
+
+    def has_overrides(self, who):
+        return any(s == who for (s, _f) in self.overrides)
+
+    def resolve(self, subject):
+        s = Subject(subject)
+        holder, seen = None, []
+        while True:
+            who = holder or subject
+            row = self.subjects.get(who)
+            if row and row["bypass"]:
+                s.bypass = True
+            if row and row["plan"] is None and row["parent"] is not None:
+                parent = row["parent"]
+                if parent in seen or parent == subject:
+                    raise Err("error", "parent cycle")
+                if holder:
+                    seen.append(holder)
+                holder = parent
+                continue
+            if not row or row["plan"] is None:
+                if self.has_overrides(who):
+                    s.ovr = who
+                s.plan = self.default_plan()
+                break
+            s.seats = row["seats"]
+            s.anchor = row["anchor"]
+            status, keep = row["status"], True
+            if status in ("trialing", "past_due"):
+                end = row["trial"] if status == "trialing" else row["grace"]
+                keep = end is None or self.now < end
+            elif status in ("canceled", "paused"):
+                keep = False
+            if keep:
+                if self.has_overrides(who):
+                    s.ovr = who
+                if row["plan"] not in self.plans:
+                    raise Err("error", "plan missing")
+                s.plan = row["plan"]
+            else:
+                s.plan = self.default_plan()
+            break
+        return s
+
+    def pool_owner(self, subject):
+        cur = subject
+        for _ in range(10001):
+            row = self.subjects.get(cur)
+            if not row or row["parent"] is None:
+                return cur
+            cur = row["parent"]
+        raise Err("error", "pool cycle")
+
+    def feature(self, s, name):
+        if name not in self.features:
+            raise Err("error", "unknown feature")
+        f = Feature(name, self.features[name])
+        spec = self.plan_spec(s.plan, name) if s.plan else None
+        if spec is False and f.type != "config":  # config false is a value
+            # off, with no limit: an override that turns it on makes it unlimited,
+            # as for a feature the plan leaves out
+            f.found, f.unlimited = True, True
+        elif spec is not None:
+            f.found = True
+            if f.type == "metered":
+                f.enabled = True
+                f.unlimited = spec.get("limit") is None
+                f.quota = spec.get("limit") or 0
+                f.period = spec.get("period", "month")
+                f.soft = spec.get("soft", False)
+                f.cap = spec.get("cap")
+                f.per_seat = spec.get("per_seat", False)
+                f.pool = spec.get("pool", False)
+                if "overage_price" in spec:
+                    f.price = round(float(spec["overage_price"]) * 1e6)
+                f.alerts = sorted(set(spec.get("alerts") or self.settings_alerts or [80, 100]))
+            elif f.type == "rate":
+                f.enabled = True
+                f.quota = spec["limit"]
+                per = spec.get("period", "minute")
+                f.rate_period = per if isinstance(per, str) else str(per)
+                f.rate_seconds = RATE_SECONDS[per] if isinstance(per, str) else per
+                f.burst = spec.get("burst", spec["limit"] if spec["limit"] > 0 else 1)
+            else:  # boolean: on or off; config: any value, false included
+                f.enabled = spec is not False or f.type == "config"
+                f.value = spec
+        if s.plan and s.ovr:
+            self.apply_override(s, f)
+        if not f.found:
+            return f
+        if f.pool and s.pool_owner is None:
+            s.pool_owner = self.pool_owner(s.name)
+        if f.per_seat and not f.unlimited:
+            f.quota *= s.seats
+        return f
+
+    def apply_override(self, s, f):
+        o = self.overrides.get((s.ovr, f.name))
+        if not o or (o["expires_at"] is not None and not o["expires_at"] > fmt(self.now)):
+            return
+        if not f.found:
+            f.found = f.enabled = f.unlimited = True
+            f.period = "month"
+            if f.type == "rate":
+                f.rate_period, f.rate_seconds = "minute", 60
+        if o["enabled"] is not None:
+            f.enabled = bool(o["enabled"])
+        if o["quota"] is not None:
+            f.quota = o["quota"]
+            f.unlimited = f.quota < 0
+            if f.type == "rate" and not f.unlimited and f.burst < 1:
+                f.burst = f.quota
+        if o["period"] is not None:
+            if f.type == "rate":
+                f.rate_period, f.rate_seconds = o["period"], RATE_SECONDS[o["period"]]
+            else:
+                f.period = o["period"]
+        if o["soft"] is not None:
+            f.soft = bool(o["soft"])
+        if o["cap"] is not None:
+            f.cap = o["cap"]
+        if o["per_seat"] is not None:
+            f.per_seat = bool(o["per_seat"])
+        if o["value"] is not None:
+            f.value = o["value"]
+
+    def owner(self, s, f):
+        return s.pool_owner if f.pool and s.pool_owner else s.name
+
+    # ---- usage ------------------------------------------------------------
+
+    def usage(self, s, f):
+        start, end = period_bounds(f.period, s.anchor, self.now)
+        key = (self.owner(s, f), f.name, f.period, fmt(start) if start is not None else "")
+        used, from_grants = self.counters.get(key, [0, 0])
+        return {"key": key, "start": start, "end": end, "used": used, "from_grants": from_grants}
+
+    def active_grants(self, s, f):
+        now = fmt(self.now)
+        owner = self.owner(s, f)
+        gs = [
+            g
+            for g in self.grants
+            if g["subject"] == owner
+            and g["feature"] == f.name
+            and g["remaining"] > 0
+            and g["starts_at"] <= now
+            and (g["expires_at"] is None or g["expires_at"] > now)
+        ]
+        return sorted(
+            gs, key=lambda g: (g["priority"], g["expires_at"] is None, g["expires_at"] or "", g["id"])
+        )
+
+    def available(self, s, f, u):
+        """What the plan's quota and the active grants still cover."""
+        plan_used = u["used"] - u["from_grants"]
+        left = max(f.quota - plan_used, 0)
+        return min(left + sum(g["remaining"] for g in self.active_grants(s, f)), MAXI)
+
+    def grant_part(self, s, f, u, amount):
+        left = max(f.quota - (u["used"] - u["from_grants"]), 0)
+        need = max(amount - left, 0)
+        return min(need, sum(g["remaining"] for g in self.active_grants(s, f)))
+
+    def denied(self, s, f, u, amount):
+        if s.bypass:
+            return False
+        if not s.plan or not f.enabled:
+            return True
+        if f.type != "metered" or f.unlimited or amount == 0:
+            return False
+        if f.soft:
+            if f.cap is None:
+                return False
+            add = amount - self.grant_part(s, f, u, amount)
+            return u["used"] - u["from_grants"] + add > f.cap
+        return amount > self.available(s, f, u)
+
+    def view(self, s, f, u):
+        """remaining, overage, granted, percent, cost, status for a metered feature."""
+        if not s.plan or not f.enabled:
+            return dict(quota=None, remaining=0, overage=0, granted=0, percent=None, cost=None,
+                        status="disabled")
+        if f.unlimited:
+            return dict(quota=None, remaining=None, overage=0, granted=0, percent=None, cost=None,
+                        status="unlimited")
+        plan_used = u["used"] - u["from_grants"]
+        granted = sum(g["remaining"] for g in self.active_grants(s, f))
+        remaining = self.available(s, f, u)
+        overage = max(plan_used - f.quota, 0)
+        percent = 100.0 * plan_used / f.quota if f.quota > 0 else None
+        cost = overage * f.price / 1e6 if f.price is not None else None
+        status = ("over" if overage > 0 else "exhausted" if remaining == 0
+                  else "warning" if plan_used * 5 >= f.quota * 4 else "ok")
+        return dict(quota=f.quota, remaining=remaining, overage=overage, granted=granted,
+                    percent=percent, cost=cost, status=status)
+
+    # ---- rate limits (GCRA) -----------------------------------------------
+
+    def rate_eval(self, s, f, n):
+        """(allowed, remaining, new_tat, retry_us) for n tokens now."""
+        now_us = self.now * 1000
+        tat = self.rates.get((s.name, f.name))
+        if f.unlimited:
+            return True, MAXI, tat if tat is not None else now_us, -1
+        t = -(-f.rate_seconds * 1000000 // f.quota) if f.quota > 0 else 0
+        if t == 0:
+            return n == 0, 0, tat if tat is not None else now_us, -1
+        tol = f.burst * t
+        base = max(tat, now_us) if tat is not None else now_us
+        num = now_us + tol - base
+        rem = num // t if num >= 0 else -(-num // t)  # truncates toward zero, as C does
+        rem = max(min(rem, f.burst), 0)
+        if n > f.burst:
+            return False, rem, base, -1
+        new_tat = base + n * t
+        allowed = new_tat - tol <= now_us
+        return allowed, rem, new_tat, (-1 if allowed else new_tat - tol - now_us)
+
+    # ---- writes -----------------------------------------------------------
+
+    def ledger(self, subject, f, amount, kind, key, u, requested=None, owner=None):
+        self.events.append(dict(
+            id=len(self.events) + 1, at=fmt(self.now), subject=subject, feature=f.name,
+            amount=amount, kind=kind, key=key,
+            period=None if (f.type == "rate" or kind == "grant") else f.period,
+            period_start=None if (f.type == "rate" or kind == "grant") else u["key"][3],
+            requested=requested, pool=owner if owner and owner != subject else None))
+
+    def replay(self, subject, key, feature, kind, amount):
+        for e in self.events:
+            if e["subject"] == subject and e["key"] == key:
+                asked = e["requested"] if e["requested"] is not None else e["amount"]
+                if e["feature"] != feature or e["kind"] != kind or asked != amount:
+                    raise Err("error", "key reused")
+                return True
+        return False
+
+    def write(self, kind, subject, name, amount=1, key=None):
+        """consume / try / record / refund: returns remaining (None: NULL), or
+        1/0 for try. Raises Err; a failed call changes nothing."""
+        snap = self.snapshot()
+        try:
+            return self._write(kind, subject, name, amount, key)
+        except Err as e:
+            self.restore(snap)
+            if kind == "try" and e.kind == "denied":
+                return 0
+            raise
+
+    def _write(self, kind, subject, name, amount, key):
+        if amount < 0:
+            raise Err("error", "negative amount")
+        s = self.resolve(subject)
+        f = self.feature(s, name)
+        if f.type not in ("metered", "rate"):
+            raise Err("error", "not metered")
+        lk = {"consume": "consume", "try": "consume", "record": "record", "refund": "refund"}[kind]
+        found = key is not None and amount > 0 and self.replay(subject, key, name, lk, amount)
+        if f.type == "rate":
+            return self._rate(kind, s, f, amount, key, found)
+        u = self.usage(s, f)
+        has_quota = bool(s.plan) and f.enabled and not f.unlimited
+        if found or amount == 0 or kind == "refund":
+            if found or amount == 0:
+                if kind in ("consume", "try") and not found and self.denied(s, f, u, amount):
+                    raise Err("denied")
+                return self._result(kind, s, f, has_quota)
+            logged = min(amount, max(u["used"], 0))
+            if logged > 0:
+                c = self.counters.setdefault(u["key"], [0, 0])
+                c[0] -= logged
+                c[1] = max(0, min(c[1], c[0]))
+            if logged > 0 or key is not None:
+                self.ledger(subject, f, logged, "refund", key, u,
+                            requested=amount if logged != amount else None, owner=self.owner(s, f))
+            return self._result(kind, s, f, has_quota)
+        if kind in ("consume", "try") and self.denied(s, f, u, amount):
+            raise Err("denied")
+        burn = self.grant_part(s, f, u, amount) if has_quota else 0
+        c = self.counters.setdefault(u["key"], [0, 0])
+        before = c[0]
+        c[0] += amount
+        c[1] = max(0, min(c[1] + burn, c[0]))
+        for g in self.active_grants(s, f):
+            take = min(g["remaining"], burn)
+            g["remaining"] -= take
+            burn -= take
+        self.ledger(subject, f, amount, lk, key, u, owner=self.owner(s, f))
+        if has_quota and 0 < f.quota <= MAXI // 1000:
+            for t in f.alerts:
+                at = -(-t * f.quota // 100)
+                if before < at <= c[0]:
+                    k = (u["key"][0], f.name, f.period, u["key"][3], t)
+                    if not any(a[:5] == k for a in self.alerts):
+                        self.alerts.add(k + (c[0], f.quota))
+        return self._result(kind, s, f, has_quota)
+
+    def _result(self, kind, s, f, has_quota):
+        if kind == "try":
+            return 1
+        if not has_quota:
+            return None
+        return self.available(s, f, self.usage(s, f))
+
+    def _rate(self, kind, s, f, amount, key, found):
+        n = 0 if kind == "refund" else amount
+        allowed, rem, _new, _retry = self.rate_eval(s, f, n)
+        if kind in ("consume", "try") and not found and not s.bypass and (
+                not s.plan or not f.enabled or not allowed):
+            raise Err("denied")
+        has_remaining = bool(s.plan) and f.enabled and not f.unlimited
+        lk = "refund" if kind == "refund" else ("record" if kind == "record" else "consume")
+        if found or amount == 0:
+            return 1 if kind == "try" else (rem if has_remaining else None)
+        if f.unlimited:
+            self.ledger(s.name, f, amount, lk, key, None)
+            return 1 if kind == "try" else None
+        now_us = self.now * 1000
+        tat = self.rates.get((s.name, f.name))
+        t = -(-f.rate_seconds * 1000000 // f.quota) if f.quota > 0 else 0
+        if kind == "refund":
+            if tat is None or tat <= now_us or t == 0 or amount > (tat - now_us) // t:
+                new_tat = now_us
+            else:
+                new_tat = tat - amount * t
+        else:
+            new_tat = (max(tat, now_us) if tat is not None else now_us) + amount * t
+        self.rates[(s.name, f.name)] = new_tat
+        self.ledger(s.name, f, amount, lk, key, None)
+        if kind == "try":
+            return 1
+        return self.rate_eval(s, f, 0)[1] if has_remaining else None
+
+    def grant(self, subject, name, amount, expires_at=None, key=None, priority=0, starts_at=None):
+        snap = self.snapshot()
+        try:
+            if amount < 1:
+                raise Err("error", "amount < 1")
+            starts = starts_at if starts_at is not None else fmt(self.now)
+            if expires_at is not None and not expires_at > starts:
+                raise Err("error", "expires before start")
+            s = self.resolve(subject)
+            f = self.feature(s, name)
+            if f.type != "metered":
+                raise Err("error", "grants are for metered features")
+            owner = self.owner(s, f)
+            if key is not None and self.replay(subject, key, name, "grant", amount):
+                return next(g["id"] for g in self.grants if g["subject"] == owner and g["key"] == key)
+            g = dict(id=self.next_grant, subject=owner, feature=name, amount=amount,
+                     remaining=amount, priority=priority, starts_at=starts,
+                     expires_at=expires_at, key=key)
+            self.next_grant += 1
+            self.grants.append(g)
+            self.ledger(subject, f, amount, "grant", key, None, owner=owner)
+            return g["id"]
+        except Err:
+            self.restore(snap)
+            raise
+
+    def reset(self, subject, name=None):
+        snap = self.snapshot()
+        try:
+            s = self.resolve(subject)
+            names = [name] if name else [
+                n for n, t in self.features.items()
+                if t in ("metered", "rate") and s.plan and self.plan_spec(s.plan, n) is not None]
+            n = 0
+            for fname in names:
+                f = self.feature(s, fname)
+                if f.type not in ("metered", "rate"):
+                    raise Err("error", "not metered")
+                if f.type == "rate":
+                    if self.rates.pop((subject, fname), None) is not None:
+                        n += 1
+                        self.ledger(subject, f, 0, "reset", None, None)
+                    continue
+                u = self.usage(s, f)
+                if u["used"] == 0:
+                    continue
+                self.counters[u["key"]] = [0, 0]
+                n += 1
+                self.ledger(subject, f, u["used"], "reset", None, u, owner=self.owner(s, f))
+            return n
+        except Err:
+            self.restore(snap)
+            raise
+
+    # ---- reads ------------------------------------------------------------
+
+    def plan_allows(self, subject, name, n=1):
+        s = self.resolve(subject)
+        f = self.feature(s, name)
+        if s.bypass:
+            return 1
+        if f.type == "metered":
+            return 0 if self.denied(s, f, self.usage(s, f), n) else 1
+        if not s.plan or not f.enabled:
+            return 0
+        if f.type == "rate":
+            return 1 if self.rate_eval(s, f, n)[0] else 0
+        if f.type == "config":
+            v = f.value
+            truthy = v not in (False, 0, "", None, [], {})
+            return 1 if truthy else 0
+        return 1
+
+    def quota_remaining(self, subject, name):
+        s = self.resolve(subject)
+        f = self.feature(s, name)
+        if f.type == "rate":
+            if not s.plan or not f.enabled:
+                return 0
+            return None if f.unlimited else self.rate_eval(s, f, 0)[1]
+        if f.type != "metered":
+            raise Err("error", "not metered")
+        v = self.view(s, f, self.usage(s, f))
+        if s.plan and f.enabled and f.unlimited:
+            return None
+        return v["remaining"]
+
+    def entitlement(self, subject, name, s=None):
+        s = s or self.resolve(subject)
+        f = self.feature(s, name)
+        access = self.plan_allows(subject, name)
+        live = bool(s.plan) and f.enabled
+        o = dict(feature=name, type=f.type, plan=s.plan, has_access=bool(access))
+        if f.type == "metered":
+            u = self.usage(s, f)
+            v = self.view(s, f, u)
+            o.update(quota=v["quota"], used=u["used"] if live else 0, granted=v["granted"],
+                     remaining=v["remaining"] if (v["quota"] is not None or not live) else None,
+                     overage=v["overage"], cost=v["cost"],
+                     period=f.period if live else None,
+                     period_start=fmt(u["start"]) if live and u["start"] is not None else None,
+                     period_end=fmt(u["end"]) if live and u["end"] is not None else None,
+                     soft=bool(f.soft), value=None)
+            retry = None
+        elif f.type == "rate":
+            limited = live and not f.unlimited
+            allowed, rem, _n, retry_us = self.rate_eval(s, f, 1) if limited else (1, 0, 0, -1)
+            o.update(quota=f.burst if limited else (None if live else 0),
+                     used=f.burst - rem if limited else 0, granted=0,
+                     remaining=rem if limited else (None if live else 0), overage=0, cost=None,
+                     period=f.rate_period if live else None, period_start=None, period_end=None,
+                     soft=False, value=None)
+            retry = None
+            if limited and not access and retry_us >= 0:
+                retry = -(-retry_us // 1000) / 1000
+        else:
+            o.update(quota=None, used=None, granted=None, remaining=None, overage=None,
+                     cost=None, period=None, period_start=None, period_end=None, soft=None)
+            if f.type == "boolean":
+                o["value"] = bool(s.plan and f.enabled)
+            else:
+                o["value"] = f.value if live else None
+            retry = None
+        o["has_reason"] = not access
+        o["retry_after"] = retry
+        return o
+
+    def entitlements(self, subject):
+        s = self.resolve(subject)
+        out = {}
+        if not s.plan:
+            return out
+        for name in self.features:
+            if self.plan_spec(s.plan, name) is None and not s.ovr:
+                continue
+            f = self.feature(s, name)
+            if not f.found:
+                continue
+            out[name] = self.entitlement(subject, name, s)
+        return out
+
+    def usage_summary(self, subject):
+        s = self.resolve(subject)
+        rows = []
+        if not s.plan:
+            return rows
+        for name, ftype in self.features.items():
+            if ftype not in ("metered", "rate"):
+                continue
+            if self.plan_spec(s.plan, name) is None and not s.ovr:
+                continue
+            f = self.feature(s, name)
+            if not f.found:
+                continue
+            if ftype == "rate":
+                if not f.enabled:
+                    rows.append((subject, name, s.plan, "rate", None, None, None, 0, 0, 0, 0,
+                                 None, 0, None, 0, "disabled"))
+                elif f.unlimited:
+                    rows.append((subject, name, s.plan, "rate", f.rate_period, None, None, 0, None,
+                                 0, None, None, 0, None, 0, "unlimited"))
+                else:
+                    rem = self.rate_eval(s, f, 0)[1]
+                    used = f.burst - rem
+                    status = ("exhausted" if rem == 0 else
+                              "warning" if used * 5 >= f.burst * 4 else "ok")
+                    rows.append((subject, name, s.plan, "rate", f.rate_period, None, None, used,
+                                 f.burst, 0, rem, 100.0 * used / f.burst, 0, None, 0, status))
+                continue
+            u = self.usage(s, f) if f.enabled else dict(used=0, from_grants=0, start=None,
+                                                        end=None, key=None)
+            v = self.view(s, f, u) if f.enabled else self.view(s, f, u)
+            disabled = v["status"] == "disabled"
+            rows.append((
+                subject, name, s.plan, "metered", None if disabled else f.period,
+                fmt(u["start"]) if f.enabled and u["start"] is not None else None,
+                fmt(u["end"]) if f.enabled and u["end"] is not None else None,
+                u["used"], 0 if disabled else v["quota"], v["granted"],
+                0 if disabled else v["remaining"], v["percent"], v["overage"], v["cost"],
+                int(bool(f.soft)), v["status"]))
+        return rows
+
+    def check(self):
+        """entitlements_check(): the model keeps counters = ledger, so only
+        parent cycles can be reported."""
+        cycles = []
+        for start in sorted(self.subjects):
+            cur, depth = self.subjects[start]["parent"], 1
+            while cur is not None and cur != start and depth < 1000:
+                row = self.subjects.get(cur)
+                cur = row["parent"] if row else None
+                depth += 1
+            if cur == start:
+                cycles.append(start)
+        return "ok" if not cycles else [{"problem": "parent_cycle", "subject": c} for c in cycles]

@@ -1,0 +1,379 @@
+#!/usr/bin/python3
+"""Differential testing: random operation sequences (Hypothesis stateful
+testing) run on the real extension and on the reference model
+(tests/model/model.py); after every step every read is compared.
+
+  /usr/bin/python3 tests/model/test_model.py [--examples N] [--steps N] [--seed N]
+
+Operations: loads (merge/replace, committed or rolled back), clock moves
+(forwards, backwards, month ends, leap days), subject plan, trial, status,
+grace, seats, parent, anchor and bypass changes, overrides, grants (priority,
+starts_at, expiry), consume/try/record/refund with and without keys, resets,
+purges, transactions that commit or roll back. Reads compared after each
+step, on the writing connection and on a second one: plan_allows,
+quota_remaining, entitlement(), entitlements(), usage_summary, ent_alerts,
+entitlements_check(), the ledger. Prints "model: N passed, N failed" (steps
+compared); a failure prints Hypothesis's shrunk sequence.
+"""
+import argparse
+import json
+import os
+import sqlite3
+import sys
+
+from hypothesis import HealthCheck, Phase, settings, strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import model as M  # noqa: E402
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+EXT = os.environ.get("MODEL_EXT", os.path.join(ROOT, "dist", "entitlements"))
+DB = os.path.join(ROOT, "dist", "test-tmp", "model.db")
+
+SUBJECTS = ["u1", "u2", "t1", "m1", "m2"]
+FEATURES = {"images": "metered", "tokens": "metered", "storage": "metered", "snap": "rate",
+            "sso": "boolean", "max_mb": "config"}
+PLANS = ["free", "pro", "team"]
+T0 = M.parse("2026-01-28 10:00:00")
+STEPS = {"compared": 0}
+WHY = {"last": ""}  # the model's reason for its last error, shown on a mismatch
+
+# ---- strategies --------------------------------------------------------------
+
+metered = st.fixed_dictionaries(
+    {"limit": st.one_of(st.none(), st.integers(0, 12)),
+     "period": st.sampled_from(M.PERIODS)},
+    optional={"soft": st.booleans(), "per_seat": st.booleans(), "pool": st.booleans(),
+              "overage_price": st.sampled_from(["0.5", "2", "0.000002"]),
+              "alerts": st.lists(st.integers(1, 150), min_size=1, max_size=3)},
+).map(lambda d: dict(d, cap=d.get("limit") or 0 + 5) if d.get("soft") and d.get("limit") else d)
+rate = st.fixed_dictionaries(
+    {"limit": st.integers(0, 4), "period": st.sampled_from(["minute", "hour", 30, 90])},
+    optional={"burst": st.integers(1, 4)})
+
+
+def spec_for(ftype):
+    if ftype == "metered":
+        return st.one_of(st.none(), st.just(False), metered)
+    if ftype == "rate":
+        return st.one_of(st.none(), rate)
+    if ftype == "boolean":
+        return st.one_of(st.none(), st.booleans())
+    return st.one_of(st.none(), st.integers(0, 50), st.just(False))
+
+
+def plan_doc(name, rank):
+    feats = st.fixed_dictionaries({f: spec_for(t) for f, t in FEATURES.items()}).map(
+        lambda d: {k: v for k, v in d.items() if v is not None})
+    inherits = st.sampled_from([None] + [p for p in PLANS if PLANS.index(p) < PLANS.index(name)])
+    return st.tuples(feats, inherits).map(
+        lambda t: dict({"rank": rank, "features": t[0]}, **({"inherits": t[1]} if t[1] else {})))
+
+
+documents = st.tuples(plan_doc("free", 0), plan_doc("pro", 1), plan_doc("team", 2),
+                      st.sampled_from(PLANS + [None])).map(
+    lambda t: {"features": {f: {"type": ty} for f, ty in FEATURES.items()},
+               "plans": {n: dict(p, **({"default": True} if d == n else {}))
+                         for n, p, d in zip(PLANS, t[:3], [t[3]] * 3)}})
+merge_docs = st.sampled_from(PLANS).flatmap(
+    lambda name: st.tuples(plan_doc(name, PLANS.index(name)), st.booleans()).map(
+        lambda t: {"plans": {name: dict(t[0], **({"default": True} if t[1] else {}))}}))
+instants = st.sampled_from(["2026-01-31 23:59:59", "2026-02-01 00:00:00", "2026-02-28 12:00:00",
+                            "2026-03-01 00:00:00", "2026-12-31 23:59:59", "2028-02-29 06:00:00",
+                            "2028-03-01 00:00:00", "2026-01-28 10:00:00", "2026-03-29 01:30:00"])
+times = st.one_of(instants.map(M.parse), st.integers(-3, 40).map(lambda d: T0 + d * 86400000))
+subjects = st.sampled_from(SUBJECTS)
+metered_features = st.sampled_from(["images", "tokens", "storage"])
+any_feature = st.sampled_from(sorted(FEATURES))
+keys = st.one_of(st.none(), st.sampled_from(["k1", "k2", "k3"]))
+amounts = st.integers(0, 8)
+
+
+# ---- the two sides -----------------------------------------------------------
+
+def connect():
+    db = sqlite3.connect(DB, isolation_level=None, timeout=5)
+    db.enable_load_extension(True)
+    db.load_extension(EXT)
+    return db
+
+
+def real_call(db, sql, args=()):
+    """('ok', value) or ('err', 'denied'|'error')."""
+    try:
+        row = db.execute(sql, args).fetchone()
+        return ("ok", row[0] if row else None)
+    except sqlite3.IntegrityError:
+        return ("err", "denied")
+    except sqlite3.Error:
+        return ("err", "error")
+
+
+def model_call(fn, *args):
+    try:
+        return ("ok", fn(*args))
+    except M.Err as e:
+        WHY["last"] = e.why
+        return ("err", e.kind)
+
+
+def real_entitlement(text):
+    o = json.loads(text)
+    o["has_reason"] = o.pop("reason") is not None
+    return o
+
+
+class Differential(RuleBasedStateMachine):
+    def __init__(self):
+        super().__init__()
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(DB + suffix):
+                os.remove(DB + suffix)
+        self.db = connect()
+        self.db.execute("PRAGMA journal_mode = WAL")
+        self.db2 = connect()
+        self.m = M.Model()
+        self.in_txn = None
+
+    def teardown(self):
+        self.db.close()
+        self.db2.close()
+
+    def same(self, what, real, want):
+        assert real == want, (f"{what}:\n  extension: {real!r}\n  model:     {want!r}"
+                              f" ({WHY['last']})")
+
+    def set_clock(self, ms):
+        text = M.fmt(ms)
+        self.db.execute("SELECT entitlements_clock(?)", (text,))
+        self.db2.execute("SELECT entitlements_clock(?)", (text,))
+        self.m.now = ms
+
+    @initialize(doc=documents)
+    def start(self, doc):
+        self.set_clock(T0)
+        got = real_call(self.db, "SELECT entitlements_load(?, 'replace')", (json.dumps(doc),))
+        self.same("initial load", got, model_call(self.m.load, doc, "replace"))
+
+    # ---- rules --------------------------------------------------------------
+
+    @rule(ms=times)
+    def clock(self, ms):
+        self.set_clock(ms)
+
+    @rule(doc=documents, rolled_back=st.booleans())
+    def load_replace(self, doc, rolled_back):
+        self.load(doc, "replace", rolled_back)
+
+    @rule(doc=merge_docs, rolled_back=st.booleans())
+    def load_merge(self, doc, rolled_back):
+        self.load(doc, "merge", rolled_back)
+
+    def load(self, doc, mode, rolled_back):
+        if self.in_txn:
+            rolled_back = False
+        snap = self.m.snapshot()
+        if rolled_back:
+            self.db.execute("BEGIN")
+        got = real_call(self.db, "SELECT entitlements_load(?, ?)", (json.dumps(doc), mode))
+        self.same(f"entitlements_load({mode})", got, model_call(self.m.load, doc, mode))
+        if rolled_back:
+            self.compare_reads(self.db)  # the uncommitted configuration is read...
+            self.db.execute("ROLLBACK")
+            self.m.restore(snap)  # ...and forgotten after the rollback
+
+    @rule(s=subjects, plan=st.sampled_from(PLANS + ["nope"]))
+    def set_plan(self, s, plan):
+        got = real_call(self.db, "SELECT subject_set_plan(?, ?)", (s, plan))
+        if plan not in self.m.plans:
+            want = ("err", "error")
+        else:
+            row = self.m.subjects.setdefault(s, self.new_row())
+            row.update(plan=plan, status="active", trial=None)
+            want = ("ok", plan)
+        self.same("subject_set_plan", got, want)
+
+    @rule(s=subjects, plan=st.sampled_from(PLANS), days=st.integers(1, 20))
+    def start_trial(self, s, plan, days):
+        got = real_call(self.db, "SELECT subject_start_trial(?, ?, ?)", (s, plan, days))
+        end = self.m.now + days * 86400000
+        row = self.m.subjects.setdefault(s, self.new_row())
+        row.update(plan=plan, status="trialing", trial=end)
+        self.same("subject_start_trial", got, ("ok", M.fmt(end)))
+
+    def new_row(self):
+        return dict(plan=None, status="active", trial=None, grace=None, seats=1, parent=None,
+                    anchor=None, bypass=False)
+
+    @rule(s=subjects, col=st.sampled_from(["status", "seats", "parent", "billing_anchor",
+                                           "bypass", "grace_ends_at", "plan"]),
+          data=st.data())
+    def update_subject(self, s, col, data):
+        value = data.draw({
+            "status": st.sampled_from(["active", "trialing", "past_due", "canceled", "paused"]),
+            "seats": st.integers(1, 4),
+            "parent": st.one_of(st.none(), subjects),
+            "billing_anchor": st.one_of(st.none(), instants),
+            "bypass": st.integers(0, 1),
+            "grace_ends_at": st.one_of(st.none(), times.map(M.fmt)),
+            "plan": st.none(),
+        }[col])
+        if s not in self.m.subjects:  # plain SQL: make the row first
+            self.db.execute("INSERT INTO ent_subjects(subject) VALUES (?)", (s,))
+            self.m.subjects[s] = self.new_row()
+        got = real_call(self.db, f"UPDATE ent_subjects SET {col} = ? WHERE subject = ?", (value, s))
+        if col == "parent" and value == s:
+            self.same("UPDATE ent_subjects", got, ("err", "denied"))  # SQLITE_CONSTRAINT_TRIGGER
+            return
+        self.same("UPDATE ent_subjects", got, ("ok", None))
+        key = {"billing_anchor": "anchor", "grace_ends_at": "grace"}.get(col, col)
+        if key in ("anchor", "grace") and value is not None:
+            value = M.parse(value)
+        self.m.subjects[s][key] = bool(value) if key == "bypass" else value
+
+    @rule(s=subjects, f=any_feature, enabled=st.one_of(st.none(), st.integers(0, 1)),
+          quota=st.one_of(st.none(), st.integers(-1, 10)),
+          period=st.one_of(st.none(), st.sampled_from(["minute", "day", "month", "lifetime"])),
+          per_seat=st.one_of(st.none(), st.integers(0, 1)),
+          expires=st.one_of(st.none(), times.map(M.fmt)))
+    def override(self, s, f, enabled, quota, period, per_seat, expires):
+        if FEATURES[f] == "rate" and period not in (None, "minute", "day"):
+            period = "minute"
+        value = json.dumps(7) if FEATURES[f] == "config" else None
+        got = real_call(self.db, "INSERT OR REPLACE INTO ent_overrides(subject, feature, enabled, "
+                        "quota, period, per_seat, value, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        (s, f, enabled, quota, period, per_seat, value, expires))
+        self.same("INSERT INTO ent_overrides", got, ("ok", None))
+        self.m.overrides[(s, f)] = dict(enabled=enabled, quota=quota, period=period, soft=None,
+                                        cap=None, per_seat=per_seat,
+                                        value=7 if value else None, expires_at=expires)
+
+    @rule(s=subjects, f=any_feature)
+    def drop_override(self, s, f):
+        self.db.execute("DELETE FROM ent_overrides WHERE subject = ? AND feature = ?", (s, f))
+        self.m.overrides.pop((s, f), None)
+
+    @rule(s=subjects, f=metered_features, amount=st.integers(0, 6), key=keys,
+          priority=st.integers(0, 2), expires=st.one_of(st.none(), times.map(M.fmt)),
+          starts=st.one_of(st.none(), times.map(M.fmt)))
+    def grant(self, s, f, amount, key, priority, expires, starts):
+        got = real_call(self.db, "SELECT grant_quota(?, ?, ?, ?, ?, ?, ?)",
+                        (s, f, amount, expires, key, priority, starts))
+        want = model_call(self.m.grant, s, f, amount, expires, key, priority, starts)
+        self.same("grant_quota", got, want)
+
+    @rule(kind=st.sampled_from(["consume", "try", "record", "refund"]), s=subjects,
+          f=st.sampled_from(["images", "tokens", "storage", "snap"]), amount=amounts, key=keys)
+    def write(self, kind, s, f, amount, key):
+        fn = {"consume": "consume_quota", "try": "try_consume_quota", "record": "record_usage",
+              "refund": "refund_quota"}[kind]
+        got = real_call(self.db, f"SELECT {fn}(?, ?, ?, ?)", (s, f, amount, key))
+        self.same(f"{fn}({s}, {f}, {amount}, {key})", got,
+                  model_call(self.m.write, kind, s, f, amount, key))
+
+    @rule(s=subjects, f=st.one_of(st.none(), st.sampled_from(["images", "tokens", "snap"])))
+    def reset(self, s, f):
+        if f is None:
+            got = real_call(self.db, "SELECT reset_quota(?)", (s,))
+        else:
+            got = real_call(self.db, "SELECT reset_quota(?, ?)", (s, f))
+        self.same("reset_quota", got, model_call(self.m.reset, s, f))
+
+    @rule(before=times)
+    def purge_events(self, before):
+        got = real_call(self.db, "SELECT usage_purge(?)", (M.fmt(before),))
+        kept = [e for e in self.m.events if e["at"] >= M.fmt(before)]
+        want = ("ok", len(self.m.events) - len(kept))
+        self.m.events = kept
+        self.same("usage_purge", got, want)
+
+    @rule(commit=st.booleans())
+    def transaction(self, commit):
+        """BEGIN (the rules that follow run inside it) or its end."""
+        if self.in_txn is None:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.in_txn = self.m.snapshot()
+        else:
+            self.db.execute("COMMIT" if commit else "ROLLBACK")
+            if not commit:
+                self.m.restore(self.in_txn)
+            self.in_txn = None
+
+    # ---- the reads, after every step -------------------------------------------
+
+    def compare_reads(self, db):
+        m = self.m
+        for s in SUBJECTS:
+            for f in FEATURES:
+                self.same(f"plan_allows({s}, {f})",
+                          real_call(db, "SELECT plan_allows(?, ?)", (s, f)),
+                          model_call(m.plan_allows, s, f))
+                self.same(f"quota_remaining({s}, {f})",
+                          real_call(db, "SELECT quota_remaining(?, ?)", (s, f)),
+                          model_call(m.quota_remaining, s, f))
+                got = real_call(db, "SELECT entitlement(?, ?)", (s, f))
+                if got[0] == "ok":
+                    got = ("ok", real_entitlement(got[1]))
+                self.same(f"entitlement({s}, {f})", got, model_call(m.entitlement, s, f))
+            got = real_call(db, "SELECT entitlements(?)", (s,))
+            if got[0] == "ok":
+                got = ("ok", {k: dict(v, has_reason=v.pop("reason") is not None)
+                              for k, v in json.loads(got[1]).items()})
+            self.same(f"entitlements({s})", got, model_call(m.entitlements, s))
+            try:
+                rows = db.execute("SELECT * FROM usage_summary WHERE subject = ?", (s,)).fetchall()
+                got = ("ok", rows)
+            except sqlite3.Error:
+                got = ("err", "error")
+            self.same(f"usage_summary({s})", got, model_call(m.usage_summary, s))
+        alerts = set(db.execute("SELECT subject, feature, period, period_start, threshold, used, "
+                                "quota FROM ent_alerts").fetchall())
+        self.same("ent_alerts", alerts, m.alerts)
+        check = db.execute("SELECT entitlements_check()").fetchone()[0]
+        self.same("entitlements_check()", check if check == "ok" else json.loads(check), m.check())
+        ledger = db.execute("SELECT at, subject, feature, amount, kind, idempotency_key, period, "
+                            "period_start, requested, pool FROM ent_events ORDER BY id").fetchall()
+        self.same("ent_events", ledger, [
+            (e["at"], e["subject"], e["feature"], e["amount"], e["kind"], e["key"], e["period"],
+             e["period_start"], e["requested"], e["pool"]) for e in m.events])
+
+    @invariant()
+    def reads_agree(self):
+        if not hasattr(self, "m"):
+            return
+        self.compare_reads(self.db)
+        if self.in_txn is None:  # what another connection sees once committed
+            self.compare_reads(self.db2)
+        STEPS["compared"] += 1
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--examples", type=int, default=int(os.environ.get("MODEL_EXAMPLES", 40)))
+    ap.add_argument("--steps", type=int, default=int(os.environ.get("MODEL_STEPS", 30)))
+    ap.add_argument("--seed", type=int, default=None, help="fixed seed (default: derandomized)")
+    a = ap.parse_args()
+    os.makedirs(os.path.dirname(DB), exist_ok=True)
+    cfg = settings(max_examples=a.examples, stateful_step_count=a.steps, deadline=None,
+                   derandomize=a.seed is None, database=None, print_blob=False,
+                   suppress_health_check=list(HealthCheck),
+                   phases=[Phase.generate, Phase.shrink] if a.seed is None else list(Phase))
+    if a.seed is not None:
+        import hypothesis
+        Differential.TestCase.settings = cfg
+        hypothesis.seed(a.seed)(lambda: None)
+    failed = 0
+    try:
+        run_state_machine_as_test(Differential, settings=cfg)
+    except Exception as e:  # Hypothesis notes the shrunk sequence on the exception
+        print(f"FAIL model: {e}")
+        for note in getattr(e, "__notes__", []):
+            print(note)
+        failed = 1
+    print(f"model: {STEPS['compared']} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
