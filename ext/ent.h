@@ -245,6 +245,8 @@ struct EntConfig {
   int refs; /* the connection's, and each plan_matrix scan's (a reload mid-scan frees nothing) */
   int64_t generation;
   int nfeat, nplans, default_plan;
+  int def_alerts[ENT_MAX_ALERTS]; /* settings.alerts, else 80 and 100: for features an override adds */
+  int ndef_alerts;
   EntFeatCfg *feats;
   EntPlanCfg *plans;
   /* open-addressing indexes by name: slot -> index + 1, 0 = empty */

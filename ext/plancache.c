@@ -131,8 +131,9 @@ static int load(EntConn *c, int64_t generation, EntConfig **out, EntErr *e) {
   if (ent_schema_verify(c, e) != SQLITE_OK) return e->code;
   static const char *const SQLS[] = {
       "SELECT feature, type FROM main.ent_features ORDER BY position, feature",
-      "SELECT plan, inherits, trial_days, is_default, rank FROM main.ent_plans ORDER BY position, "
-      "plan",
+      "SELECT plan, inherits, trial_days, is_default, rank, (SELECT json_extract(value, "
+      "'$.alerts') FROM main.ent_meta WHERE key = 'settings') FROM main.ent_plans ORDER BY "
+      "position, plan",
       "SELECT plan, feature, enabled, quota, period, soft, cap, overage_price, per_seat, value, "
       "burst, ledger, alerts, (SELECT json_extract(value, '$.alerts') FROM main.ent_meta WHERE key "
       "= "
@@ -177,6 +178,14 @@ static int load(EntConn *c, int64_t generation, EntConfig **out, EntErr *e) {
     p->has_trial = sqlite3_column_type(st[1], 2) != SQLITE_NULL;
     p->trial_days = sqlite3_column_int64(st[1], 2);
     p->rank = sqlite3_column_int64(st[1], 4);
+    if (g->nplans == 1) {
+      const char *al = (const char *)sqlite3_column_text(st[1], 5);
+      g->ndef_alerts = al ? parse_alerts(al, g->def_alerts) : 2;
+      if (!al) {
+        g->def_alerts[0] = 80;
+        g->def_alerts[1] = 100;
+      }
+    }
     if (sqlite3_column_int(st[1], 3) && g->default_plan < 0) g->default_plan = g->nplans - 1;
     p->own = sqlite3_malloc64(sizeof(EntPlanEnt) * (g->nfeat + 1));
     p->ents = sqlite3_malloc64(sizeof(EntPlanEnt *) * (g->nfeat + 1));

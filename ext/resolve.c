@@ -443,6 +443,8 @@ static int apply_override(EntConn *c, EntSubject *s, EntFeature *f, EntErr *e) {
       f->enabled = 1;
       f->unlimited = 1;
       f->period = P_MONTH;
+      f->alerts = c->cfg->def_alerts; /* the thresholds every entitlement has by default */
+      f->nalerts = c->cfg->ndef_alerts;
       if (f->type == T_RATE) { /* a limit given below counts per minute unless a period says */
         f->rate_period = "minute";
         f->rate_seconds = 60;
@@ -452,7 +454,9 @@ static int apply_override(EntConn *c, EntSubject *s, EntFeature *f, EntErr *e) {
     if (sqlite3_column_type(st, 1) != SQLITE_NULL) {
       f->quota = sqlite3_column_int64(st, 1);
       f->unlimited = f->quota < 0;
-      if (f->type == T_RATE && !f->unlimited && f->burst < 1) f->burst = f->quota;
+      /* a rate feature the plan leaves out takes its burst from the limit, as a
+      ** plan without "burst" does (limit 0: burst 1, and always denied) */
+      if (f->type == T_RATE && !f->unlimited && f->burst < 1) f->burst = f->quota > 0 ? f->quota : 1;
     }
     if (period && f->type == T_RATE) {
       if (!rate_period_named(period, &f->rate_period, &f->rate_seconds)) {

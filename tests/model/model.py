@@ -92,7 +92,7 @@ class Feature:
         self.per_seat = self.pool = False
         self.price = None  # micro-units per unit over quota
         self.value = None  # config/boolean JSON value (Python)
-        self.alerts = []  # thresholds come with a plan's entitlement
+        self.alerts = [80, 100]  # settings.alerts, else these
         self.burst, self.rate_seconds, self.rate_period = 0, 0, None
 
 
@@ -124,7 +124,10 @@ class Model:
         return copy.deepcopy(self.__dict__)
 
     def restore(self, snap):
+        """Back to a snapshot, as a rollback is: the clock is not in the database."""
+        now = self.now
         self.__dict__.update(copy.deepcopy(snap))
+        self.now = now
 
     # ---- configuration ----------------------------------------------------
 
@@ -277,7 +280,7 @@ class Model:
             f.quota = o["quota"]
             f.unlimited = f.quota < 0
             if f.type == "rate" and not f.unlimited and f.burst < 1:
-                f.burst = f.quota
+                f.burst = f.quota if f.quota > 0 else 1
         if o["period"] is not None:
             if f.type == "rate":
                 f.rate_period, f.rate_seconds = o["period"], RATE_SECONDS[o["period"]]
