@@ -701,6 +701,14 @@ static int read_model(Model *m, const cJSON *doc) {
 /* ---- the stored configuration as a document ---------------------------- */
 
 /* Ranks and trial days came from JSON numbers, so they are exact doubles. */
+/* Adds v to o under key; when that fails (out of memory) v belongs to
+** nobody, so it is freed here. */
+static int attach(cJSON *o, const char *key, cJSON *v) {
+  if (v && cJSON_AddItemToObject(o, key, v)) return 1;
+  cJSON_Delete(v);
+  return 0;
+}
+
 static int add_number(cJSON *o, const char *name, int64_t v) {
   return cJSON_AddNumberToObject(o, name, (double)v) != 0;
 }
@@ -718,7 +726,7 @@ static int config_doc(EntConn *c, cJSON **out, EntErr *e) {
   for (i = 0; i < 3 && rc == SQLITE_OK; i++) rc = sqlite3_prepare_v2(c->db, SQLS[i], -1, &st[i], 0);
   while (rc == SQLITE_OK && ok && (rc = sqlite3_step(st[0])) == SQLITE_ROW) {
     cJSON *f = cJSON_CreateObject();
-    ok = f && cJSON_AddItemToObject(feats, (const char *)sqlite3_column_text(st[0], 0), f) &&
+    ok = attach(feats, (const char *)sqlite3_column_text(st[0], 0), f) &&
          cJSON_AddStringToObject(f, "type", (const char *)sqlite3_column_text(st[0], 1));
     if (ok && sqlite3_column_type(st[0], 2) != SQLITE_NULL) {
       ok = cJSON_AddStringToObject(f, "unit", (const char *)sqlite3_column_text(st[0], 2)) != 0;
@@ -728,22 +736,22 @@ static int config_doc(EntConn *c, cJSON **out, EntErr *e) {
   if (rc == SQLITE_DONE) rc = SQLITE_OK;
   if (rc == SQLITE_OK && ok) {
     if (cJSON_GetArraySize(feats) > 0) {
-      cJSON_AddItemToObject(doc, "features", feats);
+      ok = attach(doc, "features", feats);
     } else {
       cJSON_Delete(feats);
     }
     feats = 0;
-    ok = (plans = cJSON_AddObjectToObject(doc, "plans")) != 0;
+    ok = ok && (plans = cJSON_AddObjectToObject(doc, "plans")) != 0;
   }
   while (rc == SQLITE_OK && ok && (rc = sqlite3_step(st[1])) == SQLITE_ROW) {
     sqlite3_stmt *q = st[1];
     cJSON *p = cJSON_CreateObject(), *pf;
-    ok = p && cJSON_AddItemToObject(plans, (const char *)sqlite3_column_text(q, 0), p) &&
+    ok = attach(plans, (const char *)sqlite3_column_text(q, 0), p) &&
          add_number(p, "rank", sqlite3_column_int64(q, 1));
     if (ok && sqlite3_column_type(q, 2) != SQLITE_NULL) {
       int64_t micros = 0;
       ent_money_text((const char *)sqlite3_column_text(q, 2), &micros);
-      ok = cJSON_AddItemToObject(p, "price", money_out(micros));
+      ok = attach(p, "price", money_out(micros));
     }
     if (ok && sqlite3_column_type(q, 3) != SQLITE_NULL) {
       ok = cJSON_AddStringToObject(p, "currency", (const char *)sqlite3_column_text(q, 3)) != 0;
@@ -763,7 +771,7 @@ static int config_doc(EntConn *c, cJSON **out, EntErr *e) {
         rc = SQLITE_CORRUPT;
         break;
       }
-      ok = cJSON_AddItemToObject(pf, (const char *)sqlite3_column_text(st[2], 0), v);
+      ok = attach(pf, (const char *)sqlite3_column_text(st[2], 0), v);
     }
     sqlite3_reset(st[2]);
     if (rc == SQLITE_DONE || rc == SQLITE_ROW) rc = SQLITE_OK;
@@ -777,7 +785,7 @@ static int config_doc(EntConn *c, cJSON **out, EntErr *e) {
     if (rc == SQLITE_OK && sqlite3_step(q) == SQLITE_ROW) {
       cJSON *v = cJSON_Parse((const char *)sqlite3_column_text(q, 0));
       if (!v) rc = SQLITE_CORRUPT;
-      ok = v && cJSON_AddItemToObject(doc, "settings", v);
+      ok = attach(doc, "settings", v);
     }
     sqlite3_finalize(q);
   }
@@ -837,16 +845,19 @@ static int overlay(cJSON *base, const cJSON *doc, EntErr *e) {
       cJSON *copy = cJSON_Duplicate(src, 1);
       if (!copy) return ent_err(e, SQLITE_NOMEM, "out of memory");
       cJSON_DeleteItemFromObjectCaseSensitive(base, SECTIONS[i]);
-      cJSON_AddItemToObject(base, SECTIONS[i], copy);
+      if (!attach(base, SECTIONS[i], copy)) return ent_err(e, SQLITE_NOMEM, "out of memory");
       continue;
     }
     cJSON_ArrayForEach(it, src) {
       cJSON *copy = cJSON_Duplicate(it, 1);
       if (!copy) return ent_err(e, SQLITE_NOMEM, "out of memory");
       if (cJSON_GetObjectItemCaseSensitive(dst, it->string)) {
-        cJSON_ReplaceItemInObjectCaseSensitive(dst, it->string, copy);
-      } else {
-        cJSON_AddItemToObject(dst, it->string, copy);
+        if (!cJSON_ReplaceItemInObjectCaseSensitive(dst, it->string, copy)) {
+          cJSON_Delete(copy);
+          return ent_err(e, SQLITE_NOMEM, "out of memory");
+        }
+      } else if (!attach(dst, it->string, copy)) {
+        return ent_err(e, SQLITE_NOMEM, "out of memory");
       }
     }
   }
@@ -855,7 +866,7 @@ static int overlay(cJSON *base, const cJSON *doc, EntErr *e) {
       cJSON *copy = cJSON_Duplicate(it, 1);
       if (!copy) return ent_err(e, SQLITE_NOMEM, "out of memory");
       cJSON_DeleteItemFromObjectCaseSensitive(base, it->string);
-      cJSON_AddItemToObject(base, it->string, copy);
+      if (!attach(base, it->string, copy)) return ent_err(e, SQLITE_NOMEM, "out of memory");
     }
   }
   return SQLITE_OK;
@@ -925,9 +936,12 @@ enum {
   W_COUNT
 };
 
+/* Binds are STATIC throughout the writes: every bound text outlives its step,
+** and a copy could fail for lack of memory after the first write, when SQLite
+** can no longer run the statements that would undo it. */
 static void bind_opt_text(sqlite3_stmt *st, int i, const char *z) {
   if (z) {
-    sqlite3_bind_text(st, i, z, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, i, z, -1, SQLITE_STATIC);
   } else {
     sqlite3_bind_null(st, i);
   }
@@ -939,7 +953,7 @@ static int sweep(EntConn *c, sqlite3_stmt *list, sqlite3_stmt *del, Model *m, in
   while ((rc = sqlite3_step(list)) == SQLITE_ROW) {
     const char *name = (const char *)sqlite3_column_text(list, 0);
     if (plans ? plan_find(m, name) != 0 : feat_find(m, name) != 0) continue;
-    sqlite3_bind_text(del, 1, name, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(del, 1, name, -1, SQLITE_STATIC);
     rc = sqlite3_step(del);
     sqlite3_reset(del);
     if (rc != SQLITE_DONE) break;
@@ -1006,7 +1020,7 @@ static int write_model(EntConn *c, Model *m) {
       sqlite3_bind_int(q, 14, !en->no_ledger);
       sqlite3_bind_int(q, 16, en->pool);
       if (en->alerts[0]) {
-        sqlite3_bind_text(q, 15, en->alerts, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(q, 15, en->alerts, -1, SQLITE_STATIC);
       } else {
         sqlite3_bind_null(q, 15);
       }
@@ -1015,17 +1029,17 @@ static int write_model(EntConn *c, Model *m) {
         sqlite3_bind_text(q, 5, ent_period_name(en->period), -1, SQLITE_STATIC);
         if (en->has_cap) sqlite3_bind_int64(q, 7, en->cap);
         ent_money_fmt(en->price, price);
-        if (en->has_price) sqlite3_bind_text(q, 8, price, -1, SQLITE_TRANSIENT);
+        if (en->has_price) sqlite3_bind_text(q, 8, price, -1, SQLITE_STATIC);
       } else if (f->type == T_RATE && en->enabled) {
         sqlite3_bind_int64(q, 4, en->quota);
-        sqlite3_bind_text(q, 5, en->rate_period, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(q, 5, en->rate_period, -1, SQLITE_STATIC);
         sqlite3_bind_int64(q, 13, en->burst);
       } else if (f->type == T_BOOLEAN || f->type == T_CONFIG) {
-        sqlite3_bind_text(q, 10, spec, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(q, 10, spec, -1, SQLITE_STATIC);
       }
       sqlite3_bind_int(q, 6, en->soft);
       sqlite3_bind_int(q, 9, en->per_seat);
-      sqlite3_bind_text(q, 11, spec, -1, SQLITE_TRANSIENT);
+      sqlite3_bind_text(q, 11, spec, -1, SQLITE_STATIC);
       sqlite3_bind_int(q, 12, j);
       rc = sqlite3_step(q) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(c->db);
       sqlite3_reset(q);
@@ -1035,7 +1049,7 @@ static int write_model(EntConn *c, Model *m) {
   if (rc == SQLITE_OK) {
     char *json = m->settings ? cJSON_PrintUnformatted(m->settings) : 0;
     sqlite3_stmt *q = st[json ? W_PUT_SETTINGS : W_DEL_SETTINGS];
-    if (json) sqlite3_bind_text(q, 1, json, -1, SQLITE_TRANSIENT);
+    if (json) sqlite3_bind_text(q, 1, json, -1, SQLITE_STATIC);
     if (m->settings && !json) rc = SQLITE_NOMEM;
     if (rc == SQLITE_OK) rc = sqlite3_step(q) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(c->db);
     cJSON_free(json);
@@ -1088,7 +1102,7 @@ static void fn_load(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   Model m = {.e = &e};
   cJSON *doc = 0, *whole = 0;
   const char *json, *end = 0;
-  int replace = 0, rc, sp, nplans;
+  int replace = 0, rc, nplans;
   if (!ent_argc(ctx, argc, 1, 2, "entitlements_load(json [, mode])")) return;
   if (argc == 2 && sqlite3_value_type(argv[1]) != SQLITE_NULL) {
     const char *mode = (const char *)sqlite3_value_text(argv[1]);
@@ -1137,15 +1151,11 @@ static void fn_load(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   if (rc == SQLITE_OK && replace) rc = check_orphans(c, &m, &e);
   if (rc == SQLITE_OK) {
     /* every check is done: nothing below fails on the document's content */
-    sp = sqlite3_exec(c->db, "SAVEPOINT entitlements_load", 0, 0, 0) == SQLITE_OK;
-    rc = write_model(c, &m);
-    if (rc == SQLITE_OK && sp) rc = sqlite3_exec(c->db, "RELEASE entitlements_load", 0, 0, 0);
-    if (rc != SQLITE_OK) {
-      if (!e.code) ent_err_db(&e, c->db, rc, "writing the configuration");
-      if (sp) {
-        sqlite3_exec(c->db, "ROLLBACK TO entitlements_load", 0, 0, 0);
-        sqlite3_exec(c->db, "RELEASE entitlements_load", 0, 0, 0);
-      }
+    EntSavepoint sp;
+    if ((rc = ent_sp_open(c, &sp, "entitlements_load", &e)) == SQLITE_OK) {
+      rc = write_model(c, &m);
+      if (rc != SQLITE_OK && !e.code) ent_err_db(&e, c->db, rc, "writing the configuration");
+      rc = ent_sp_close(c, &sp, rc == SQLITE_OK, &e);
     }
   }
   model_free(&m);

@@ -14,10 +14,8 @@
 **  4. The counter is written first with a guarded UPSERT (the limit is in
 **     its WHERE clause, as in hand-written SQL), so a denial writes nothing;
 **     an idempotency key is looked up before it. Then the ledger row. On any
-**     error the savepoint is rolled back. The savepoint is skipped inside the
-**     app's own write transaction when no app trigger sits on a table the write
-**     touches: then nothing can fail the second write but errors that
-**     roll back the whole transaction.
+**     error the savepoint is rolled back (or, when SQLite already rolled back
+**     the transaction the call began, nothing is left to undo).
 */
 #include <cjson/cJSON.h>
 #include <string.h>
@@ -48,43 +46,12 @@ typedef struct Call {
   EntUsage u;
   EntErr e;
   int savepoint;     /* our savepoint is open */
+  int began;         /* it began the transaction (the call came in autocommit) */
   int denied;        /* a denial, for try_consume_quota */
   int has_remaining; /* the result is a number, else NULL */
   int64_t remaining;
   char at[32]; /* now, as the ledger shows it */
 } Call;
-
-static int run_stmt(Call *k, int id, const char *doing) {
-  sqlite3_stmt *st = ent_stmt(k->c, id, &k->e);
-  if (!st) return k->e.code;
-  return ent_step_done(k->c, st, &k->e, doing);
-}
-
-static int int_query(Call *k, int id, int64_t *out) {
-  sqlite3_stmt *st = ent_stmt(k->c, id, &k->e);
-  int rc;
-  if (!st) return k->e.code;
-  rc = sqlite3_step(st);
-  *out = sqlite3_column_int64(st, 0);
-  sqlite3_reset(st);
-  return rc == SQLITE_ROW ? SQLITE_OK : ent_err_db(&k->e, k->c->db, rc, "reading the schema");
-}
-
-/* Whether the app put triggers on a table a write touches (ent_events,
-** ent_counters, ent_alerts, ent_grants, ent_rates), read again only when the
-** schema changes. Such a trigger can fail our second write, which
-** then needs a savepoint to undo the first. */
-static int user_triggers(Call *k, int *out) {
-  int64_t cookie, n;
-  if (int_query(k, ST_SCHEMA_COOKIE, &cookie) != SQLITE_OK) return k->e.code;
-  if (cookie != k->c->trig_cookie) {
-    if (int_query(k, ST_USER_TRIGGERS, &n) != SQLITE_OK) return k->e.code;
-    k->c->user_triggers = n > 0;
-    k->c->trig_cookie = cookie;
-  }
-  *out = k->c->user_triggers;
-  return SQLITE_OK;
-}
 
 static int lock_error(Call *k, int rc) {
   if ((rc & 0xff) == SQLITE_BUSY) {
@@ -99,22 +66,24 @@ static int lock_error(Call *k, int rc) {
 }
 
 /* Makes the call's writes atomic and takes the write lock before anything is
-** read (see the top of this file). A savepoint is skipped only where it buys
-** nothing: inside the app's own transaction, when no app trigger can fail
-** our second write — every other failure there (disk full, I/O, memory,
-** interrupt) rolls back the whole transaction. */
+** read (see the top of this file). The savepoint is opened in every context
+** where SQLite allows one: inside the app's transaction too, since a failure
+** after the first write (out of memory preparing or running a later
+** statement, an app trigger) would otherwise leave that write in the app's
+** transaction. */
 static int txn_begin(Call *k) {
   sqlite3_stmt *st;
-  int rc, triggers = 1;
-  if (!sqlite3_get_autocommit(k->c->db) && (rc = user_triggers(k, &triggers)) != SQLITE_OK) {
-    return rc;
-  }
-  if (triggers || sqlite3_get_autocommit(k->c->db)) {
-    if (!(st = ent_stmt(k->c, ST_SAVEPOINT, &k->e))) return k->e.code;
-    rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc == SQLITE_BUSY) return SQLITE_OK; /* inside a writing statement: see above */
-    if (rc != SQLITE_DONE) return ent_err_db(&k->e, k->c->db, rc, "opening a savepoint");
+  int rc;
+  if (ent_stmts_for_writes(k->c, &k->e) != SQLITE_OK) return k->e.code;
+  if (!(st = ent_stmt(k->c, ST_SAVEPOINT, &k->e))) return k->e.code;
+  k->began = sqlite3_get_autocommit(k->c->db);
+  rc = sqlite3_step(st);
+  sqlite3_reset(st);
+  if (rc == SQLITE_BUSY) { /* inside a writing statement: its journal holds our writes */
+    k->began = 0;
+  } else if (rc != SQLITE_DONE) {
+    return ent_err_db(&k->e, k->c->db, rc, "opening a savepoint");
+  } else {
     k->savepoint = 1;
   }
   if (sqlite3_txn_state(k->c->db, "main") == SQLITE_TXN_WRITE) return SQLITE_OK;
@@ -122,6 +91,18 @@ static int txn_begin(Call *k) {
   rc = sqlite3_step(st);
   sqlite3_reset(st);
   return rc == SQLITE_DONE ? SQLITE_OK : lock_error(k, rc);
+}
+
+/* Steps a statement of the undo path; its errors must not replace the error
+** being undone. */
+static void undo_step(Call *k, int id) {
+  EntErr ignored = {0};
+  sqlite3_stmt *st = ent_stmt(k->c, id, &ignored);
+  ent_err_clear(&ignored);
+  if (st) {
+    sqlite3_step(st);
+    sqlite3_reset(st);
+  }
 }
 
 static int txn_end(Call *k, int ok) {
@@ -136,10 +117,16 @@ static int txn_end(Call *k, int ok) {
     if (rc == SQLITE_DONE) return SQLITE_OK;
     ent_err_db(&k->e, k->c->db, rc, "committing");
   }
-  /* both run even if the first fails: never leave our savepoint open */
-  rc = run_stmt(k, ST_ROLLBACK_TO, "rolling back");
-  rc |= run_stmt(k, ST_RELEASE, "rolling back");
-  return k->e.code ? k->e.code : rc;
+  /* Undo. SQLite may already have rolled back the whole transaction (out of
+  ** memory, disk full, I/O error), taking our savepoint with it; and a
+  ** failed RELEASE that was the commit leaves the transaction open. */
+  if (k->began) {
+    if (!sqlite3_get_autocommit(k->c->db)) undo_step(k, ST_ROLLBACK_ALL);
+  } else {
+    undo_step(k, ST_ROLLBACK_TO);
+    undo_step(k, ST_RELEASE);
+  }
+  return k->e.code ? k->e.code : SQLITE_ERROR;
 }
 
 static int args(Call *k, int argc, sqlite3_value **argv) {
@@ -567,22 +554,17 @@ static int reset_one(Call *k, int *n) {
   if (k->u.used == 0) return SQLITE_OK;
   {
     /* the logged part of used: what the ledger rows of this period add up to */
-    sqlite3_stmt *q = 0;
-    int rc =
-        sqlite3_prepare_v2(k->c->db,
-                           "SELECT used - unlogged FROM main.ent_counters WHERE subject = ?1 AND "
-                           "feature = ?2 AND period = ?3 AND period_start = ?4",
-                           -1, &q, 0);
-    if (rc == SQLITE_OK) {
-      sqlite3_bind_text(q, 1, ent_counter_subject(&k->s, &k->f), -1, SQLITE_STATIC);
-      sqlite3_bind_text(q, 2, k->f.feature, -1, SQLITE_STATIC);
-      sqlite3_bind_text(q, 3, ent_period_name(k->f.period), -1, SQLITE_STATIC);
-      sqlite3_bind_text(q, 4, k->u.start_text, -1, SQLITE_STATIC);
-      rc = sqlite3_step(q) == SQLITE_ROW ? SQLITE_OK : sqlite3_errcode(k->c->db);
-      logged = sqlite3_column_int64(q, 0);
-    }
-    sqlite3_finalize(q);
-    if (rc != SQLITE_OK) return ent_err_db(&k->e, k->c->db, rc, "reading ent_counters");
+    sqlite3_stmt *q = ent_stmt(k->c, ST_COUNTER_LOGGED, &k->e);
+    int rc;
+    if (!q) return k->e.code;
+    sqlite3_bind_text(q, 1, ent_counter_subject(&k->s, &k->f), -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 2, k->f.feature, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 3, ent_period_name(k->f.period), -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 4, k->u.start_text, -1, SQLITE_STATIC);
+    rc = sqlite3_step(q);
+    logged = sqlite3_column_int64(q, 0);
+    sqlite3_reset(q);
+    if (rc != SQLITE_ROW) return ent_err_db(&k->e, k->c->db, rc, "reading ent_counters");
   }
   if (!(st = ent_stmt(k->c, ST_COUNTER_RESET, &k->e))) return k->e.code;
   sqlite3_bind_text(st, 1, ent_counter_subject(&k->s, &k->f), -1, SQLITE_STATIC);

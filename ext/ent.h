@@ -64,8 +64,6 @@ typedef struct EntConn {
   char *holder_scratch;   /* the last holder with overrides (resolve.c) */
   struct cJSON *ovr_json; /* the last override's config value, parsed */
   char *ovr_text;         /* and as text */
-  int64_t trig_cookie;    /* schema cookie when user_triggers was last read; -1: never */
-  int user_triggers;      /* triggers exist on ent_events or ent_counters */
 } EntConn;
 
 /* Drops one reference; frees at the last. The module's destructor and the
@@ -79,6 +77,7 @@ enum {
   ST_SAVEPOINT,
   ST_RELEASE,
   ST_ROLLBACK_TO,
+  ST_ROLLBACK_ALL,
   ST_LOCK,
   ST_JULIANDAY,
   ST_SCHEMA_VERSION,
@@ -97,12 +96,11 @@ enum {
   ST_GRANT_BY_KEY,
   ST_ALERT_INSERT,
   ST_COUNTER_RESET,
+  ST_COUNTER_LOGGED,
   ST_RATE_RESET,
   ST_RATE_PUT,
-  ST_SCHEMA_COOKIE,
   ST_GENERATION,
   ST_PIN,
-  ST_USER_TRIGGERS,
   ST_COUNTER_ADD,
   ST_EVENT_INSERT,
   ST_EVENT_BY_KEY,
@@ -112,9 +110,28 @@ enum {
 };
 
 sqlite3_stmt *ent_stmt(EntConn *c, int id, EntErr *e);
+/* Prepares every statement a write may run, before its first write: a
+** statement prepared after it could fail for lack of memory, and then SQLite
+** could not run the rollback either (a failed allocation stops every
+** statement of the connection until the app's statement ends). */
+int ent_stmts_for_writes(EntConn *c, EntErr *e);
 int ent_cache_open(EntConn *c, EntCache **pp);
 void ent_cache_close(EntCache *p);
 int ent_step_done(EntConn *c, sqlite3_stmt *st, EntErr *e, const char *doing);
+
+/* A named savepoint around a multi-statement write (load, init, purge).
+** Opening fails only for a real error: SQLite refuses a savepoint while a
+** writing statement runs (a trigger, INSERT ... SELECT), and then that
+** statement's journal holds the writes (open = 0). Closing with ok = 0 undoes
+** them, also when SQLite already rolled the transaction back or a failed
+** commit left it open. */
+typedef struct EntSavepoint {
+  const char *name; /* a constant: entitlements_load, entitlements_init, ... */
+  int open, began;
+  sqlite3_stmt *release, *rollback_to, *rollback; /* prepared before the first write */
+} EntSavepoint;
+int ent_sp_open(EntConn *c, EntSavepoint *sp, const char *name, EntErr *e);
+int ent_sp_close(EntConn *c, EntSavepoint *sp, int ok, EntErr *e);
 int ent_read_begin(EntConn *c);
 void ent_read_end(EntConn *c, int pinned);
 
@@ -245,7 +262,8 @@ struct EntConfig {
   int refs; /* the connection's, and each plan_matrix scan's (a reload mid-scan frees nothing) */
   int64_t generation;
   int nfeat, nplans, default_plan;
-  int def_alerts[ENT_MAX_ALERTS]; /* settings.alerts, else 80 and 100: for features an override adds */
+  int def_alerts[ENT_MAX_ALERTS]; /* settings.alerts, else 80 and 100: for features an override adds
+                                   */
   int ndef_alerts;
   EntFeatCfg *feats;
   EntPlanCfg *plans;

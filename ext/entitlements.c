@@ -161,7 +161,6 @@ __attribute__((visibility("default")))
   memset(c, 0, sizeof(*c));
   c->db = db;
   c->refs = 1; /* the module's */
-  c->trig_cookie = -1;
 
   /* The module goes first: it owns c (its destructor frees it at close), and
   ** re-registering it on a reload disconnects the old table while the old

@@ -456,7 +456,8 @@ static int apply_override(EntConn *c, EntSubject *s, EntFeature *f, EntErr *e) {
       f->unlimited = f->quota < 0;
       /* a rate feature the plan leaves out takes its burst from the limit, as a
       ** plan without "burst" does (limit 0: burst 1, and always denied) */
-      if (f->type == T_RATE && !f->unlimited && f->burst < 1) f->burst = f->quota > 0 ? f->quota : 1;
+      if (f->type == T_RATE && !f->unlimited && f->burst < 1)
+        f->burst = f->quota > 0 ? f->quota : 1;
     }
     if (period && f->type == T_RATE) {
       if (!rate_period_named(period, &f->rate_period, &f->rate_seconds)) {
@@ -673,6 +674,7 @@ int ent_grants_burn(EntConn *c, const EntSubject *s, const EntFeature *f, int64_
     sqlite3_bind_text(st, 2, f->feature, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, at, -1, SQLITE_STATIC);
     count = 0;
+    rc = SQLITE_ROW;
     while (count < 64 && n > 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
       int64_t r = sqlite3_column_int64(st, 1), take = r < n ? r : n;
       ids[count] = sqlite3_column_int64(st, 0);
@@ -680,6 +682,9 @@ int ent_grants_burn(EntConn *c, const EntSubject *s, const EntFeature *f, int64_
       n -= take;
     }
     sqlite3_reset(st);
+    /* a failed read is an error, not the end of the grants */
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+      return ent_err_db(e, c->db, rc, "reading ent_grants");
     if (count == 0) break;
     for (i = 0; i < count; i++) {
       if (!(upd = ent_stmt(c, ST_GRANT_BURN, e))) return e->code;

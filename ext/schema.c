@@ -93,14 +93,15 @@ static const char MIGRATE_1_TO_2[] =
 ** then the DDL runs again, restoring any dropped index or trigger. */
 int ent_schema_ensure(EntConn *c, int repair, EntErr *e) {
   int64_t v;
-  int rc, sp;
+  int rc;
   char *msg = 0;
+  EntSavepoint sp;
   if (schema_version(c, &v, e) != SQLITE_OK) return e->code;
   if (v == ENT_SCHEMA_VERSION && !repair) return SQLITE_OK;
   if (v > ENT_SCHEMA_VERSION) return newer_schema(e, v);
   /* v == 0: a new database (or a repair); v == 1: migrate in place first,
   ** in the same savepoint, then the DDL creates what is new. */
-  sp = sqlite3_exec(c->db, "SAVEPOINT entitlements_init", 0, 0, 0) == SQLITE_OK;
+  if (ent_sp_open(c, &sp, "entitlements_init", e) != SQLITE_OK) return e->code;
   rc = v == 1 ? sqlite3_exec(c->db, MIGRATE_1_TO_2, 0, 0, &msg) : SQLITE_OK;
   if (rc == SQLITE_OK) rc = sqlite3_exec(c->db, ENT_SCHEMA_SQL, 0, 0, &msg);
   if (rc == SQLITE_OK) {
@@ -114,21 +115,15 @@ int ent_schema_ensure(EntConn *c, int repair, EntErr *e) {
     sqlite3_free(sql);
   }
   if (rc != SQLITE_OK) {
-    ent_err(e, rc, "could not create the entitlements tables: %s", msg ? msg : sqlite3_errstr(rc));
-    sqlite3_free(msg);
-    if (sp) {
-      sqlite3_exec(c->db, "ROLLBACK TO entitlements_init", 0, 0, 0);
-      sqlite3_exec(c->db, "RELEASE entitlements_init", 0, 0, 0);
+    if ((rc & 0xff) == SQLITE_NOMEM) {
+      ent_err(e, SQLITE_NOMEM, "out of memory while creating the entitlements tables");
+    } else {
+      ent_err(e, rc, "could not create the entitlements tables: %s",
+              msg ? msg : sqlite3_errstr(rc));
     }
-    return e->code;
+    sqlite3_free(msg);
   }
-  if (sp && (rc = sqlite3_exec(c->db, "RELEASE entitlements_init", 0, 0, 0)) != SQLITE_OK) {
-    ent_err_db(e, c->db, rc, "committing the new entitlements tables");
-    sqlite3_exec(c->db, "ROLLBACK TO entitlements_init", 0, 0, 0);
-    sqlite3_exec(c->db, "RELEASE entitlements_init", 0, 0, 0);
-    return e->code;
-  }
-  return SQLITE_OK;
+  return ent_sp_close(c, &sp, rc == SQLITE_OK, e);
 }
 
 /* entitlements_json_valid(x): 1 when x is one whole JSON value (text), else
@@ -294,7 +289,10 @@ static void fn_purge(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   EntErr e = {0};
   char before[32];
   int64_t ms, deleted = 0;
-  int all = 0, i, rc = SQLITE_OK, sp;
+  int all = 0, i, rc = SQLITE_OK;
+  sqlite3_stmt *st[4] = {0, 0, 0, 0};
+  EntSavepoint sp;
+  memset(&sp, 0, sizeof(sp));
   if (!ent_argc(ctx, argc, 1, 2, "usage_purge(before [, 'events' | 'all'])")) return;
   if (argc == 2 && sqlite3_value_type(argv[1]) != SQLITE_NULL) {
     const char *m = (const char *)sqlite3_value_text(argv[1]);
@@ -314,25 +312,22 @@ static void fn_purge(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     return;
   }
   ent_fmt_time(ms, 0, before);
-  sp = sqlite3_exec(c->db, "SAVEPOINT entitlements_purge", 0, 0, 0) == SQLITE_OK;
-  for (i = 0; i < 4 && rc == SQLITE_OK; i++) {
-    sqlite3_stmt *st = 0;
-    if ((i == 1 || i == 2) && !all) continue;
-    rc = sqlite3_prepare_v2(c->db, SQL[i], -1, &st, 0);
-    if (rc == SQLITE_OK) {
-      sqlite3_bind_text(st, 1, before, -1, SQLITE_STATIC);
-      rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(c->db);
-      if (i < 3) deleted += sqlite3_changes(c->db);
-    }
-    sqlite3_finalize(st);
+  /* every statement prepared before the first delete (see ent_stmts_for_writes) */
+  for (i = 0; i < 4 && rc == SQLITE_OK; i++) rc = sqlite3_prepare_v2(c->db, SQL[i], -1, &st[i], 0);
+  if (rc == SQLITE_OK && ent_sp_open(c, &sp, "entitlements_purge", &e) != SQLITE_OK) {
+    for (i = 0; i < 4; i++) sqlite3_finalize(st[i]);
+    ent_result_err(ctx, &e);
+    return;
   }
-  if (rc == SQLITE_OK && sp) rc = sqlite3_exec(c->db, "RELEASE entitlements_purge", 0, 0, 0);
-  if (rc != SQLITE_OK) {
-    ent_err_db(&e, c->db, rc, "purging the ledger");
-    if (sp) {
-      sqlite3_exec(c->db, "ROLLBACK TO entitlements_purge", 0, 0, 0);
-      sqlite3_exec(c->db, "RELEASE entitlements_purge", 0, 0, 0);
-    }
+  for (i = 0; i < 4 && rc == SQLITE_OK; i++) {
+    if ((i == 1 || i == 2) && !all) continue;
+    sqlite3_bind_text(st[i], 1, before, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st[i]) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(c->db);
+    if (i < 3) deleted += sqlite3_changes(c->db);
+  }
+  if (rc != SQLITE_OK) ent_err_db(&e, c->db, rc, "purging the ledger");
+  for (i = 0; i < 4; i++) sqlite3_finalize(st[i]);
+  if (ent_sp_close(c, &sp, rc == SQLITE_OK, &e) != SQLITE_OK) {
     ent_result_err(ctx, &e);
     return;
   }

@@ -23,6 +23,7 @@ static const char *const SQL[ST_COUNT] = {
     [ST_SAVEPOINT] = "SAVEPOINT entitlements_call",
     [ST_RELEASE] = "RELEASE entitlements_call",
     [ST_ROLLBACK_TO] = "ROLLBACK TO entitlements_call",
+    [ST_ROLLBACK_ALL] = "ROLLBACK",
     /* Writes nothing, but a write statement takes the write lock when it
     ** starts: run first, it makes the reads that follow see the latest data
     ** and keeps it so until the call's writes are done. */
@@ -77,6 +78,9 @@ static const char *const SQL[ST_COUNT] = {
         "UPDATE main.ent_counters SET used = 0, unlogged = 0, from_grants = 0 WHERE subject = ?1 "
         "AND "
         "feature = ?2 AND period = ?3 AND period_start = ?4",
+    [ST_COUNTER_LOGGED] =
+        "SELECT used - unlogged FROM main.ent_counters WHERE subject = ?1 AND feature = ?2 AND "
+        "period = ?3 AND period_start = ?4",
     [ST_RATE_RESET] = "DELETE FROM main.ent_rates WHERE subject = ?1 AND feature = ?2",
     [ST_ALERT_INSERT] =
         "INSERT OR IGNORE INTO main.ent_alerts(at, subject, feature, period_start, "
@@ -104,12 +108,8 @@ static const char *const SQL[ST_COUNT] = {
     [ST_RATE_PUT] =
         "INSERT INTO main.ent_rates(subject, feature, tat) VALUES (?1, ?2, ?3) "
         "ON CONFLICT(subject, feature) DO UPDATE SET tat = excluded.tat",
-    [ST_SCHEMA_COOKIE] = "PRAGMA main.schema_version",
     [ST_GENERATION] = "SELECT value FROM main.ent_meta WHERE key = 'config_generation'",
     [ST_PIN] = "SELECT 1 FROM main.ent_meta LIMIT 1",
-    [ST_USER_TRIGGERS] =
-        "SELECT count(*) FROM main.sqlite_master WHERE type = 'trigger' AND "
-        "tbl_name IN ('ent_events', 'ent_counters', 'ent_alerts', 'ent_grants', 'ent_rates')",
     [ST_EVENT_INSERT] =
         "INSERT INTO main.ent_events(at, subject, feature, amount, kind, "
         "idempotency_key, metadata, period, period_start, requested, pool) "
@@ -175,11 +175,94 @@ sqlite3_stmt *ent_stmt(EntConn *c, int id, EntErr *e) {
   return *slot;
 }
 
+int ent_stmts_for_writes(EntConn *c, EntErr *e) {
+  static const int IDS[] = {ST_RELEASE,       ST_ROLLBACK_TO,    ST_ROLLBACK_ALL,
+                            ST_LOCK,          ST_SUBJECT,        ST_SUBJECT_COUNTER,
+                            ST_COUNTER_GET,   ST_COUNTER_ADD,    ST_COUNTER_ADD_UNLOGGED,
+                            ST_COUNTER_RESET, ST_COUNTER_LOGGED, ST_EVENT_INSERT,
+                            ST_EVENT_BY_KEY,  ST_GRANTS_ACTIVE,  ST_GRANT_BURN,
+                            ST_GRANT_INSERT,  ST_GRANT_BY_KEY,   ST_ALERT_INSERT,
+                            ST_RATE_GET,      ST_RATE_PUT,       ST_RATE_RESET,
+                            ST_OVERRIDE,      ST_PARENT,         ST_JULIANDAY};
+  size_t i;
+  for (i = 0; i < sizeof(IDS) / sizeof(IDS[0]); i++) {
+    if (!ent_stmt(c, IDS[i], e)) return e->code;
+  }
+  return SQLITE_OK;
+}
+
 int ent_step_done(EntConn *c, sqlite3_stmt *st, EntErr *e, const char *doing) {
   int rc = sqlite3_step(st);
   sqlite3_reset(st);
   if (rc == SQLITE_DONE || rc == SQLITE_ROW) return SQLITE_OK;
   return ent_err_db(e, c->db, rc, doing);
+}
+
+static int sp_prepare(EntConn *c, const char *verb, const char *name, sqlite3_stmt **out) {
+  char sql[64];
+  sqlite3_snprintf((int)sizeof(sql), sql, "%s %s", verb, name);
+  return sqlite3_prepare_v2(c->db, sql, -1, out, 0);
+}
+
+static void sp_finalize(EntSavepoint *sp) {
+  sqlite3_finalize(sp->release);
+  sqlite3_finalize(sp->rollback_to);
+  sqlite3_finalize(sp->rollback);
+  sp->release = sp->rollback_to = sp->rollback = 0;
+}
+
+/* The statements that end the savepoint are prepared before it opens, so
+** that ending it never needs memory (see ent_stmts_for_writes). */
+int ent_sp_open(EntConn *c, EntSavepoint *sp, const char *name, EntErr *e) {
+  sqlite3_stmt *open = 0;
+  int rc;
+  memset(sp, 0, sizeof(*sp));
+  sp->name = name;
+  rc = sp_prepare(c, "SAVEPOINT", name, &open);
+  if (rc == SQLITE_OK) rc = sp_prepare(c, "RELEASE", name, &sp->release);
+  if (rc == SQLITE_OK) rc = sp_prepare(c, "ROLLBACK TO", name, &sp->rollback_to);
+  if (rc == SQLITE_OK) rc = sqlite3_prepare_v2(c->db, "ROLLBACK", -1, &sp->rollback, 0);
+  if (rc != SQLITE_OK) {
+    ent_err_db(e, c->db, rc, "opening a savepoint");
+    sqlite3_finalize(open);
+    sp_finalize(sp);
+    return e->code;
+  }
+  sp->began = sqlite3_get_autocommit(c->db);
+  rc = sqlite3_step(open);
+  sqlite3_finalize(open);
+  if (rc == SQLITE_DONE) {
+    sp->open = 1;
+    return SQLITE_OK;
+  }
+  sp->began = 0;
+  sp_finalize(sp);
+  if (rc == SQLITE_BUSY) return SQLITE_OK; /* inside a writing statement */
+  return ent_err_db(e, c->db, rc, "opening a savepoint");
+}
+
+int ent_sp_close(EntConn *c, EntSavepoint *sp, int ok, EntErr *e) {
+  int rc;
+  if (!sp->open) return ok ? SQLITE_OK : e->code;
+  sp->open = 0;
+  if (ok) {
+    rc = sqlite3_step(sp->release);
+    sqlite3_reset(sp->release);
+    if (rc == SQLITE_DONE) {
+      sp_finalize(sp);
+      return SQLITE_OK;
+    }
+    ent_err_db(e, c->db, rc, "committing");
+  }
+  if (sp->began) {
+    if (!sqlite3_get_autocommit(c->db)) sqlite3_step(sp->rollback);
+  } else {
+    sqlite3_step(sp->rollback_to);
+    sqlite3_reset(sp->rollback_to);
+    sqlite3_step(sp->release);
+  }
+  sp_finalize(sp);
+  return e->code ? e->code : SQLITE_ERROR;
 }
 
 /* A call made from a statement that reads no table (SELECT f(...) without

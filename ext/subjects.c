@@ -49,12 +49,20 @@ static void fn_set_plan(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   if (ent_arg_subject(argv[0], "subject_set_plan", &subject, &e) == SQLITE_OK &&
       plan_arg(c, argv[1], "subject_set_plan", &plan, &trial_days, &e) == SQLITE_OK &&
       (st = ent_stmt(c, ST_SUBJECT_SET_PLAN, &e)) != 0) {
+    /* the result is copied before the write: in autocommit the write is
+    ** committed as soon as it is done, and nothing may fail after it */
+    char *result = sqlite3_mprintf("%s", plan);
+    if (!result) {
+      sqlite3_result_error_nomem(ctx);
+      return;
+    }
     sqlite3_bind_text(st, 1, subject, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, plan, -1, SQLITE_STATIC);
     if (ent_step_done(c, st, &e, "writing ent_subjects") == SQLITE_OK) {
-      sqlite3_result_text(ctx, plan, -1, SQLITE_TRANSIENT);
+      sqlite3_result_text(ctx, result, -1, sqlite3_free);
       return;
     }
+    sqlite3_free(result);
   }
   ent_result_err(ctx, &e);
 }
@@ -99,10 +107,16 @@ static void fn_start_trial(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     sqlite3_bind_text(st, 1, subject, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, plan, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, buf, -1, SQLITE_STATIC);
-    if (ent_step_done(c, st, &e, "writing ent_subjects") == SQLITE_OK) {
-      sqlite3_result_text(ctx, buf, -1, SQLITE_TRANSIENT);
+    char *result = sqlite3_mprintf("%s", buf); /* before the write, as above */
+    if (!result) {
+      sqlite3_result_error_nomem(ctx);
       return;
     }
+    if (ent_step_done(c, st, &e, "writing ent_subjects") == SQLITE_OK) {
+      sqlite3_result_text(ctx, result, -1, sqlite3_free);
+      return;
+    }
+    sqlite3_free(result);
   }
   ent_result_err(ctx, &e);
 }
