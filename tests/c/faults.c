@@ -127,7 +127,8 @@ static int f_shmmap(sqlite3_file *f, int i, int sz, int ext, void volatile **pp)
   return ((FFile *)f)->real->pMethods->xShmMap(((FFile *)f)->real, i, sz, ext, pp);
 }
 static int f_shmlock(sqlite3_file *f, int off, int n, int flags) {
-  if (io_fail(OP_LOCK)) return SQLITE_IOERR_SHMLOCK;
+  /* only taking a lock fails: releasing one cannot fail in the unix VFS */
+  if ((flags & SQLITE_SHM_LOCK) && io_fail(OP_LOCK)) return SQLITE_IOERR_SHMLOCK;
   return ((FFile *)f)->real->pMethods->xShmLock(((FFile *)f)->real, off, n, flags);
 }
 static void f_shmbarrier(sqlite3_file *f) {
@@ -394,6 +395,7 @@ static const Case CASES[] = {
 
 static int max_points = 100000;
 static int only_case = -1, only_at = 0; /* --case N --at K: one fault point, with SQLite's log */
+static int from_case = 0;                /* --from N: cases N and after */
 
 static void log_cb(void *arg, int code, const char *msg) {
   (void)arg;
@@ -596,6 +598,7 @@ int main(int argc, char **argv) {
     if (strcmp(argv[i], "--max") == 0 && i + 1 < argc) max_points = atoi(argv[++i]);
     if (strcmp(argv[i], "--case") == 0 && i + 1 < argc) only_case = atoi(argv[++i]);
     if (strcmp(argv[i], "--at") == 0 && i + 1 < argc) only_at = atoi(argv[++i]);
+    if (strcmp(argv[i], "--from") == 0 && i + 1 < argc) from_case = atoi(argv[++i]);
   }
   if (!do_oom && !do_io) do_oom = do_io = 1;
   {
@@ -617,7 +620,7 @@ int main(int argc, char **argv) {
   sqlite3_vfs_register(&faulty_vfs, 0);
   if (do_oom) {
     for (i = 0; i < NCASES; i++) {
-      if (only_case >= 0 && i != only_case) continue;
+      if ((only_case >= 0 && i != only_case) || i < from_case) continue;
       oom_case(&CASES[i], 0, 0);
       if (only_case < 0) oom_case(&CASES[i], 1, 0);
     }
