@@ -6,6 +6,10 @@
 #   make asan     the whole suite under AddressSanitizer + UBSan (leaks on)
 #   make valgrind the suite under valgrind memcheck
 #   make fuzz     the libFuzzer harnesses, FUZZ_SECONDS each (default 60)
+#   make fuzz-model  the reference model against the extension, MODEL_EXAMPLES
+#                 random sequences (default 500) of up to MODEL_STEPS (default 50)
+#   make faults   every out-of-memory and I/O-error point of every call (the
+#                 full sweeps; make test runs the first FAULTS_MAX of each)
 #   make bench    every hot call against the same work in plain SQL, and Redis
 #   make bench-scale  the same on 1,000,000 subjects and 10,000,000 ledger rows
 #   make amalgamation  dist/entitlements.c + .h: one file to add to an app's build
@@ -24,7 +28,7 @@ HDR      = $(wildcard ext/*.h) dist/gen/schema_sql.h
 PY      := /usr/bin/python3
 VERSION := $(shell sed -n 's/^\#define ENT_VERSION "\(.*\)"/\1/p' ext/ent.h)
 
-.PHONY: all deps node-deps examples-deps install uninstall bench-deps demo test asan valgrind fuzz bench bench-scale amalgamation format clean
+.PHONY: all deps model-deps fuzz-model faults node-deps examples-deps install uninstall bench-deps demo test asan valgrind fuzz bench bench-scale amalgamation format clean
 
 all: dist/entitlements.so
 
@@ -66,7 +70,17 @@ dist/race: tests/c/race.c tests/c/testlib.h | deps
 dist/crash: tests/c/crash.c tests/c/testlib.h | deps
 	$(CC) $(CFLAGS) $(WARN) -o $@ $< -lsqlite3
 
-TEST_BINS = dist/entitlements.so dist/runner dist/test_static dist/race dist/crash
+# Fault injection links the extension in, so its failing allocator sees
+# every allocation the extension (and cJSON) makes.
+dist/faults: tests/c/faults.c tests/c/testlib.h $(SRC) $(HDR) | deps
+	$(CC) $(CFLAGS) $(WARN) -DSQLITE_CORE -Idist/gen -Iext -o $@ $< $(SRC) -lsqlite3 -lcjson -lm
+
+# The reference model runs on Debian's Python with Debian's Hypothesis.
+model-deps: deps
+	@$(PY) -c 'import hypothesis' 2>/dev/null || { echo "installing: python3-hypothesis"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-hypothesis; }
+
+TEST_BINS = dist/entitlements.so dist/runner dist/test_static dist/race dist/crash dist/faults
 
 # The version matrix: the same suite against the newest SQLite amalgamation,
 # taken from the better-sqlite3 npm package (deps/sqlite3/, the only place the
@@ -127,7 +141,7 @@ dist/matrix/test_static: tests/c/test_static.c tests/c/testlib.h $(SRC) $(HDR) $
 	@mkdir -p dist/matrix
 	$(CC) $(CFLAGS) $(WARN) -DSQLITE_CORE -I$(VENDOR) -Idist/gen -Iext -o $@ $< $(SRC) $(VENDOR)/sqlite3.o -lcjson $(AMALG_LIBS)
 
-test: $(TEST_BINS) $(MATRIX_BINS) $(EXAMPLE_BINS) | examples-deps
+test: $(TEST_BINS) $(MATRIX_BINS) $(EXAMPLE_BINS) | examples-deps model-deps
 	@MATRIX=dist/matrix EXAMPLES=1 bash tests/run_all.sh
 
 demo: dist/entitlements.so
@@ -144,8 +158,10 @@ asan: | deps
 	$(CC) $(ASAN) $(WARN) -DSQLITE_CORE -Idist/gen -Iext -o dist/asan/test_static tests/c/test_static.c $(SRC) -lsqlite3 -lcjson -lm
 	$(CC) $(ASAN) $(WARN) -DSQLITE_CORE -DENT_STATIC_RUNNER -Idist/gen -Iext -o dist/asan/race tests/c/race.c $(SRC) -lsqlite3 -lcjson -lm
 	$(CC) $(ASAN) $(WARN) -DSQLITE_CORE -DENT_STATIC_RUNNER -Idist/gen -Iext -o dist/asan/crash tests/c/crash.c $(SRC) -lsqlite3 -lcjson -lm
+	$(CC) $(ASAN) $(WARN) -DSQLITE_CORE -Idist/gen -Iext -o dist/asan/faults tests/c/faults.c $(SRC) -lsqlite3 -lcjson -lm
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-	  RUNNER=dist/asan/runner STATIC=dist/asan/test_static RACE=dist/asan/race CRASH=dist/asan/crash SKIP_PY=1 \
+	  RUNNER=dist/asan/runner STATIC=dist/asan/test_static RACE=dist/asan/race CRASH=dist/asan/crash \
+	  FAULTS=dist/asan/faults SKIP_PY=1 \
 	  bash tests/run_all.sh
 
 # libFuzzer harnesses (clang; its runtime is in libclang-rt-14-dev). Each
@@ -177,6 +193,16 @@ fuzz: dist/fuzz/fuzz_load dist/fuzz/fuzz_calls
 	    || { tail -40 dist/fuzz/$$h.log; exit 1; }; \
 	  grep -E '^Done|stat::number_of_executed_units' dist/fuzz/$$h.log | tail -1; \
 	done
+
+# The long runs, bounded by count: the model on MODEL_EXAMPLES new random
+# sequences, and the fault sweeps without a cap.
+MODEL_EXAMPLES ?= 500
+MODEL_STEPS    ?= 50
+fuzz-model: dist/entitlements.so | model-deps
+	$(PY) tests/model/test_model.py --random --examples $(MODEL_EXAMPLES) --steps $(MODEL_STEPS)
+
+faults: dist/faults
+	dist/faults --oom --io
 
 # The suite under valgrind memcheck: the runner and C tests load or link the
 # extension as in make test; any memory error fails the run.

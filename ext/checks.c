@@ -394,7 +394,12 @@ static int describe(Ask *a, cJSON **out) {
     } else {
       val = cJSON_Parse(a->s.plan && a->f.enabled && a->f.value ? a->f.value : "null");
     }
-    ok = ok && val && cJSON_AddItemToObject(o, "value", val);
+    if (ok && val && cJSON_AddItemToObject(o, "value", val)) {
+      val = 0; /* attached: o owns it */
+    } else {
+      ok = 0;
+    }
+    cJSON_Delete(val);
   }
   ok = ok && add_text_or_null(o, "reason", reason) &&
        (retry[0] ? cJSON_AddRawToObject(o, "retry_after", retry)
@@ -454,7 +459,10 @@ static void fn_entitlements(sqlite3_context *ctx, int argc, sqlite3_value **argv
     rc = ent_resolve_feature(a.c, &a.s, name, &a.f, &a.e);
     if (rc == SQLITE_OK && !a.f.found) continue;
     if (rc == SQLITE_OK) rc = describe(&a, &o);
-    if (rc == SQLITE_OK) cJSON_AddItemToObject(all, name, o);
+    if (rc == SQLITE_OK && !cJSON_AddItemToObject(all, name, o)) {
+      cJSON_Delete(o); /* not attached: it would belong to nobody */
+      rc = ent_err(&a.e, SQLITE_NOMEM, "out of memory");
+    }
   }
   if (rc == SQLITE_OK) {
     result_cjson(ctx, all);

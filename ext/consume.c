@@ -331,7 +331,11 @@ static int read_first(Call *k, int found) {
 ** once per subject, feature, period and threshold (a unique index). */
 static int alerts(Call *k, int64_t before) {
   int i;
-  if (k->f.unlimited || k->f.quota <= 0 || k->f.quota > INT64_MAX / 1000) return SQLITE_OK;
+  /* a disabled feature (record_usage still records) has no quota to alert on */
+  if (!k->s.plan || !k->f.enabled || k->f.unlimited || k->f.quota <= 0 ||
+      k->f.quota > INT64_MAX / 1000) {
+    return SQLITE_OK;
+  }
   for (i = 0; i < k->f.nalerts; i++) {
     int64_t t = k->f.alerts[i];
     /* the units at which the threshold is reached: ceil(t% of quota) */

@@ -196,17 +196,17 @@ static const char *const CHECK_SQL[] = {
     "WHERE cur = start ORDER BY 2",
 };
 
-static void add_col(cJSON *o, const char *name, sqlite3_stmt *st, int i) {
+/* Adds column i under name (NULL adds nothing); 0 when out of memory. */
+static int add_col(cJSON *o, const char *name, sqlite3_stmt *st, int i) {
   char buf[32];
   switch (sqlite3_column_type(st, i)) {
     case SQLITE_NULL:
-      return;
+      return 1;
     case SQLITE_INTEGER:
       snprintf(buf, sizeof(buf), "%lld", (long long)sqlite3_column_int64(st, i));
-      cJSON_AddRawToObject(o, name, buf);
-      return;
+      return cJSON_AddRawToObject(o, name, buf) != 0;
     default:
-      cJSON_AddStringToObject(o, name, (const char *)sqlite3_column_text(st, i));
+      return cJSON_AddStringToObject(o, name, (const char *)sqlite3_column_text(st, i)) != 0;
   }
 }
 
@@ -238,16 +238,14 @@ static void fn_check(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
         break;
       }
       cJSON_AddItemToArray(arr, o);
-      cJSON_AddStringToObject(o, "problem", kind);
-      add_col(o, "subject", st, 1);
-      if (strcmp(kind, "missing_plan") == 0) {
-        add_col(o, "plan", st, 2);
-      } else {
-        add_col(o, "feature", st, 2);
-        add_col(o, "period", st, 3);
-        add_col(o, "period_start", st, 4);
-        add_col(o, "counter", st, 5);
-        add_col(o, "ledger", st, 6);
+      if (!kind || !cJSON_AddStringToObject(o, "problem", kind) || !add_col(o, "subject", st, 1) ||
+          (strcmp(kind, "missing_plan") == 0
+               ? !add_col(o, "plan", st, 2)
+               : (!add_col(o, "feature", st, 2) || !add_col(o, "period", st, 3) ||
+                  !add_col(o, "period_start", st, 4) || !add_col(o, "counter", st, 5) ||
+                  !add_col(o, "ledger", st, 6)))) {
+        rc = SQLITE_NOMEM;
+        break;
       }
       rc = SQLITE_OK;
     }

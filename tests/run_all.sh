@@ -8,12 +8,16 @@
 #   EXAMPLES=1            also run the examples and the browser test
 #   SKIP_PY=1             skip the parts that load the .so into another program
 #   VALGRIND="valgrind …"  run the C parts under it (make valgrind)
+#   FAULTS, FAULTS_MAX    the fault-injection binary, and how many fault points
+#                         of each call it tries (make faults tries them all)
+#   MODEL_EXAMPLES, MODEL_STEPS  the fixed-seed model run's size
 set -u
 cd "$(dirname "$0")/.."
 RUNNER=${RUNNER:-dist/runner}
 STATIC=${STATIC:-dist/test_static}
 RACE=${RACE:-dist/race}
 CRASH=${CRASH:-dist/crash}
+FAULTS=${FAULTS:-dist/faults}
 EXT_ARGS=()
 [ "$RUNNER" = dist/runner ] && EXT_ARGS=(--ext dist/entitlements.so)
 mkdir -p dist/test-tmp
@@ -48,6 +52,9 @@ part sql $V "$RUNNER" "${EXT_ARGS[@]}" tests/sql/*.test
 part static $V "$STATIC"
 part race $V "$RACE" "${EXT_ARGS[@]}"
 [ -z "$V" ] && part crash "$CRASH" "${EXT_ARGS[@]}" # SIGKILLs; not under valgrind
+# Out-of-memory and I/O-error sweeps (bounded here; make faults runs them all).
+# Under valgrind they would take hours: skipped there.
+[ -z "$V" ] && part faults "$FAULTS" --oom --io --max "${FAULTS_MAX:-400}"
 # The version matrix (make test): the same parts on the newest SQLite.
 if [ -n "${MATRIX:-}" ]; then
   M=$MATRIX
@@ -58,6 +65,9 @@ if [ -n "${MATRIX:-}" ]; then
   part old_sqlite "$M/old_sqlite" --ext dist/entitlements.so
 fi
 if [ -z "${SKIP_PY:-}" ]; then
+  # The reference model on a fixed set of random sequences.
+  part model /usr/bin/python3 tests/model/test_model.py --examples "${MODEL_EXAMPLES:-60}" \
+    --steps "${MODEL_STEPS:-30}"
   part python /usr/bin/python3 tests/test_python.py
   part plansets /usr/bin/python3 tests/test_plansets.py
   part shell bash tests/test_shell.sh

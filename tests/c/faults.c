@@ -395,7 +395,9 @@ static const Case CASES[] = {
 
 static int max_points = 100000;
 static int only_case = -1, only_at = 0; /* --case N --at K: one fault point, with SQLite's log */
-static int from_case = 0;                /* --from N: cases N and after */
+static int from_case = 0;               /* --from N: cases N and after */
+static int verbose;                     /* --verbose: a line per call with its fault points */
+static long total_points;               /* fault points tried, all calls */
 
 static void log_cb(void *arg, int code, const char *msg) {
   (void)arg;
@@ -482,8 +484,10 @@ static void oom_case(const Case *c, int in_txn, int persistent) {
              in_txn ? " (in BEGIN)" : "", persistent ? " (persistent)" : "", points);
     check(1, what);
   }
-  printf("oom %-58s %s%s %5d points\n", c->name, in_txn ? "txn " : "auto", persistent ? "/p" : "  ",
-         points);
+  total_points += points;
+  if (verbose)
+    printf("oom %-58s %s%s %5d points\n", c->name, in_txn ? "txn " : "auto",
+           persistent ? "/p" : "  ", points);
   sqlite3_free(clean_after);
   sqlite3_free(clean_msg);
 }
@@ -585,7 +589,8 @@ static void io_sweep(const char *call, const char *mode) {
     snprintf(what, sizeof(what), "io %s (%s)", call, mode);
     check(1, what);
   }
-  printf("io  %-70.70s %-6s %4d points\n", call, mode, points);
+  total_points += points;
+  if (verbose) printf("io  %-70.70s %-6s %4d points\n", call, mode, points);
   sqlite3_free(clean_before);
   sqlite3_free(clean_after);
 }
@@ -599,6 +604,7 @@ int main(int argc, char **argv) {
     if (strcmp(argv[i], "--case") == 0 && i + 1 < argc) only_case = atoi(argv[++i]);
     if (strcmp(argv[i], "--at") == 0 && i + 1 < argc) only_at = atoi(argv[++i]);
     if (strcmp(argv[i], "--from") == 0 && i + 1 < argc) from_case = atoi(argv[++i]);
+    if (strcmp(argv[i], "--verbose") == 0) verbose = 1;
   }
   if (!do_oom && !do_io) do_oom = do_io = 1;
   {
@@ -637,5 +643,10 @@ int main(int argc, char **argv) {
   }
   sqlite3_shutdown();
   check(sqlite3_memory_used() == 0, "sqlite3_memory_used() is 0 at the end");
+  if (sqlite3_memory_used() != 0) printf("  memory used: %lld\n", (long long)sqlite3_memory_used());
+  printf(
+      "faults: %ld fault points (out of memory: every call, in autocommit and in BEGIN; I/O: "
+      "read, write, sync, lock, full, in WAL and rollback-journal mode)\n",
+      total_points);
   return report();
 }
