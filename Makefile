@@ -7,7 +7,8 @@
 #   make valgrind the suite under valgrind memcheck
 #   make fuzz     the libFuzzer harnesses, FUZZ_SECONDS each (default 60)
 #   make fuzz-model  the reference model against the extension, MODEL_EXAMPLES
-#                 random sequences (default 500) of up to MODEL_STEPS (default 50)
+#                 random sequences (default 500) of up to MODEL_STEPS (default 50);
+#                 MODEL_FLAGS= for the fixed sequences instead of new ones
 #   make faults   every out-of-memory and I/O-error point of every call (the
 #                 full sweeps; make test runs the first FAULTS_MAX of each)
 #   make bench    every hot call against the same work in plain SQL, and Redis
@@ -196,10 +197,12 @@ fuzz: dist/fuzz/fuzz_load dist/fuzz/fuzz_calls
 
 # The long runs, bounded by count: the model on MODEL_EXAMPLES new random
 # sequences, and the fault sweeps without a cap.
+# MODEL_FLAGS= (empty) runs the fixed, derandomized sequences instead (CI).
 MODEL_EXAMPLES ?= 500
 MODEL_STEPS    ?= 50
+MODEL_FLAGS    ?= --random
 fuzz-model: dist/entitlements.so | model-deps
-	$(PY) tests/model/test_model.py --random --examples $(MODEL_EXAMPLES) --steps $(MODEL_STEPS)
+	$(PY) tests/model/test_model.py $(MODEL_FLAGS) --examples $(MODEL_EXAMPLES) --steps $(MODEL_STEPS)
 
 faults: dist/faults
 	dist/faults --oom --io

@@ -397,6 +397,7 @@ static int max_points = 100000;
 static int only_case = -1, only_at = 0; /* --case N --at K: one fault point, with SQLite's log */
 static int from_case = 0;               /* --from N: cases N and after */
 static int verbose;                     /* --verbose: a line per call with its fault points */
+static int only_txn; /* --txn: with --case, inside BEGIN */
 static long total_points;               /* fault points tried, all calls */
 
 static void log_cb(void *arg, int code, const char *msg) {
@@ -605,6 +606,7 @@ int main(int argc, char **argv) {
     if (strcmp(argv[i], "--at") == 0 && i + 1 < argc) only_at = atoi(argv[++i]);
     if (strcmp(argv[i], "--from") == 0 && i + 1 < argc) from_case = atoi(argv[++i]);
     if (strcmp(argv[i], "--verbose") == 0) verbose = 1;
+    if (strcmp(argv[i], "--txn") == 0) only_txn = 1;
   }
   if (!do_oom && !do_io) do_oom = do_io = 1;
   {
@@ -627,8 +629,8 @@ int main(int argc, char **argv) {
   if (do_oom) {
     for (i = 0; i < NCASES; i++) {
       if ((only_case >= 0 && i != only_case) || i < from_case) continue;
-      oom_case(&CASES[i], 0, 0);
-      if (only_case < 0) oom_case(&CASES[i], 1, 0);
+      if (only_case < 0 || !only_txn) oom_case(&CASES[i], 0, 0);
+      if (only_case < 0 || only_txn) oom_case(&CASES[i], 1, 0);
     }
     if (only_case >= 0) return report();
     oom_case(&CASES[20], 0, 1); /* persistent: every allocation fails from N on */
