@@ -397,7 +397,7 @@ static int max_points = 100000;
 static int only_case = -1, only_at = 0; /* --case N --at K: one fault point, with SQLite's log */
 static int from_case = 0;               /* --from N: cases N and after */
 static int verbose;                     /* --verbose: a line per call with its fault points */
-static int only_txn; /* --txn: with --case, inside BEGIN */
+static int only_txn;                    /* --txn: with --case, inside BEGIN */
 static long total_points;               /* fault points tried, all calls */
 
 static void log_cb(void *arg, int code, const char *msg) {
