@@ -390,6 +390,12 @@ static const Case CASES[] = {
     {"usage_events insert or ignore",
      "INSERT OR IGNORE INTO usage_events(subject, feature, amount) VALUES ('u2', 'images', 6), "
      "('u2', 'images', 6)"},
+    {"entitlements_version", "SELECT entitlements_version()"},
+    {"entitlements_json_valid", "SELECT entitlements_json_valid('{\"a\": [1, 2.5, \"x\"]}')"},
+    {"ent_overrides insert (its trigger)",
+     "INSERT INTO ent_overrides(subject, feature, value) VALUES ('u1', 'max_mb', '500')"},
+    {"ent_subjects update (its trigger)",
+     "UPDATE ent_subjects SET billing_anchor = '2026-01-31 00:00:00' WHERE subject = 't'"},
 };
 #define NCASES ((int)(sizeof(CASES) / sizeof(CASES[0])))
 
