@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The sqlite3 shell and the build: `make demo`'s script prints exactly
 # tests/expected/demo.out; the library exports only its entry point; a wrong
-# path gives SQLite's own load error; the C sources are clang-formatted.
+# path gives SQLite's own load error; a version-1 database is migrated; the C
+# sources are clang-formatted.
 # Prints "shell: N passed, N failed".
 cd "$(dirname "$0")/.."
 passed=0
@@ -23,6 +24,35 @@ check "the shell loads it by its short name from dist/" sqlite3 :memory: ".load 
 
 check "schema.sql is what the extension creates" bash -c \
   'diff <(sqlite3 :memory: ".load dist/entitlements" "SELECT entitlements_init()" ".schema --nosys" | grep -c "CREATE") <(grep -c "^CREATE" sql/schema.sql)'
+
+# A database made by version 1 (tests/fixtures/schema_v1.sql, as it shipped)
+# is migrated in place: its data kept, alerts keyed by period from then on,
+# the new triggers in force.
+v1=dist/test-tmp/v1.db
+rm -f "$v1"
+sqlite3 "$v1" < tests/fixtures/schema_v1.sql
+sqlite3 "$v1" "INSERT INTO ent_meta(key, value) VALUES ('schema_version', 1);
+INSERT INTO ent_alerts(at, subject, feature, period_start, threshold, used, quota) VALUES ('2026-11-22 10:00:00', 'u', 'images', '2026-11-01 00:00:00', 80, 8, 10);
+INSERT INTO ent_counters(subject, feature, period, period_start, period_end, used) VALUES ('u', 'images', 'month', '2026-11-01 00:00:00', '2026-12-01 00:00:00', 8);
+INSERT INTO ent_events(at, subject, feature, amount, kind, period, period_start) VALUES ('2026-11-22 10:00:00', 'u', 'images', 8, 'consume', 'month', '2026-11-01 00:00:00');"
+got=$({ sqlite3 "$v1" ".load dist/entitlements" "SELECT entitlements_clock('2026-11-22 10:00:00')" \
+  "SELECT entitlements_load('{\"plans\": {\"free\": {\"default\": true, \"features\": {\"images\": {\"limit\": 10}, \"daily\": {\"limit\": 10, \"period\": \"day\"}}}}}')" \
+  "SELECT value FROM ent_meta WHERE key = 'schema_version'" \
+  "SELECT consume_quota('u', 'images', 1), consume_quota('u', 'daily', 9)" \
+  "SELECT threshold, coalesce(period, 'NULL') FROM ent_alerts ORDER BY id" \
+  "SELECT entitlements_check()" 2>&1
+  sqlite3 "$v1" ".load dist/entitlements" \
+    "INSERT INTO ent_subjects(subject, plan, billing_anchor) VALUES ('n', 'free', 'now')" 2>&1; })
+want="2026-11-22 10:00:00
+1
+2
+1|1
+80|NULL
+80|day
+ok
+Error: stepping, entitlements: ent_subjects.trial_ends_at, grace_ends_at and billing_anchor must be NULL, a fixed time (not 'now') on a real day such as '2026-11-22 10:00:00', or unix seconds in years 0000 to 9999 (19)"
+check "a version-1 database is migrated in place (data kept, new triggers)" test "$got" = "$want"
+[ "$got" = "$want" ] || diff <(echo "$got") <(echo "$want")
 
 if command -v clang-format >/dev/null 2>&1; then
   unformatted=""
