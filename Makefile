@@ -205,6 +205,7 @@ fuzz-model: dist/entitlements.so | model-deps
 	$(PY) tests/model/test_model.py $(MODEL_FLAGS) --examples $(MODEL_EXAMPLES) --steps $(MODEL_STEPS)
 
 faults: dist/faults
+	@mkdir -p dist/test-tmp
 	dist/faults --oom --io
 
 # The suite under valgrind memcheck: the runner and C tests load or link the
