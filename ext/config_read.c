@@ -52,6 +52,16 @@ static int money_json(const cJSON *it, int64_t *micros) {
   return 0;
 }
 
+/* A price: exact, >= 0, at most 6 decimal places, as a number or text. */
+static int json_price(EntErr *e, const char *path, const cJSON *it, int64_t *out,
+                      const char *example) {
+  if (money_json(it, out)) return SQLITE_OK;
+  return ent_err(e, SQLITE_ERROR,
+                 "%s: expected a price >= 0 with at most 6 decimal places, as a number or text "
+                 "(\"%s\")",
+                 path, example);
+}
+
 /* Alert thresholds: percents of the quota, whole numbers 1 to 1000; stored
 ** sorted and without repeats, as JSON text ("[80,100]"). */
 static int json_alerts(EntErr *e, const char *path, const cJSON *it, char *out, size_t n) {
@@ -299,12 +309,7 @@ static int read_metered(Model *m, Ent *en, const cJSON *v) {
       rc = json_count(m->e, p, k, &en->cap);
     } else if (strcmp(k->string, "overage_price") == 0) {
       en->has_price = 1;
-      if (!money_json(k, &en->price)) {
-        rc = ent_err(m->e, SQLITE_ERROR,
-                     "%s: expected a price >= 0 with at most 6 decimal places, as a number or "
-                     "text (\"0.002\")",
-                     p);
-      }
+      rc = json_price(m->e, p, k, &en->price, "0.002");
     } else if (strcmp(k->string, "pool") == 0) {
       rc = json_bool(m->e, p, k, &en->pool);
     } else if (strcmp(k->string, "alerts") == 0) {
@@ -476,12 +481,7 @@ static int read_plan(Model *m, Plan *pl) {
         pl->rank = (int64_t)k->valuedouble;
       } else if (strcmp(k->string, "price") == 0) {
         pl->has_price = 1;
-        if (!money_json(k, &pl->price)) {
-          rc = ent_err(m->e, SQLITE_ERROR,
-                       "%s: expected a price >= 0 with at most 6 decimal places, as a number or "
-                       "text (\"29.99\")",
-                       p);
-        }
+        rc = json_price(m->e, p, k, &pl->price, "29.99");
       } else if (strcmp(k->string, "currency") == 0) {
         rc = json_text(m->e, p, k, &pl->currency);
       } else if (strcmp(k->string, "inherits") == 0) {
