@@ -503,6 +503,25 @@ class Model:
             return 1
         return self.rate_eval(s, f, 0)[1] if has_remaining else None
 
+    def insert_events(self, rows, ignore):
+        """INSERT [OR IGNORE] INTO usage_events(subject, feature, amount) VALUES
+        ...: each row is a consume_quota. OR IGNORE skips a denied row; without
+        it one denial undoes the whole statement. Returns changes()."""
+        snap = self.snapshot()
+        n = 0
+        try:
+            for subject, name, amount in rows:
+                try:
+                    self.write("consume", subject, name, amount)
+                    n += 1
+                except Err as e:
+                    if not (ignore and e.kind == "denied"):
+                        raise
+            return n
+        except Err:
+            self.restore(snap)
+            raise
+
     def grant(self, subject, name, amount, expires_at=None, key=None, priority=0, starts_at=None):
         snap = self.snapshot()
         try:

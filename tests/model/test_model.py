@@ -8,7 +8,8 @@ testing) run on the real extension and on the reference model
 Operations: loads (merge/replace, committed or rolled back), clock moves
 (forwards, backwards, month ends, leap days), subject plan, trial, status,
 grace, seats, parent, anchor and bypass changes, overrides, grants (priority,
-starts_at, expiry), consume/try/record/refund with and without keys, resets,
+starts_at, expiry), consume/try/record/refund with and without keys,
+INSERT [OR IGNORE] INTO usage_events, override values valid or not, resets,
 purges, transactions that commit or roll back. Reads compared after each
 step, on the writing connection and on a second one: plan_allows,
 quota_remaining, entitlement(), entitlements(), usage_summary, ent_alerts,
@@ -255,22 +256,29 @@ class Differential(RuleBasedStateMachine):
           quota=st.one_of(st.none(), st.integers(-1, 10)),
           period=st.one_of(st.none(), st.sampled_from(["minute", "day", "month", "lifetime"])),
           per_seat=st.one_of(st.none(), st.integers(0, 1)),
-          expires=st.one_of(st.none(), times.map(M.fmt)))
-    def override(self, s, f, enabled, quota, period, per_seat, expires):
+          expires=st.one_of(st.none(), times.map(M.fmt)),
+          value=st.sampled_from(["7", '"x"', "[1, 2]", "true", "0", "{big", "1 2", ""]))
+    def override(self, s, f, enabled, quota, period, per_seat, expires, value):
         if "override" in SKIP:
             return
         if FEATURES[f] == "rate" and "rate_override" in SKIP:
             return
         if FEATURES[f] == "rate" and period not in (None, "minute", "day"):
             period = "minute"
-        value = json.dumps(7) if FEATURES[f] == "config" else None
+        if FEATURES[f] != "config":
+            value = None
         got = real_call(self.db, "INSERT OR REPLACE INTO ent_overrides(subject, feature, enabled, "
                         "quota, period, per_seat, value, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                         (s, f, enabled, quota, period, per_seat, value, expires))
+        try:  # the value must be one whole JSON value; the trigger refuses anything else
+            parsed = json.loads(value) if value is not None else None
+        except ValueError:
+            self.same("INSERT INTO ent_overrides (invalid JSON value)", got, ("err", "denied"))
+            return
         self.same("INSERT INTO ent_overrides", got, ("ok", None))
         self.m.overrides[(s, f)] = dict(enabled=enabled, quota=quota, period=period, soft=None,
-                                        cap=None, per_seat=per_seat,
-                                        value=7 if value else None, expires_at=expires)
+                                        cap=None, per_seat=per_seat, value=parsed,
+                                        expires_at=expires)
 
     @rule(s=subjects, f=any_feature)
     def drop_override(self, s, f):
@@ -308,6 +316,21 @@ class Differential(RuleBasedStateMachine):
     def write_again(self, kind, s, f, amount, key):
         """Writes are most of what apps do: a second rule draws them twice as often."""
         self.write(kind, s, f, amount, key)
+
+    @rule(rows=st.lists(st.tuples(subjects, st.sampled_from(["images", "tokens", "snap"]),
+                                  st.integers(0, 6)), min_size=1, max_size=3),
+          ignore=st.booleans())
+    def insert_events(self, rows, ignore):
+        """Consumption as DML: all or nothing, or OR IGNORE taking what fits."""
+        if "insert_events" in SKIP:
+            return
+        sql = ("INSERT OR IGNORE" if ignore else "INSERT") + (
+            " INTO usage_events(subject, feature, amount) VALUES "
+            + ", ".join(["(?, ?, ?)"] * len(rows)))
+        got = real_call(self.db, sql, [v for row in rows for v in row])
+        if got[0] == "ok":
+            got = ("ok", self.db.execute("SELECT changes()").fetchone()[0])
+        self.same(f"{sql} {rows}", got, model_call(self.m.insert_events, rows, ignore))
 
     @rule(s=subjects, f=st.one_of(st.none(), st.sampled_from(["images", "tokens", "snap"])))
     def reset(self, s, f):
