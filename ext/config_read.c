@@ -370,18 +370,11 @@ static int read_rate(Model *m, Ent *en, const cJSON *v) {
                      MAX_RATE_LIMIT);
       }
     } else if (strcmp(k->string, "period") == 0) {
-      static const struct {
-        const char *name;
-        int64_t seconds;
-      } NAMES[] = {{"minute", 60}, {"hour", 3600}, {"day", 86400}};
-      size_t i;
+      const char *name;
       rc = SQLITE_ERROR;
-      for (i = 0; cJSON_IsString(k) && i < sizeof(NAMES) / sizeof(NAMES[0]); i++) {
-        if (strcmp(k->valuestring, NAMES[i].name) == 0) {
-          en->rate_seconds = NAMES[i].seconds;
-          snprintf(en->rate_period, sizeof(en->rate_period), "%s", NAMES[i].name);
-          rc = SQLITE_OK;
-        }
+      if (cJSON_IsString(k) && ent_rate_period_named(k->valuestring, &name, &en->rate_seconds)) {
+        snprintf(en->rate_period, sizeof(en->rate_period), "%s", name);
+        rc = SQLITE_OK;
       }
       if (cJSON_IsNumber(k) && k->valuedouble >= 1 && k->valuedouble <= 31622400 &&
           k->valuedouble == floor(k->valuedouble)) {

@@ -224,6 +224,7 @@ typedef struct EntRate {
 } EntRate;
 
 int64_t ent_rate_interval(const EntFeature *f);
+int ent_rate_period_named(const char *z, const char **name, int64_t *seconds);
 void ent_rate_eval(const EntFeature *f, int64_t now_us, int has_tat, int64_t tat, int64_t n,
                    EntRate *r);
 void ent_fmt_seconds(int64_t us, char out[32]);

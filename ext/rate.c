@@ -13,6 +13,22 @@
 
 #include "ent.h"
 
+/* A rate period named minute, hour or day: its name (static) and seconds.
+** The configuration and overrides both read periods through it. */
+int ent_rate_period_named(const char *z, const char **name, int64_t *seconds) {
+  static const char *const NAMES[] = {"minute", "hour", "day"};
+  static const int64_t SECS[] = {60, 3600, 86400};
+  int i;
+  for (i = 0; z && i < 3; i++) {
+    if (strcmp(z, NAMES[i]) == 0) {
+      *name = NAMES[i];
+      *seconds = SECS[i];
+      return 1;
+    }
+  }
+  return 0;
+}
+
 int64_t ent_rate_interval(const EntFeature *f) {
   int64_t period_us = f->rate_seconds * 1000000;
   return f->quota > 0 ? (period_us + f->quota - 1) / f->quota : 0;

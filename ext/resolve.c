@@ -404,21 +404,6 @@ static int pool_owner(EntConn *c, EntSubject *s, EntErr *e) {
                  s->subject);
 }
 
-/* A rate period given as minute, hour or day (an override's period). */
-static int rate_period_named(const char *z, const char **name, int64_t *seconds) {
-  static const char *const NAMES[] = {"minute", "hour", "day"};
-  static const int64_t SECS[] = {60, 3600, 86400};
-  int i;
-  for (i = 0; z && i < 3; i++) {
-    if (strcmp(z, NAMES[i]) == 0) {
-      *name = NAMES[i];
-      *seconds = SECS[i];
-      return 1;
-    }
-  }
-  return 0;
-}
-
 /* The subject's unexpired override for the feature, if any, replaces the
 ** plan's values it names (NULL columns keep the plan's; quota -1 is
 ** unlimited). Read only for subjects that have overrides. It runs after the
@@ -460,7 +445,7 @@ static int apply_override(EntConn *c, EntSubject *s, EntFeature *f, EntErr *e) {
         f->burst = f->quota > 0 ? f->quota : 1;
     }
     if (period && f->type == T_RATE) {
-      if (!rate_period_named(period, &f->rate_period, &f->rate_seconds)) {
+      if (!ent_rate_period_named(period, &f->rate_period, &f->rate_seconds)) {
         bad = "period (a rate limit counts per minute, hour or day)";
       }
     } else if (period && !ent_period_parse(period, &f->period)) {
