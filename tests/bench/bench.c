@@ -23,6 +23,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <valgrind/callgrind.h>
 
 #ifdef ENT_BENCH_REDIS
 #include <hiredis/hiredis.h>
@@ -37,7 +38,9 @@ static long nsubjects = 10000;
 static long nevents = 0;
 static int rounds = 5;
 static long keyseq;
-static const char *only; /* --only TEXT: just the operations whose name has TEXT */
+static const char *only;    /* --only TEXT: just the operations whose name has TEXT */
+static int side;            /* --side ext|hand: one side only, once, counted by callgrind */
+static long calls_override; /* --calls N */
 
 static void die(const char *what) {
   fprintf(stderr, "bench: %s: %s\n", what, sqlite3_errmsg(db));
@@ -194,26 +197,74 @@ static void floor_upsert(long i) {
 static double time_op(void (*fn)(long), long calls, int batch, long base) {
   double t0 = now_s();
   long i;
+  if (side) CALLGRIND_TOGGLE_COLLECT;
   for (i = 0; i < calls; i++) {
     if (batch && i % batch == 0) run1(h_begin);
     fn(base + i);
     if (batch && (i % batch == batch - 1 || i == calls - 1)) run1(h_commit);
   }
+  if (side) CALLGRIND_TOGGLE_COLLECT;
   return now_s() - t0;
 }
 
-static void report_row(const char *name, double ext_s, double hand_s, long calls, const char *vs) {
+static void report_row(const char *name, double ext_s, double hand_s, long calls, const char *vs,
+                       double ei, double hi) {
   double eus = ext_s / calls * 1e6, hus = hand_s / calls * 1e6;
-  printf("| %-40s | %10.0f | %7.2f | %7.2f | %-14s | %5.2fx |\n", name, calls / ext_s, eus, hus, vs,
+  printf("| %-40s | %10.0f | %7.2f | %7.2f | %-14s | %5.2fx |", name, calls / ext_s, eus, hus, vs,
          eus / hus);
+  if (ei > 0 && hi > 0) printf(" %8.0f | %8.0f | %5.2fx |", ei, hi, ei / hi);
+  printf("\n");
   fflush(stdout);
 }
 
+/* --instr: each side of an operation counted by callgrind in a process of
+** its own (this program again, with --side), after one uncounted warm-up
+** round; instructions are stable where times on a shared machine are not. */
+static const char *self_path, *ext_path, *db_path;
+static int instr;
+
+static double count_instr(const char *name, const char *which) {
+  char cmd[2048], line[512];
+  double total = -1;
+  FILE *p;
+  snprintf(cmd, sizeof(cmd),
+           "valgrind --tool=callgrind --collect-atstart=no --callgrind-out-file=/dev/null "
+           "'%s' --ext '%s' --db '%s.%s' --subjects %ld --events %ld --exact '%s' --side %s "
+           "--calls 2000 2>&1",
+           self_path, ext_path, db_path, which, nsubjects, nevents, name, which);
+  if (!(p = popen(cmd, "r"))) return -1;
+  while (fgets(line, sizeof(line), p)) {
+    const char *c = strstr(line, "Collected : ");
+    if (c) total = atof(c + 12);
+  }
+  pclose(p);
+  return total > 0 ? total / 2000 : -1;
+}
+
+static const char *exact; /* --exact NAME: the one operation with this name */
+
 static void measure(const Op *op, const char *vs) {
-  double best_e = 1e9, best_h = 1e9;
+  double best_e = 1e9, best_h = 1e9, ei = -1, hi = -1;
   int r;
   long base = 0;
   if (only && !strstr(op->name, only)) return;
+  if (exact && strcmp(op->name, exact) != 0) return;
+  if (side) {
+    void (*fn)(long) = side == 1 ? op->ext : op->hand;
+    int batch = op->batch, which = side;
+    long calls;
+    if ((side == 3) != (vs[0] == 'b' && vs[1] == 'a')) return; /* floor: the bare UPSERT rows */
+    calls = calls_override ? calls_override : op->calls;
+    side = 0; /* warm-up, not counted */
+    time_op(fn, calls, batch, 0);
+    side = which;
+    time_op(fn, calls, batch, calls);
+    return;
+  }
+  if (instr) {
+    ei = count_instr(op->name, "ext");
+    hi = count_instr(op->name, vs[0] == 'b' && vs[1] == 'a' ? "floor" : "hand");
+  }
   for (r = 0; r < rounds; r++) {
     double e = time_op(op->ext, op->calls, op->batch, base);
     double h = time_op(op->hand, op->calls, op->batch, base);
@@ -221,7 +272,7 @@ static void measure(const Op *op, const char *vs) {
     if (e < best_e) best_e = e;
     if (h < best_h) best_h = h;
   }
-  report_row(op->name, best_e, best_h, op->calls, vs);
+  report_row(op->name, best_e, best_h, op->calls, vs, ei, hi);
 }
 
 /* ---- set-up ---------------------------------------------------------------- */
@@ -447,6 +498,21 @@ static void redis_compare(int port) {
 }
 #endif
 
+static const Op OPS[] = {
+    {"plan_allows, metered", 20000, 0, ext_allows_m, hand_allows_m},
+    {"plan_allows, boolean", 20000, 0, ext_allows_b, hand_allows_b},
+    {"consume_quota, 1000 per transaction", 20000, 1000, ext_consume, hand_consume},
+    {"consume_quota, one autocommit each", 3000, 0, ext_consume, hand_consume_autocommit},
+    {"consume_quota with a key, 1000 per txn", 20000, 1000, ext_consume_key, hand_consume_key},
+    {"INSERT INTO usage_events, 1000 per txn", 20000, 1000, ext_events, hand_consume},
+    {"usage_summary WHERE subject = ? (20)", 5000, 0, ext_summary, hand_summary},
+    {"entitlement()", 20000, 0, ext_entitlement, hand_entitlement},
+};
+static const Op FLOORS[] = {
+    {"consume_quota, 1000 per transaction", 20000, 1000, ext_consume, floor_upsert},
+    {"consume_quota, one autocommit each", 3000, 0, ext_consume, floor_upsert},
+};
+
 int main(int argc, char **argv) {
   const char *ext = "dist/entitlements.so", *path = "dist/bench/bench.db";
   int memory = 0, i, redis_port = 0;
@@ -463,37 +529,44 @@ int main(int argc, char **argv) {
       rounds = atoi(argv[++i]);
     } else if (!strcmp(argv[i], "--only") && i + 1 < argc) {
       only = argv[++i];
+    } else if (!strcmp(argv[i], "--exact") && i + 1 < argc) {
+      exact = argv[++i];
+    } else if (!strcmp(argv[i], "--calls") && i + 1 < argc) {
+      calls_override = atol(argv[++i]);
+    } else if (!strcmp(argv[i], "--side") && i + 1 < argc) {
+      i++;
+      side = !strcmp(argv[i], "ext") ? 1 : !strcmp(argv[i], "hand") ? 2 : 3;
+    } else if (!strcmp(argv[i], "--instr")) {
+      instr = 1;
     } else if (!strcmp(argv[i], "--memory")) {
       memory = 1;
     } else if (!strcmp(argv[i], "--redis") && i + 1 < argc) {
       redis_port = atoi(argv[++i]);
     }
   }
+  self_path = argv[0];
+  ext_path = ext;
+  db_path = path;
+  if (side) {
+    setup(path, ext);
+    for (i = 0; i < (int)(sizeof(OPS) / sizeof(OPS[0])); i++) measure(&OPS[i], "by hand in SQL");
+    for (i = 0; i < (int)(sizeof(FLOORS) / sizeof(FLOORS[0])); i++)
+      measure(&FLOORS[i], "bare UPSERT");
+    sqlite3_close(db);
+    return 0;
+  }
   setup(path, ext);
   {
-    static const Op ops[] = {
-        {"plan_allows, metered", 20000, 0, ext_allows_m, hand_allows_m},
-        {"plan_allows, boolean", 20000, 0, ext_allows_b, hand_allows_b},
-        {"consume_quota, 1000 per transaction", 20000, 1000, ext_consume, hand_consume},
-        {"consume_quota, one autocommit each", 3000, 0, ext_consume, hand_consume_autocommit},
-        {"consume_quota with a key, 1000 per txn", 20000, 1000, ext_consume_key, hand_consume_key},
-        {"INSERT INTO usage_events, 1000 per txn", 20000, 1000, ext_events, hand_consume},
-        {"usage_summary WHERE subject = ? (20)", 5000, 0, ext_summary, hand_summary},
-        {"entitlement()", 20000, 0, ext_entitlement, hand_entitlement},
-    };
-    static const Op floors[] = {
-        {"consume_quota, 1000 per transaction", 20000, 1000, ext_consume, floor_upsert},
-        {"consume_quota, one autocommit each", 3000, 0, ext_consume, floor_upsert},
-    };
     size_t k;
     printf("SQLite %s, extension %s, best of %d rounds, file on disk, WAL, synchronous=NORMAL\n\n",
            sqlite3_libversion(), ext, rounds);
-    printf("| %-40s | %10s | %7s | %7s | %-14s | %6s |\n", "operation", "calls/s", "us/call",
-           "us ref", "reference", "ratio");
-    printf("|%s|%s|%s|%s|%s|%s|\n", "------------------------------------------", "------------",
-           "---------", "---------", "----------------", "--------");
-    for (k = 0; k < sizeof(ops) / sizeof(ops[0]); k++) measure(&ops[k], "by hand in SQL");
-    for (k = 0; k < sizeof(floors) / sizeof(floors[0]); k++) measure(&floors[k], "bare UPSERT");
+    printf("| %-40s | %10s | %7s | %7s | %-14s | %6s |%s\n", "operation", "calls/s", "us/call",
+           "us ref", "reference", "ratio", instr ? " instr/op |  ref/op  | ratio  |" : "");
+    printf("|%s|%s|%s|%s|%s|%s|%s\n", "------------------------------------------", "------------",
+           "---------", "---------", "----------------", "--------",
+           instr ? "----------|----------|--------|" : "");
+    for (k = 0; k < sizeof(OPS) / sizeof(OPS[0]); k++) measure(&OPS[k], "by hand in SQL");
+    for (k = 0; k < sizeof(FLOORS) / sizeof(FLOORS[0]); k++) measure(&FLOORS[k], "bare UPSERT");
   }
   if (memory) memory_check();
 #ifdef ENT_BENCH_REDIS
