@@ -237,7 +237,7 @@ bench-scale: dist/entitlements.so dist/bench/bench
 
 # One C file (and its header) for mobile and desktop builds: the schema, the
 # shared header once, then every source with its local includes removed.
-AMALG_ORDER = entitlements error stmt vtab period plancache resolve rate schema config_read config subjects \
+AMALG_ORDER = entitlements error stmt vtab period plancache memo resolve rate schema config_read config subjects \
               checks consume summary events history matrix
 
 amalgamation: dist/entitlements.c dist/entitlements.h

@@ -21,7 +21,7 @@ SQLITE_EXTENSION_INIT3
 #define ENT_VERSION "0.1.0"
 #define ENT_MAX_ALERTS 32                        /* alert thresholds per entitlement */
 #define ENT_ALERTS_TEXT (ENT_MAX_ALERTS * 6 + 8) /* them as JSON text: "[1,...,1000]" */
-#define ENT_SCHEMA_VERSION 2
+#define ENT_SCHEMA_VERSION 3
 
 #ifndef SQLITE_CONSTRAINT_FUNCTION
 #define SQLITE_CONSTRAINT_FUNCTION (SQLITE_CONSTRAINT | (4 << 8))
@@ -46,6 +46,7 @@ void ent_result_err(sqlite3_context *ctx, EntErr *e);
 
 typedef struct EntCache EntCache;
 typedef struct EntConfig EntConfig;
+typedef struct EntMemo EntMemo;
 
 /* One per connection, created when the extension is registered on it and
 ** freed by SQLite when the connection closes (function destructor). It holds
@@ -64,6 +65,9 @@ typedef struct EntConn {
   char *holder_scratch;   /* the last holder with overrides (resolve.c) */
   struct cJSON *ovr_json; /* the last override's config value, parsed */
   char *ovr_text;         /* and as text */
+  EntMemo *memo;          /* subjects and counters in memory (memo.c); NULL until used */
+  int memo_off, memo_cap; /* entitlements_cache(n): 0 = off; the size, else the default */
+  int64_t own_changes;    /* rows our own write statements changed in this call */
 } EntConn;
 
 /* Drops one reference; frees at the last. The module's destructor and the
@@ -106,6 +110,9 @@ enum {
   ST_EVENT_BY_KEY,
   ST_SUBJECT_SET_PLAN,
   ST_SUBJECT_START_TRIAL,
+  ST_GENS,
+  ST_COUNTER_UPD_IF,
+  ST_COUNTER_INS_IF,
   ST_COUNT
 };
 
@@ -133,6 +140,7 @@ typedef struct EntSavepoint {
 int ent_sp_open(EntConn *c, EntSavepoint *sp, const char *name, EntErr *e);
 int ent_sp_close(EntConn *c, EntSavepoint *sp, int ok, EntErr *e);
 int ent_read_begin(EntConn *c);
+void ent_stmt_reset(EntConn *c, int id); /* if prepared */
 void ent_read_end(EntConn *c, int pinned);
 
 /* ---- time and periods (period.c) --------------------------------------- */
@@ -188,6 +196,7 @@ typedef struct EntSubject {
   char spec_start[32];
   int64_t spec_used, spec_from_grants;
   int spec_has_grants;
+  int has_grants; /* the subject has rows in ent_grants (any feature) */
 } EntSubject;
 
 /* One feature's entitlement under a plan, after inheritance. */
@@ -353,6 +362,49 @@ char *ent_with_upgrade(char *why, EntConn *c, const EntSubject *s, const char *f
 
 int ent_denial(const EntSubject *s, const EntFeature *f, const EntUsage *u, int64_t amount,
                char **reason);
+
+/* ---- the memo of subjects and counters (memo.c) ------------------------ */
+
+#define ENT_MEMO_DEFAULT 16384 /* subjects, and as many counters, per connection */
+
+/* One ent_subjects row as resolution reads it (a subject without a row:
+** found = 0 and the rest NULL), with whether the subject has overrides and
+** grants. Times are converted; bad: bit 1 trial_ends_at, 2 grace_ends_at,
+** 4 billing_anchor hold values that do not convert (reported only when the
+** resolution needs them; such rows are never memoized). */
+typedef struct EntRow {
+  int found;
+  const char *plan, *status, *parent;
+  int has_trial, has_grace, has_anchor;
+  int64_t trial_ms, grace_ms, anchor_ms;
+  int64_t seats;
+  int bypass, has_overrides, has_grants;
+  int bad;
+} EntRow;
+
+/* A counter row as remembered: found = 0 when there is no row. */
+typedef struct EntCounterMemo {
+  int found, has_grants;
+  int64_t used, from_grants;
+} EntCounterMemo;
+
+int ent_memo_check(EntConn *c, EntErr *e);
+void ent_memo_release(EntConn *c); /* ends the read a check started outside a transaction */
+int ent_memo_subject(EntConn *c, const char *subject, EntRow *out);
+void ent_memo_put_subject(EntConn *c, const char *subject, const EntRow *row);
+/* hint = 1: any remembered value, to be verified by a guarded write. */
+int ent_memo_counter(EntConn *c, const char *subject, const char *feature, const char *period,
+                     const char *start, int hint, EntCounterMemo *out);
+/* exact = 1: read in this call outside a write transaction; v NULL: forget. */
+void ent_memo_put_counter(EntConn *c, const char *subject, const char *feature,
+                          const char *period, const char *start, int exact,
+                          const EntCounterMemo *v);
+int64_t ent_memo_changes(EntConn *c);
+void ent_memo_own_writes(EntConn *c, int64_t before);
+void ent_memo_free(EntConn *c);
+int ent_memo_cap(EntConn *c);
+int ent_memo_set_cap(EntConn *c, int cap);
+int ent_register_memo(sqlite3 *db, EntConn *c);
 
 /* ---- registration of each file's functions ----------------------------- */
 

@@ -17,6 +17,7 @@ void ent_conn_release(void *p) {
   EntConn *c = p;
   if (c && --c->refs == 0) {
     ent_config_free(c);
+    ent_memo_free(c);
     sqlite3_free(c->pool_scratch);
     sqlite3_free(c->holder_scratch);
     cJSON_Delete(c->ovr_json);
@@ -86,6 +87,7 @@ __attribute__((visibility("default")))
   if (rc == SQLITE_OK) rc = ent_register_config(db, c);
   if (rc == SQLITE_OK) rc = ent_register_subjects(db, c);
   if (rc == SQLITE_OK) rc = ent_register_checks(db, c);
+  if (rc == SQLITE_OK) rc = ent_register_memo(db, c);
   if (rc == SQLITE_OK) rc = ent_register_consume(db, c);
   if (rc != SQLITE_OK && pzErrMsg) {
     *pzErrMsg =

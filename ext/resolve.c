@@ -170,7 +170,9 @@ enum {
   SC_USED,
   SC_FROM_GRANTS,
   SC_HAS_GRANTS,
-  SC_HAS_OVERRIDES
+  SC_HAS_OVERRIDES,
+  SC_FOUND,
+  SC_ANY_GRANTS
 };
 
 /* The counter key to fetch with the subject: the feature's usual period,
@@ -191,22 +193,63 @@ static int guess_key(EntConn *c, const char *feature, int64_t now, EntSubject *s
   return 1;
 }
 
+/* A time column into the row; a value that does not convert sets its bit
+** in row->bad (the error is made again, from the statement, if needed). */
+static void row_time(EntConn *c, sqlite3_stmt *st, int i, int bit, int *has, int64_t *out,
+                     EntRow *row) {
+  EntErr ignored = {0};
+  *has = sqlite3_column_type(st, i) != SQLITE_NULL;
+  if (*has && ent_time_value(c, sqlite3_column_value(st, i), "", out, &ignored) != SQLITE_OK) {
+    row->bad |= bit;
+    *has = 0;
+  }
+  ent_err_clear(&ignored);
+}
+
+/* The row of ST_SUBJECT; its strings live until the statement is reset. */
+static void row_read(EntConn *c, sqlite3_stmt *st, EntRow *row) {
+  memset(row, 0, sizeof(*row));
+  row->found = sqlite3_column_int(st, SC_FOUND);
+  row->plan = (const char *)sqlite3_column_text(st, SC_PLAN);
+  row->status = (const char *)sqlite3_column_text(st, SC_STATUS);
+  row->parent = (const char *)sqlite3_column_text(st, SC_PARENT);
+  row->seats = sqlite3_column_int64(st, SC_SEATS);
+  row->bypass = sqlite3_column_int(st, SC_BYPASS);
+  row->has_overrides = sqlite3_column_int(st, SC_HAS_OVERRIDES);
+  row->has_grants = sqlite3_column_int(st, SC_ANY_GRANTS);
+  row_time(c, st, SC_TRIAL, 1, &row->has_trial, &row->trial_ms, row);
+  row_time(c, st, SC_GRACE, 2, &row->has_grace, &row->grace_ms, row);
+  row_time(c, st, SC_ANCHOR, 4, &row->has_anchor, &row->anchor_ms, row);
+}
+
+/* The error for a time column that did not convert, made from the statement
+** (rows with such values come only from SQL, never from the memo). */
+static int row_time_error(EntConn *c, sqlite3_stmt *st, int i, const char *subject,
+                          const char *col, EntErr *e) {
+  int has;
+  int64_t v;
+  if (!st) return ent_err(e, SQLITE_ERROR, "ent_subjects.%s of subject '%s' is invalid", col, subject);
+  return col_time(c, st, i, subject, col, &has, &v, e);
+}
+
 /* Decides, from the holder's row, whether its own plan applies now. */
-static int status_keeps_plan(EntConn *c, sqlite3_stmt *st, const char *holder, int64_t now,
-                             int *keep, EntErr *e) {
-  const char *status = (const char *)sqlite3_column_text(st, SC_STATUS);
-  int has_end = 0, trial;
-  int64_t end = 0;
+static int status_keeps_plan(EntConn *c, const EntRow *row, sqlite3_stmt *st, const char *holder,
+                             int64_t now, int *keep, EntErr *e) {
+  const char *status = row->status;
   *keep = 0;
   if (!status || strcmp(status, "active") == 0) {
     *keep = 1;
   } else if (strcmp(status, "trialing") == 0 || strcmp(status, "past_due") == 0) {
-    trial = status[0] == 't';
-    if (col_time(c, st, trial ? SC_TRIAL : SC_GRACE, holder,
-                 trial ? "trial_ends_at" : "grace_ends_at", &has_end, &end, e) != SQLITE_OK) {
-      return e->code;
+    int trial = status[0] == 't';
+    if (row->bad & (trial ? 1 : 2)) {
+      return row_time_error(c, st, trial ? SC_TRIAL : SC_GRACE, holder,
+                            trial ? "trial_ends_at" : "grace_ends_at", e);
     }
-    *keep = !has_end || now < end;
+    if (trial) {
+      *keep = !row->has_trial || now < row->trial_ms;
+    } else {
+      *keep = !row->has_grace || now < row->grace_ms;
+    }
   } else if (strcmp(status, "canceled") != 0 && strcmp(status, "paused") != 0) {
     return ent_err(e, SQLITE_ERROR,
                    "ent_subjects.status of subject '%s' is '%s', not one of active, trialing, "
@@ -229,11 +272,66 @@ static int set_ovr_subject(EntConn *c, EntSubject *s, const char *subject, const
   return s->ovr_subject ? SQLITE_OK : SQLITE_NOMEM;
 }
 
+/* The row of `who` from the memo, else from SQL (then *st is left on it,
+** to be reset by the caller, and the row is remembered). At depth 0 the SQL
+** also brings the configuration's generation and the guessed counter. */
+static int subject_row(EntConn *c, const char *who, int depth, const char *subject,
+                       const char *feature_hint, int64_t now, EntSubject *s, EntRow *row,
+                       sqlite3_stmt **pst, EntErr *e) {
+  int guess, step;
+  sqlite3_stmt *st;
+  *pst = 0;
+  if (ent_memo_subject(c, who, row)) {
+    if (depth == 0) s->spec_bound = 0;
+    return SQLITE_OK;
+  }
+  guess = depth == 0 && guess_key(c, feature_hint, now, s);
+  st = ent_stmt(c, guess ? ST_SUBJECT_COUNTER : ST_SUBJECT, e);
+  if (!st) return e->code;
+  sqlite3_bind_text(st, 1, who, -1, SQLITE_STATIC);
+  if (guess) {
+    sqlite3_bind_text(st, 2, feature_hint, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, ent_period_name(s->spec_period), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, s->spec_start, -1, SQLITE_STATIC);
+  }
+  step = sqlite3_step(st);
+  if (step != SQLITE_ROW) {
+    sqlite3_reset(st);
+    return step == SQLITE_DONE
+               ? ent_err(e, SQLITE_ERROR,
+                         "ent_meta has no config_generation row: the entitlements tables are "
+                         "damaged; run SELECT entitlements_init() to repair them")
+               : ent_err_db(e, c->db, step, "reading ent_subjects");
+  }
+  *pst = st;
+  if (depth == 0) {
+    int rc;
+    s->spec_used = sqlite3_column_int64(st, SC_USED); /* no counter row: 0 */
+    s->spec_from_grants = s->spec_bound ? sqlite3_column_int64(st, SC_FROM_GRANTS) : 0;
+    s->spec_has_grants = s->spec_bound && sqlite3_column_int(st, SC_HAS_GRANTS);
+    if (s->spec_bound && !counter_ok(st, SC_USED, &s->spec_used)) {
+      return bad_counter(e, subject, feature_hint);
+    }
+    if ((rc = ent_config_sync(c, sqlite3_column_int64(st, SC_GEN), e)) != SQLITE_OK) return rc;
+    if (s->spec_bound) {
+      EntCounterMemo v;
+      v.found = sqlite3_column_type(st, SC_USED) != SQLITE_NULL;
+      v.used = s->spec_used;
+      v.from_grants = s->spec_from_grants;
+      v.has_grants = s->spec_has_grants;
+      ent_memo_put_counter(c, who, feature_hint, ent_period_name(s->spec_period), s->spec_start,
+                           1, &v);
+    }
+  }
+  row_read(c, st, row);
+  ent_memo_put_subject(c, who, row);
+  return SQLITE_OK;
+}
+
 /* SPEC §5. A subject with no plan of its own follows its parent chain; the
 ** subject whose row decides the plan (the "holder") also gives seats and the
 ** billing anchor. Statuses that lose the plan fall back to the default plan.
-** The first lookup also brings the configuration's generation, which keeps
-** the in-memory configuration current. */
+** Rows come from the memo when it can prove them current (memo.c). */
 int ent_resolve_subject(EntConn *c, const char *subject, const char *feature_hint, int64_t now,
                         EntSubject *s, EntErr *e) {
   char *holder = 0, **seen = 0;
@@ -243,112 +341,93 @@ int ent_resolve_subject(EntConn *c, const char *subject, const char *feature_hin
   s->plan_idx = -1;
   s->subject = subject;
   s->now = now;
+  if ((rc = ent_memo_check(c, e)) != SQLITE_OK) {
+    ent_memo_release(c);
+    return rc;
+  }
   for (depth = 0;; depth++) {
     const char *who = holder ? holder : subject;
-    int guess = depth == 0 && guess_key(c, feature_hint, now, s);
-    sqlite3_stmt *st = ent_stmt(c, guess ? ST_SUBJECT_COUNTER : ST_SUBJECT, e);
-    const char *plan, *parent;
-    int step, keep = 0;
-    if (!st) {
-      rc = e->code;
+    sqlite3_stmt *st = 0;
+    EntRow row;
+    int keep = 0;
+    if ((rc = subject_row(c, who, depth, subject, feature_hint, now, s, &row, &st, e)) !=
+        SQLITE_OK) {
+      if (st) sqlite3_reset(st);
       break;
     }
-    sqlite3_bind_text(st, 1, who, -1, SQLITE_STATIC);
-    if (guess) {
-      sqlite3_bind_text(st, 2, feature_hint, -1, SQLITE_STATIC);
-      sqlite3_bind_text(st, 3, ent_period_name(s->spec_period), -1, SQLITE_STATIC);
-      sqlite3_bind_text(st, 4, s->spec_start, -1, SQLITE_STATIC);
-    }
-    step = sqlite3_step(st);
-    if (step != SQLITE_ROW) {
-      sqlite3_reset(st);
-      rc = step == SQLITE_DONE
-               ? ent_err(e, SQLITE_ERROR,
-                         "ent_meta has no config_generation row: the entitlements tables are "
-                         "damaged; run SELECT entitlements_init() to repair them")
-               : ent_err_db(e, c->db, step, "reading ent_subjects");
+    if (depth == 0 && !c->cfg && (rc = ent_config_current(c, e)) != SQLITE_OK) {
+      if (st) sqlite3_reset(st);
       break;
     }
-    if (depth == 0) {
-      s->spec_used = sqlite3_column_int64(st, SC_USED); /* no counter row: 0 */
-      s->spec_from_grants = s->spec_bound ? sqlite3_column_int64(st, SC_FROM_GRANTS) : 0;
-      s->spec_has_grants = s->spec_bound && sqlite3_column_int(st, SC_HAS_GRANTS);
-      if (s->spec_bound && !counter_ok(st, SC_USED, &s->spec_used)) {
-        rc = bad_counter(e, subject, feature_hint);
-        sqlite3_reset(st);
-        break;
-      }
-      if ((rc = ent_config_sync(c, sqlite3_column_int64(st, SC_GEN), e)) != SQLITE_OK) {
-        sqlite3_reset(st);
-        break;
-      }
-    }
-    plan = (const char *)sqlite3_column_text(st, SC_PLAN);
-    parent = (const char *)sqlite3_column_text(st, SC_PARENT);
-    if (sqlite3_column_int(st, SC_BYPASS)) s->bypass = 1;
-    if (!plan && parent) {
+    if (row.bypass) s->bypass = 1;
+    if (depth == 0) s->has_grants = row.has_grants;
+    if (!row.plan && row.parent) {
       /* follow the parent; its row decides */
       char **grown;
       int i;
       for (i = 0; i < nseen; i++) {
-        if (strcmp(seen[i], parent) == 0) break;
+        if (strcmp(seen[i], row.parent) == 0) break;
       }
-      if (i < nseen || strcmp(parent, subject) == 0) {
+      if (i < nseen || strcmp(row.parent, subject) == 0) {
         rc = ent_err(e, SQLITE_ERROR,
                      "subject '%s' has a parent cycle through '%s' in ent_subjects.parent; set "
                      "a plan or a NULL parent on one of them",
-                     subject, parent);
-        sqlite3_reset(st);
+                     subject, row.parent);
+        if (st) sqlite3_reset(st);
         break;
       }
       grown = sqlite3_realloc64(seen, sizeof(char *) * (nseen + 1));
       if (!grown) {
         rc = ent_err(e, SQLITE_NOMEM, "out of memory");
-        sqlite3_reset(st);
+        if (st) sqlite3_reset(st);
         break;
       }
       seen = grown;
       if (holder) seen[nseen++] = holder;
-      holder = sqlite3_mprintf("%s", parent);
-      sqlite3_reset(st);
+      holder = sqlite3_mprintf("%s", row.parent);
+      if (st) sqlite3_reset(st);
       if (!holder) {
         rc = ent_err(e, SQLITE_NOMEM, "out of memory");
         break;
       }
       continue;
     }
-    if (!plan) {
+    if (!row.plan) {
       /* no row (or a row with neither plan nor parent): the default plan is
       ** this subject's own plan, so its overrides apply to it */
-      if (sqlite3_column_int(st, SC_HAS_OVERRIDES) &&
-          set_ovr_subject(c, s, subject, holder) != SQLITE_OK) {
+      if (row.has_overrides && set_ovr_subject(c, s, subject, holder) != SQLITE_OK) {
         rc = ent_err(e, SQLITE_NOMEM, "out of memory");
       }
-      sqlite3_reset(st);
+      if (st) sqlite3_reset(st);
       use_default = 1;
       break;
     }
     /* the holder has its own plan: its status decides whether it applies */
-    s->seats = sqlite3_column_int64(st, SC_SEATS);
-    rc = col_time(c, st, SC_ANCHOR, who, "billing_anchor", &s->has_anchor, &s->anchor_ms, e);
-    if (rc == SQLITE_OK) rc = status_keeps_plan(c, st, who, now, &keep, e);
-    if (rc == SQLITE_OK && keep && sqlite3_column_int(st, SC_HAS_OVERRIDES)) {
+    s->seats = row.seats;
+    if (row.bad & 4) {
+      rc = row_time_error(c, st, SC_ANCHOR, who, "billing_anchor", e);
+    } else {
+      s->has_anchor = row.has_anchor;
+      s->anchor_ms = row.anchor_ms;
+    }
+    if (rc == SQLITE_OK) rc = status_keeps_plan(c, &row, st, who, now, &keep, e);
+    if (rc == SQLITE_OK && keep && row.has_overrides) {
       /* the holder's overrides apply while its own plan does */
       if (set_ovr_subject(c, s, subject, holder) != SQLITE_OK) {
         rc = ent_err(e, SQLITE_NOMEM, "out of memory");
       }
     }
     if (rc == SQLITE_OK && keep) {
-      s->plan_idx = ent_config_plan(c->cfg, plan);
+      s->plan_idx = ent_config_plan(c->cfg, row.plan);
       if (s->plan_idx < 0) {
         rc = ent_err(e, SQLITE_ERROR,
                      "subject '%s' is on plan '%s', which is not in ent_plans; move it with "
                      "subject_set_plan() or load that plan again",
-                     subject, plan);
+                     subject, row.plan);
       }
     }
     use_default = !keep;
-    sqlite3_reset(st);
+    if (st) sqlite3_reset(st);
     break;
   }
   if (rc == SQLITE_OK && use_default) s->plan_idx = c->cfg->default_plan;
@@ -356,6 +435,7 @@ int ent_resolve_subject(EntConn *c, const char *subject, const char *feature_hin
   while (nseen > 0) sqlite3_free(seen[--nseen]);
   sqlite3_free(seen);
   sqlite3_free(holder);
+  ent_memo_release(c);
   if (rc != SQLITE_OK) ent_subject_clear(s);
   return rc;
 }
@@ -575,6 +655,16 @@ int ent_usage_load(EntConn *c, const EntSubject *s, const EntFeature *f, int64_t
     u->has_grants = s->spec_has_grants;
     return SQLITE_OK;
   }
+  {
+    EntCounterMemo v;
+    if (ent_memo_counter(c, ent_counter_subject(s, f), f->feature, ent_period_name(f->period),
+                         u->start_text, 0, &v)) {
+      u->used = v.used;
+      u->from_grants = v.from_grants;
+      u->has_grants = v.has_grants;
+      return SQLITE_OK;
+    }
+  }
   st = ent_stmt(c, ST_COUNTER_GET, e);
   if (!st) return e->code;
   sqlite3_bind_text(st, 1, ent_counter_subject(s, f), -1, SQLITE_STATIC);
@@ -584,10 +674,18 @@ int ent_usage_load(EntConn *c, const EntSubject *s, const EntFeature *f, int64_t
   rc = sqlite3_step(st);
   if (rc == SQLITE_ROW) {
     int ok = counter_ok(st, 0, &u->used);
+    EntCounterMemo v;
+    v.found = sqlite3_column_type(st, 0) != SQLITE_NULL;
     u->from_grants = sqlite3_column_int64(st, 1);
     u->has_grants = sqlite3_column_int(st, 2);
     sqlite3_reset(st);
-    return ok ? SQLITE_OK : bad_counter(e, s->subject, f->feature);
+    if (!ok) return bad_counter(e, s->subject, f->feature);
+    v.used = u->used;
+    v.from_grants = u->from_grants;
+    v.has_grants = u->has_grants;
+    ent_memo_put_counter(c, ent_counter_subject(s, f), f->feature, ent_period_name(f->period),
+                         u->start_text, 1, &v);
+    return SQLITE_OK;
   }
   sqlite3_reset(st);
   if (rc != SQLITE_DONE) return ent_err_db(e, c->db, rc, "reading ent_counters");

@@ -88,6 +88,19 @@ static const char MIGRATE_1_TO_2[] =
     "DROP TRIGGER IF EXISTS main.ent_plan_features_gen_u;"
     "DROP TRIGGER IF EXISTS main.ent_plan_features_gen_d;";
 
+/* Version 2 to 3: the configuration's triggers also set subjects_generation
+** (memo.c); the DDL recreates them and adds the subjects' triggers. */
+static const char MIGRATE_2_TO_3[] =
+    "DROP TRIGGER IF EXISTS main.ent_features_gen_i;"
+    "DROP TRIGGER IF EXISTS main.ent_features_gen_u;"
+    "DROP TRIGGER IF EXISTS main.ent_features_gen_d;"
+    "DROP TRIGGER IF EXISTS main.ent_plans_gen_i;"
+    "DROP TRIGGER IF EXISTS main.ent_plans_gen_u;"
+    "DROP TRIGGER IF EXISTS main.ent_plans_gen_d;"
+    "DROP TRIGGER IF EXISTS main.ent_plan_features_gen_i;"
+    "DROP TRIGGER IF EXISTS main.ent_plan_features_gen_u;"
+    "DROP TRIGGER IF EXISTS main.ent_plan_features_gen_d;";
+
 /* Creates the schema, or migrates an older one in place. Idempotent, and
 ** cheap when the schema is current (one indexed read) unless repair is set:
 ** then the DDL runs again, restoring any dropped index or trigger. */
@@ -103,6 +116,7 @@ int ent_schema_ensure(EntConn *c, int repair, EntErr *e) {
   ** in the same savepoint, then the DDL creates what is new. */
   if (ent_sp_open(c, &sp, "entitlements_init", e) != SQLITE_OK) return e->code;
   rc = v == 1 ? sqlite3_exec(c->db, MIGRATE_1_TO_2, 0, 0, &msg) : SQLITE_OK;
+  if (rc == SQLITE_OK && v == 2) rc = sqlite3_exec(c->db, MIGRATE_2_TO_3, 0, 0, &msg);
   if (rc == SQLITE_OK) rc = sqlite3_exec(c->db, ENT_SCHEMA_SQL, 0, 0, &msg);
   if (rc == SQLITE_OK) {
     char *sql = sqlite3_mprintf(

@@ -37,7 +37,8 @@ static const char *const SQL[ST_COUNT] = {
     [ST_SUBJECT] =
         "SELECT m.value, s.plan, s.status, s.trial_ends_at, s.grace_ends_at, "
         "s.seats, s.parent, s.billing_anchor, s.bypass, NULL, NULL, NULL, EXISTS (SELECT 1 "
-        "FROM main.ent_overrides o WHERE o.subject = ?1) FROM main.ent_meta m "
+        "FROM main.ent_overrides o WHERE o.subject = ?1), s.subject IS NOT NULL, EXISTS (SELECT "
+        "1 FROM main.ent_grants g WHERE g.subject = ?1) FROM main.ent_meta m "
         "LEFT JOIN main.ent_subjects s ON s.subject = ?1 WHERE m.key = "
         "'config_generation'",
     [ST_SUBJECT_COUNTER] =
@@ -46,7 +47,8 @@ static const char *const SQL[ST_COUNT] = {
         "g "
         "WHERE g.subject = ?1 AND g.feature = ?2), EXISTS (SELECT 1 FROM main.ent_overrides o "
         "WHERE "
-        "o.subject = ?1) FROM main.ent_meta m LEFT JOIN main.ent_subjects s ON "
+        "o.subject = ?1), s.subject IS NOT NULL, EXISTS (SELECT 1 FROM main.ent_grants g WHERE "
+        "g.subject = ?1) FROM main.ent_meta m LEFT JOIN main.ent_subjects s ON "
         "s.subject = ?1 LEFT JOIN main.ent_counters c ON c.subject = ?1 AND c.feature = ?2 AND "
         "c.period = ?3 AND c.period_start = ?4 WHERE m.key = 'config_generation'",
     [ST_PLAN] = "SELECT trial_days FROM main.ent_plans WHERE plan = ?1",
@@ -110,6 +112,16 @@ static const char *const SQL[ST_COUNT] = {
         "ON CONFLICT(subject, feature) DO UPDATE SET tat = excluded.tat",
     [ST_GENERATION] = "SELECT value FROM main.ent_meta WHERE key = 'config_generation'",
     [ST_PIN] = "SELECT 1 FROM main.ent_meta LIMIT 1",
+    [ST_GENS] = "SELECT value FROM main.ent_meta WHERE key = 'subjects_generation'",
+    /* a write from a remembered counter (memo.c): it applies only if the
+    ** row still holds what was remembered (?6, ?7), else nothing changes */
+    [ST_COUNTER_UPD_IF] =
+        "UPDATE main.ent_counters SET used = used + ?5, unlogged = unlogged + ?8 WHERE subject = "
+        "?1 AND feature = ?2 AND period = ?3 AND period_start = ?4 AND used = ?6 AND from_grants "
+        "= ?7",
+    [ST_COUNTER_INS_IF] =
+        "INSERT OR IGNORE INTO main.ent_counters(subject, feature, period, period_start, "
+        "period_end, used, unlogged) VALUES (?1, ?2, ?3, ?4, ?9, ?5, ?8)",
     [ST_EVENT_INSERT] =
         "INSERT INTO main.ent_events(at, subject, feature, amount, kind, "
         "idempotency_key, metadata, period, period_start, requested, pool) "
@@ -183,7 +195,8 @@ int ent_stmts_for_writes(EntConn *c, EntErr *e) {
                             ST_EVENT_BY_KEY,  ST_GRANTS_ACTIVE,  ST_GRANT_BURN,
                             ST_GRANT_INSERT,  ST_GRANT_BY_KEY,   ST_ALERT_INSERT,
                             ST_RATE_GET,      ST_RATE_PUT,       ST_RATE_RESET,
-                            ST_OVERRIDE,      ST_PARENT,         ST_JULIANDAY};
+                            ST_OVERRIDE,      ST_PARENT,         ST_JULIANDAY,
+                            ST_COUNTER_UPD_IF, ST_COUNTER_INS_IF, ST_GENS};
   size_t i;
   for (i = 0; i < sizeof(IDS) / sizeof(IDS[0]); i++) {
     if (!ent_stmt(c, IDS[i], e)) return e->code;
@@ -194,6 +207,7 @@ int ent_stmts_for_writes(EntConn *c, EntErr *e) {
 int ent_step_done(EntConn *c, sqlite3_stmt *st, EntErr *e, const char *doing) {
   int rc = sqlite3_step(st);
   sqlite3_reset(st);
+  if (rc == SQLITE_DONE && !sqlite3_stmt_readonly(st)) c->own_changes += sqlite3_changes64(c->db);
   if (rc == SQLITE_DONE || rc == SQLITE_ROW) return SQLITE_OK;
   return ent_err_db(e, c->db, rc, doing);
 }
@@ -281,6 +295,10 @@ int ent_read_begin(EntConn *c) {
   if (sqlite3_step(st) == SQLITE_ROW) return 1;
   sqlite3_reset(st);
   return 0;
+}
+
+void ent_stmt_reset(EntConn *c, int id) {
+  if (c->cache && c->cache->st[id]) sqlite3_reset(c->cache->st[id]);
 }
 
 void ent_read_end(EntConn *c, int pinned) {

