@@ -396,11 +396,11 @@ void ent_memo_put_subject(EntConn *c, const char *subject, const EntRow *row);
 int ent_memo_counter(EntConn *c, const char *subject, const char *feature, const char *period,
                      const char *start, int hint, EntCounterMemo *out);
 /* exact = 1: read in this call outside a write transaction; v NULL: forget. */
-void ent_memo_put_counter(EntConn *c, const char *subject, const char *feature,
-                          const char *period, const char *start, int exact,
-                          const EntCounterMemo *v);
+void ent_memo_put_counter(EntConn *c, const char *subject, const char *feature, const char *period,
+                          const char *start, int exact, const EntCounterMemo *v);
 int64_t ent_memo_changes(EntConn *c);
-void ent_memo_own_writes(EntConn *c, int64_t before);
+/* After a call's own writes (counted in c->own_changes). */
+void ent_memo_own_writes(EntConn *c);
 void ent_memo_free(EntConn *c);
 int ent_memo_cap(EntConn *c);
 int ent_memo_set_cap(EntConn *c, int cap);

@@ -64,7 +64,7 @@ struct EntMemo {
   int64_t sgen;
   uint64_t cepoch;
   int pinned; /* ST_GENS holds the call's read transaction */
-  int dirty; /* a write transaction with its own subject changes is open */
+  int dirty;  /* a write transaction with its own subject changes is open */
   unsigned dirty_dv;
   /* for this call */
   int subj_ok, ctr_ok;
@@ -113,7 +113,7 @@ void ent_memo_free(EntConn *c) {
 }
 
 int ent_memo_cap(EntConn *c) {
-  return c->memo_off ? 0 : c->memo ? c->memo->cap : ENT_MEMO_DEFAULT;
+  return c->memo_off ? 0 : c->memo_cap > 0 ? c->memo_cap : ENT_MEMO_DEFAULT;
 }
 
 int ent_memo_set_cap(EntConn *c, int cap) {
@@ -240,13 +240,15 @@ int ent_memo_check(EntConn *c, EntErr *e) {
   return SQLITE_OK;
 }
 
-void ent_memo_own_writes(EntConn *c, int64_t before) {
+void ent_memo_own_writes(EntConn *c) {
   EntMemo *m = c->memo;
-  /* our counter and ledger writes change no subject row: the changes they
-  ** count are ours, if nothing else changed since the check */
-  if (m && m->known && !m->dirty && before == m->changes) {
-    m->changes = sqlite3_total_changes64(c->db);
+  /* our counter, ledger and alert writes change no subject row: if the
+  ** connection's change count moved by exactly what our statements changed
+  ** (no app trigger on our tables did more), the memo stays proven */
+  if (m && m->known && !m->dirty && sqlite3_total_changes64(c->db) == m->changes + c->own_changes) {
+    m->changes += c->own_changes;
   }
+  c->own_changes = 0;
 }
 
 int64_t ent_memo_changes(EntConn *c) {
@@ -358,9 +360,8 @@ int ent_memo_counter(EntConn *c, const char *subject, const char *feature, const
   return 1;
 }
 
-void ent_memo_put_counter(EntConn *c, const char *subject, const char *feature,
-                          const char *period, const char *start, int exact,
-                          const EntCounterMemo *v) {
+void ent_memo_put_counter(EntConn *c, const char *subject, const char *feature, const char *period,
+                          const char *start, int exact, const EntCounterMemo *v) {
   EntMemo *m = c->memo;
   char key[512];
   int klen;

@@ -224,11 +224,12 @@ static void row_read(EntConn *c, sqlite3_stmt *st, EntRow *row) {
 
 /* The error for a time column that did not convert, made from the statement
 ** (rows with such values come only from SQL, never from the memo). */
-static int row_time_error(EntConn *c, sqlite3_stmt *st, int i, const char *subject,
-                          const char *col, EntErr *e) {
+static int row_time_error(EntConn *c, sqlite3_stmt *st, int i, const char *subject, const char *col,
+                          EntErr *e) {
   int has;
   int64_t v;
-  if (!st) return ent_err(e, SQLITE_ERROR, "ent_subjects.%s of subject '%s' is invalid", col, subject);
+  if (!st)
+    return ent_err(e, SQLITE_ERROR, "ent_subjects.%s of subject '%s' is invalid", col, subject);
   return col_time(c, st, i, subject, col, &has, &v, e);
 }
 
@@ -319,8 +320,8 @@ static int subject_row(EntConn *c, const char *who, int depth, const char *subje
       v.used = s->spec_used;
       v.from_grants = s->spec_from_grants;
       v.has_grants = s->spec_has_grants;
-      ent_memo_put_counter(c, who, feature_hint, ent_period_name(s->spec_period), s->spec_start,
-                           1, &v);
+      ent_memo_put_counter(c, who, feature_hint, ent_period_name(s->spec_period), s->spec_start, 1,
+                           &v);
     }
   }
   row_read(c, st, row);

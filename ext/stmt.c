@@ -188,14 +188,14 @@ sqlite3_stmt *ent_stmt(EntConn *c, int id, EntErr *e) {
 }
 
 int ent_stmts_for_writes(EntConn *c, EntErr *e) {
-  static const int IDS[] = {ST_RELEASE,       ST_ROLLBACK_TO,    ST_ROLLBACK_ALL,
-                            ST_LOCK,          ST_SUBJECT,        ST_SUBJECT_COUNTER,
-                            ST_COUNTER_GET,   ST_COUNTER_ADD,    ST_COUNTER_ADD_UNLOGGED,
-                            ST_COUNTER_RESET, ST_COUNTER_LOGGED, ST_EVENT_INSERT,
-                            ST_EVENT_BY_KEY,  ST_GRANTS_ACTIVE,  ST_GRANT_BURN,
-                            ST_GRANT_INSERT,  ST_GRANT_BY_KEY,   ST_ALERT_INSERT,
-                            ST_RATE_GET,      ST_RATE_PUT,       ST_RATE_RESET,
-                            ST_OVERRIDE,      ST_PARENT,         ST_JULIANDAY,
+  static const int IDS[] = {ST_RELEASE,        ST_ROLLBACK_TO,    ST_ROLLBACK_ALL,
+                            ST_LOCK,           ST_SUBJECT,        ST_SUBJECT_COUNTER,
+                            ST_COUNTER_GET,    ST_COUNTER_ADD,    ST_COUNTER_ADD_UNLOGGED,
+                            ST_COUNTER_RESET,  ST_COUNTER_LOGGED, ST_EVENT_INSERT,
+                            ST_EVENT_BY_KEY,   ST_GRANTS_ACTIVE,  ST_GRANT_BURN,
+                            ST_GRANT_INSERT,   ST_GRANT_BY_KEY,   ST_ALERT_INSERT,
+                            ST_RATE_GET,       ST_RATE_PUT,       ST_RATE_RESET,
+                            ST_OVERRIDE,       ST_PARENT,         ST_JULIANDAY,
                             ST_COUNTER_UPD_IF, ST_COUNTER_INS_IF, ST_GENS};
   size_t i;
   for (i = 0; i < sizeof(IDS) / sizeof(IDS[0]); i++) {

@@ -254,18 +254,19 @@ CREATE TRIGGER IF NOT EXISTS ent_plan_features_gen_d AFTER DELETE ON ent_plan_fe
 -- burn-down, which changes only `remaining`, excepted), whoever writes it.
 -- A connection keeps the rows it read in memory for as long as this value
 -- and its data version show nothing changed (see ext/memo.c). The UPDATE
--- also counts in sqlite3_total_changes() the moment it runs, so even the
--- statement that makes the change is seen by the calls it makes.
+-- also counts in sqlite3_total_changes() the moment it runs; BEFORE, so
+-- that it has run when any AFTER trigger of the app, whatever its order,
+-- calls the extension about the changed row.
 INSERT OR IGNORE INTO ent_meta(key, value) VALUES ('subjects_generation', 0);
-CREATE TRIGGER IF NOT EXISTS ent_subjects_gen_i AFTER INSERT ON ent_subjects BEGIN UPDATE ent_meta SET value = random() WHERE key = 'subjects_generation'; END;
-CREATE TRIGGER IF NOT EXISTS ent_subjects_gen_u AFTER UPDATE ON ent_subjects BEGIN UPDATE ent_meta SET value = random() WHERE key = 'subjects_generation'; END;
-CREATE TRIGGER IF NOT EXISTS ent_subjects_gen_d AFTER DELETE ON ent_subjects BEGIN UPDATE ent_meta SET value = random() WHERE key = 'subjects_generation'; END;
-CREATE TRIGGER IF NOT EXISTS ent_overrides_gen_i AFTER INSERT ON ent_overrides BEGIN UPDATE ent_meta SET value = random() WHERE key = 'subjects_generation'; END;
-CREATE TRIGGER IF NOT EXISTS ent_overrides_gen_u AFTER UPDATE ON ent_overrides BEGIN UPDATE ent_meta SET value = random() WHERE key = 'subjects_generation'; END;
-CREATE TRIGGER IF NOT EXISTS ent_overrides_gen_d AFTER DELETE ON ent_overrides BEGIN UPDATE ent_meta SET value = random() WHERE key = 'subjects_generation'; END;
-CREATE TRIGGER IF NOT EXISTS ent_grants_gen_i AFTER INSERT ON ent_grants BEGIN UPDATE ent_meta SET value = random() WHERE key = 'subjects_generation'; END;
-CREATE TRIGGER IF NOT EXISTS ent_grants_gen_u AFTER UPDATE OF id, subject, feature ON ent_grants BEGIN UPDATE ent_meta SET value = random() WHERE key = 'subjects_generation'; END;
-CREATE TRIGGER IF NOT EXISTS ent_grants_gen_d AFTER DELETE ON ent_grants BEGIN UPDATE ent_meta SET value = random() WHERE key = 'subjects_generation'; END;
+CREATE TRIGGER IF NOT EXISTS ent_subjects_gen_i BEFORE INSERT ON ent_subjects BEGIN UPDATE ent_meta SET value = random() WHERE key = 'subjects_generation'; END;
+CREATE TRIGGER IF NOT EXISTS ent_subjects_gen_u BEFORE UPDATE ON ent_subjects BEGIN UPDATE ent_meta SET value = random() WHERE key = 'subjects_generation'; END;
+CREATE TRIGGER IF NOT EXISTS ent_subjects_gen_d BEFORE DELETE ON ent_subjects BEGIN UPDATE ent_meta SET value = random() WHERE key = 'subjects_generation'; END;
+CREATE TRIGGER IF NOT EXISTS ent_overrides_gen_i BEFORE INSERT ON ent_overrides BEGIN UPDATE ent_meta SET value = random() WHERE key = 'subjects_generation'; END;
+CREATE TRIGGER IF NOT EXISTS ent_overrides_gen_u BEFORE UPDATE ON ent_overrides BEGIN UPDATE ent_meta SET value = random() WHERE key = 'subjects_generation'; END;
+CREATE TRIGGER IF NOT EXISTS ent_overrides_gen_d BEFORE DELETE ON ent_overrides BEGIN UPDATE ent_meta SET value = random() WHERE key = 'subjects_generation'; END;
+CREATE TRIGGER IF NOT EXISTS ent_grants_gen_i BEFORE INSERT ON ent_grants BEGIN UPDATE ent_meta SET value = random() WHERE key = 'subjects_generation'; END;
+CREATE TRIGGER IF NOT EXISTS ent_grants_gen_u BEFORE UPDATE OF id, subject, feature ON ent_grants BEGIN UPDATE ent_meta SET value = random() WHERE key = 'subjects_generation'; END;
+CREATE TRIGGER IF NOT EXISTS ent_grants_gen_d BEFORE DELETE ON ent_grants BEGIN UPDATE ent_meta SET value = random() WHERE key = 'subjects_generation'; END;
 -- and with any other change to ent_meta (the configuration's generation or
 -- the schema version edited by hand, settings, the purge horizon)
 CREATE TRIGGER IF NOT EXISTS ent_meta_gen_i AFTER INSERT ON ent_meta WHEN NEW.key != 'subjects_generation' BEGIN UPDATE ent_meta SET value = random() WHERE key = 'subjects_generation'; END;

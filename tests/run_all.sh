@@ -49,6 +49,8 @@ part() { # name, command...
 
 V=${VALGRIND:-}
 part sql $V "$RUNNER" "${EXT_ARGS[@]}" tests/sql/*.test
+# The same cases with the memo off (memo.c): both ways give the same answers.
+ENT_TEST_MEMO=0 part sql_nomemo $V "$RUNNER" "${EXT_ARGS[@]}" tests/sql/*.test
 part static $V "$STATIC"
 part race $V "$RACE" "${EXT_ARGS[@]}"
 [ -z "$V" ] && part crash "$CRASH" "${EXT_ARGS[@]}" # SIGKILLs; not under valgrind
@@ -68,6 +70,7 @@ if [ -z "${SKIP_PY:-}" ]; then
   # The reference model on a fixed set of random sequences.
   part model /usr/bin/python3 tests/model/test_model.py --examples "${MODEL_EXAMPLES:-60}" \
     --steps "${MODEL_STEPS:-30}"
+  MODEL_MEMO=0 part model_nomemo /usr/bin/python3 tests/model/test_model.py --examples 20 --steps 30
   part python /usr/bin/python3 tests/test_python.py
   part plansets /usr/bin/python3 tests/test_plansets.py
   part shell bash tests/test_shell.sh

@@ -121,6 +121,12 @@ static sqlite3 *open_conn(Run *r, const char *name, int ro) {
       exit(2);
     }
   }
+  /* ENT_TEST_MEMO=0: the whole suite again with the memo off (memo.c) */
+  if (getenv("ENT_TEST_MEMO") && strcmp(getenv("ENT_TEST_MEMO"), "0") == 0 &&
+      sqlite3_exec(db, "SELECT entitlements_cache(0)", 0, 0, 0) != SQLITE_OK) {
+    fprintf(stderr, "cannot turn the memo off: %s\n", sqlite3_errmsg(db));
+    exit(2);
+  }
   r->db[i] = db;
   snprintf(r->name[i], sizeof(r->name[i]), "%s", name);
   return db;

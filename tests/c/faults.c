@@ -264,7 +264,7 @@ static const char STATE_SQL[] =
     "UNION ALL SELECT 'f ' || plan || ' ' || feature || ' ' || coalesce(quota, '-') FROM "
     "main.ent_plan_features "
     "UNION ALL SELECT 'm ' || key || ' ' || value FROM main.ent_meta WHERE key NOT IN "
-    "('config_generation')) ORDER BY x)";
+    "('config_generation', 'subjects_generation')) ORDER BY x)";
 
 static char *state(sqlite3 *db) {
   sqlite3_stmt *st;

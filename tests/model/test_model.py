@@ -104,6 +104,8 @@ def connect():
     db = sqlite3.connect(DB, isolation_level=None, timeout=5)
     db.enable_load_extension(True)
     db.load_extension(EXT)
+    if os.environ.get('MODEL_MEMO') == '0':  # the extension's memo off (memo.c)
+        db.execute('SELECT entitlements_cache(0)')
     return db
 
 
