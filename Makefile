@@ -220,6 +220,7 @@ bench-deps: deps
 	@missing=""; \
 	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
 	[ -f /usr/include/hiredis/hiredis.h ] || missing="$$missing libhiredis-dev"; \
+	[ -f /usr/include/valgrind/callgrind.h ] || missing="$$missing valgrind"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \

@@ -15,4 +15,8 @@ redis-server --port "$PORT" --bind 127.0.0.1 --save '' --appendonly no --dir "$d
   --daemonize yes --logfile "$dir/redis.log" >/dev/null
 for _ in $(seq 50); do redis-cli -p "$PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -m), $(cc --version | head -1)"
-dist/bench/bench --redis "$PORT" --memory "$@"
+# instructions per call (callgrind) for the default size; the big database
+# of make bench-scale would take hours under valgrind
+instr=()
+[ $# -eq 0 ] && instr=(--instr)
+dist/bench/bench --redis "$PORT" --memory "${instr[@]}" "$@"
