@@ -67,9 +67,9 @@ int ent_schema_verify(EntConn *c, EntErr *e) {
 }
 
 /* Version 1 to 2: alerts are keyed by period as well as its start, and
-** carry the period's end (for usage_purge); the configuration generation
-** becomes random; time columns refuse 'now' and impossible days; override
-** values must be JSON. Triggers are dropped here and recreated by the DDL. */
+** carry the period's end (for usage_purge); time columns refuse 'now' and
+** impossible days; override values must be JSON. Triggers are dropped here
+** (the configuration's in 2 to 3) and recreated by the DDL. */
 static const char MIGRATE_1_TO_2[] =
     "ALTER TABLE main.ent_alerts ADD COLUMN period TEXT;"
     "ALTER TABLE main.ent_alerts ADD COLUMN period_end TEXT;"
@@ -77,19 +77,11 @@ static const char MIGRATE_1_TO_2[] =
     "DROP TRIGGER IF EXISTS main.ent_subjects_insert;"
     "DROP TRIGGER IF EXISTS main.ent_subjects_update;"
     "DROP TRIGGER IF EXISTS main.ent_overrides_insert;"
-    "DROP TRIGGER IF EXISTS main.ent_overrides_update;"
-    "DROP TRIGGER IF EXISTS main.ent_features_gen_i;"
-    "DROP TRIGGER IF EXISTS main.ent_features_gen_u;"
-    "DROP TRIGGER IF EXISTS main.ent_features_gen_d;"
-    "DROP TRIGGER IF EXISTS main.ent_plans_gen_i;"
-    "DROP TRIGGER IF EXISTS main.ent_plans_gen_u;"
-    "DROP TRIGGER IF EXISTS main.ent_plans_gen_d;"
-    "DROP TRIGGER IF EXISTS main.ent_plan_features_gen_i;"
-    "DROP TRIGGER IF EXISTS main.ent_plan_features_gen_u;"
-    "DROP TRIGGER IF EXISTS main.ent_plan_features_gen_d;";
+    "DROP TRIGGER IF EXISTS main.ent_overrides_update;";
 
-/* Version 2 to 3: the configuration's triggers also set subjects_generation
-** (memo.c); the DDL recreates them and adds the subjects' triggers. */
+/* Version 2 to 3 (a version-1 database takes both steps): the configuration's triggers also set
+ *subjects_generation
+ ** (memo.c); the DDL recreates them and adds the subjects' triggers. */
 static const char MIGRATE_2_TO_3[] =
     "DROP TRIGGER IF EXISTS main.ent_features_gen_i;"
     "DROP TRIGGER IF EXISTS main.ent_features_gen_u;"
@@ -116,7 +108,7 @@ int ent_schema_ensure(EntConn *c, int repair, EntErr *e) {
   ** in the same savepoint, then the DDL creates what is new. */
   if (ent_sp_open(c, &sp, "entitlements_init", e) != SQLITE_OK) return e->code;
   rc = v == 1 ? sqlite3_exec(c->db, MIGRATE_1_TO_2, 0, 0, &msg) : SQLITE_OK;
-  if (rc == SQLITE_OK && v == 2) rc = sqlite3_exec(c->db, MIGRATE_2_TO_3, 0, 0, &msg);
+  if (rc == SQLITE_OK && (v == 1 || v == 2)) rc = sqlite3_exec(c->db, MIGRATE_2_TO_3, 0, 0, &msg);
   if (rc == SQLITE_OK) rc = sqlite3_exec(c->db, ENT_SCHEMA_SQL, 0, 0, &msg);
   if (rc == SQLITE_OK) {
     char *sql = sqlite3_mprintf(
