@@ -46,6 +46,7 @@ typedef struct Call {
   EntUsage u;
   EntErr e;
   int savepoint;     /* our savepoint is open */
+  int lazy;          /* it is not open yet: see txn_begin() */
   int began;         /* it began the transaction (the call came in autocommit) */
   int denied;        /* a denial, for try_consume_quota */
   int has_remaining; /* the result is a number, else NULL */
@@ -65,32 +66,52 @@ static int lock_error(Call *k, int rc) {
   return ent_err_db(&k->e, k->c->db, rc, "taking the write lock");
 }
 
+/* Opens the call's savepoint, where SQLite allows one: SQLite refuses it
+** (SQLITE_BUSY) while a writing statement runs, and then that statement's
+** own journal holds our writes instead. */
+static int savepoint_open(Call *k) {
+  sqlite3_stmt *st = ent_stmt(k->c, ST_SAVEPOINT, &k->e);
+  int rc, autocommit = sqlite3_get_autocommit(k->c->db);
+  if (!st) return k->e.code;
+  rc = sqlite3_step(st);
+  sqlite3_reset(st);
+  if (rc == SQLITE_BUSY) return SQLITE_OK; /* inside a writing statement */
+  if (rc != SQLITE_DONE) return ent_err_db(&k->e, k->c->db, rc, "opening a savepoint");
+  k->savepoint = 1;
+  k->began = autocommit;
+  return SQLITE_OK;
+}
+
 /* Makes the call's writes atomic and takes the write lock before anything is
 ** read (see the top of this file). The savepoint is opened in every context
 ** where SQLite allows one: inside the app's transaction too, since a failure
 ** after the first write (out of memory preparing or running a later
 ** statement, an app trigger) would otherwise leave that write in the app's
-** transaction. */
-static int txn_begin(Call *k) {
+** transaction. lazy: inside a transaction that already writes, the
+** savepoint waits for savepoint_open() (the fast path of fast_write() undoes
+** its one write itself instead, and saves the two statements). */
+static int txn_begin(Call *k, int lazy) {
   sqlite3_stmt *st;
   int rc;
   if (ent_stmts_for_writes(k->c, &k->e) != SQLITE_OK) return k->e.code;
-  if (!(st = ent_stmt(k->c, ST_SAVEPOINT, &k->e))) return k->e.code;
-  k->began = sqlite3_get_autocommit(k->c->db);
-  rc = sqlite3_step(st);
-  sqlite3_reset(st);
-  if (rc == SQLITE_BUSY) { /* inside a writing statement: its journal holds our writes */
-    k->began = 0;
-  } else if (rc != SQLITE_DONE) {
-    return ent_err_db(&k->e, k->c->db, rc, "opening a savepoint");
-  } else {
-    k->savepoint = 1;
+  if (lazy && !k->c->app_writes && !sqlite3_get_autocommit(k->c->db) &&
+      sqlite3_txn_state(k->c->db, "main") == SQLITE_TXN_WRITE) {
+    k->lazy = 1;
+    return SQLITE_OK;
   }
+  if (savepoint_open(k) != SQLITE_OK) return k->e.code;
   if (sqlite3_txn_state(k->c->db, "main") == SQLITE_TXN_WRITE) return SQLITE_OK;
   if (!(st = ent_stmt(k->c, ST_LOCK, &k->e))) return k->e.code;
   rc = sqlite3_step(st);
   sqlite3_reset(st);
   return rc == SQLITE_DONE ? SQLITE_OK : lock_error(k, rc);
+}
+
+/* Before the first write of a call whose savepoint waited (lazy). */
+static int savepoint_now(Call *k) {
+  if (!k->lazy) return SQLITE_OK;
+  k->lazy = 0;
+  return savepoint_open(k);
 }
 
 /* Steps a statement of the undo path; its errors must not replace the error
@@ -338,19 +359,25 @@ static int read_first(Call *k, int found) {
 /* Threshold alerts: a row in ent_alerts for each threshold percent of the
 ** quota that this call took `used` across (from below to at or above),
 ** once per subject, feature, period and threshold (a unique index). */
-static int alerts(Call *k, int64_t before) {
-  int i;
+/* Whether threshold i is crossed by used going from before to after. */
+static int alert_crossed(const Call *k, int i, int64_t before, int64_t after) {
+  int64_t t = k->f.alerts[i];
+  /* the units at which the threshold is reached: ceil(t% of quota) */
+  int64_t at = t * (k->f.quota / 100) + (t * (k->f.quota % 100) + 99) / 100;
   /* a disabled feature (record_usage still records) has no quota to alert on */
   if (!k->s.plan || !k->f.enabled || k->f.unlimited || k->f.quota <= 0 ||
       k->f.quota > INT64_MAX / 1000) {
-    return SQLITE_OK;
+    return 0;
   }
+  return before < at && after >= at;
+}
+
+static int alerts(Call *k, int64_t before) {
+  int i;
   for (i = 0; i < k->f.nalerts; i++) {
     int64_t t = k->f.alerts[i];
-    /* the units at which the threshold is reached: ceil(t% of quota) */
-    int64_t at = t * (k->f.quota / 100) + (t * (k->f.quota % 100) + 99) / 100;
     sqlite3_stmt *st;
-    if (!(before < at && k->u.used >= at)) continue;
+    if (!alert_crossed(k, i, before, k->u.used)) continue;
     if (!(st = ent_stmt(k->c, ST_ALERT_INSERT, &k->e))) return k->e.code;
     sqlite3_bind_text(st, 1, k->at, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, ent_counter_subject(&k->s, &k->f), -1, SQLITE_STATIC);
@@ -417,18 +444,66 @@ static int run_rate(Call *k, int found) {
   return SQLITE_OK;
 }
 
+/* Undoes fast_write()'s counter write after the ledger row failed, when no
+** savepoint holds it (k->lazy): that one row, put back exactly, if the
+** connection's change count proves nothing else changed (no app trigger on
+** ent_counters wrote anything); otherwise the whole transaction is rolled
+** back, as SQLite itself does after some errors, and the error says so. */
+static void fast_undo(Call *k, int inserted, int64_t used_after, int64_t unlogged,
+                      int64_t total_before) {
+  sqlite3 *db = k->c->db;
+  EntErr ignored = {0};
+  sqlite3_stmt *st;
+  char *msg;
+  if (sqlite3_get_autocommit(db)) return; /* SQLite rolled it all back already */
+  if (sqlite3_total_changes64(db) == total_before + 1 &&
+      (st = ent_stmt(k->c, inserted ? ST_COUNTER_UNDO_INS : ST_COUNTER_UNDO_UPD, &ignored))) {
+    int rc;
+    sqlite3_bind_text(st, 1, k->subject, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, k->feature, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, ent_period_name(k->f.period), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, k->u.start_text, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, k->amount);
+    sqlite3_bind_int64(st, 6, used_after);
+    sqlite3_bind_int64(st, 8, unlogged);
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc == SQLITE_DONE && sqlite3_changes(db) == 1 &&
+        sqlite3_total_changes64(db) == total_before + 2) {
+      return;
+    }
+  }
+  ent_err_clear(&ignored);
+  undo_step(k, ST_ROLLBACK_ALL);
+  if (k->e.msg) {
+    msg = sqlite3_mprintf(
+        "%s; the counter this call had already written could not be restored on its own, so the "
+        "transaction was rolled back; nothing of it was recorded, begin it again",
+        k->e.msg);
+    if (msg) {
+      sqlite3_free(k->e.msg);
+      k->e.msg = msg;
+    }
+  }
+}
+
 /* The common write, from the memo's hint of the counter (memo.c): decided
 ** on the remembered values and written by a statement that applies only if
 ** the row still holds them. *done = 0 when there is no hint, the hint is
 ** stale, or the call would be denied: the caller then reads and decides as
-** if there were no memo (a denial's reason always comes from fresh data). */
+** if there were no memo (a denial's reason always comes from fresh data).
+** Without a savepoint (k->lazy, inside the app's write transaction) the
+** counter write is the first write and the ledger row the last, so a failed
+** ledger row is undone by fast_undo(); a call that would write an alert opens
+** the savepoint first. */
 static int fast_write(Call *k, int *done) {
   EntCounterMemo v;
   sqlite3_stmt *st;
   const char *who = k->subject;
-  int rc;
+  int rc, i;
+  int64_t total_before, unlogged = logs(k) ? 0 : k->amount;
   *done = 0;
-  ent_usage_bounds(&k->s, &k->f, k->now, &k->u);
+  ent_usage_bounds(k->c, &k->s, &k->f, k->now, &k->u);
   if (!ent_memo_counter(k->c, who, k->feature, ent_period_name(k->f.period), k->u.start_text, 1,
                         &v) ||
       v.has_grants || v.used > INT64_MAX - k->amount) {
@@ -443,6 +518,11 @@ static int fast_write(Call *k, int *done) {
     sqlite3_free(why);
     if (denied) return SQLITE_OK;
   }
+  for (i = 0; k->lazy && i < k->f.nalerts; i++) {
+    if (alert_crossed(k, i, v.used, v.used + k->amount) && savepoint_now(k) != SQLITE_OK) {
+      return k->e.code;
+    }
+  }
   st = ent_stmt(k->c, v.found ? ST_COUNTER_UPD_IF : ST_COUNTER_INS_IF, &k->e);
   if (!st) return k->e.code;
   sqlite3_bind_text(st, 1, who, -1, SQLITE_STATIC);
@@ -450,7 +530,7 @@ static int fast_write(Call *k, int *done) {
   sqlite3_bind_text(st, 3, ent_period_name(k->f.period), -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 4, k->u.start_text, -1, SQLITE_STATIC);
   sqlite3_bind_int64(st, 5, k->amount);
-  sqlite3_bind_int64(st, 8, logs(k) ? 0 : k->amount);
+  sqlite3_bind_int64(st, 8, unlogged);
   if (v.found) {
     sqlite3_bind_int64(st, 6, v.used);
     sqlite3_bind_int64(st, 7, v.from_grants);
@@ -459,6 +539,7 @@ static int fast_write(Call *k, int *done) {
   } else {
     sqlite3_bind_text(st, 9, k->u.end_text, -1, SQLITE_STATIC);
   }
+  total_before = sqlite3_total_changes64(k->c->db);
   rc = sqlite3_step(st);
   sqlite3_reset(st);
   if (rc != SQLITE_DONE) return ent_err_db(&k->e, k->c->db, rc, "updating the counter");
@@ -470,7 +551,13 @@ static int fast_write(Call *k, int *done) {
   }
   k->c->own_changes++;
   k->u.used += k->amount;
-  if (logs(k) && ledger_row(k, k->amount, 0) != SQLITE_OK) return k->e.code;
+  /* an app trigger on ent_counters wrote too: from now on this connection
+  ** opens the savepoint first (an undo by hand could not reach that write) */
+  if (sqlite3_total_changes64(k->c->db) != total_before + 1) k->c->app_writes = 1;
+  if (logs(k) && ledger_row(k, k->amount, 0) != SQLITE_OK) {
+    if (k->lazy) fast_undo(k, !v.found, k->u.used, unlogged, total_before);
+    return k->e.code;
+  }
   if (alerts(k, v.used) != SQLITE_OK) return k->e.code;
   set_remaining(k);
   v.found = 1;
@@ -484,7 +571,7 @@ static int fast_write(Call *k, int *done) {
 static int run(Call *k) {
   int found = 0, fit = 0, rc;
   int64_t guard = INT64_MAX, limit = -1, burn = 0;
-  if (k->amount > 0 && (rc = txn_begin(k)) != SQLITE_OK) return rc;
+  if (k->amount > 0 && (rc = txn_begin(k, 1)) != SQLITE_OK) return rc;
   if (ent_resolve_subject(k->c, k->subject, k->feature, k->now, &k->s, &k->e) != SQLITE_OK ||
       ent_resolve_feature(k->c, &k->s, k->feature, &k->f, &k->e) != SQLITE_OK) {
     return k->e.code;
@@ -495,17 +582,19 @@ static int run(Call *k) {
                    "config features",
                    k->fn, k->feature, ent_type_name(k->f.type));
   }
-  ent_fmt_time(k->now, 0, k->at);
+  ent_now_text(k->c, k->now, k->at);
   if (k->key && k->amount > 0 && replay(k, &found) != SQLITE_OK) return k->e.code;
-  if (k->f.type == T_RATE) return run_rate(k, found);
-  if (found || k->amount == 0 || k->kind == K_REFUND) return read_first(k, found);
-
   /* the common case from the memo: no grants, no pool, a new call */
-  if (k->s.plan && !k->f.pool && !k->s.has_grants && k->kind <= K_RECORD) {
+  if (k->f.type != T_RATE && !found && k->amount != 0 && k->kind <= K_RECORD && k->s.plan &&
+      !k->f.pool && !k->s.has_grants) {
     int done = 0;
     if (fast_write(k, &done) != SQLITE_OK) return k->e.code;
     if (done) return SQLITE_OK;
   }
+  if (savepoint_now(k) != SQLITE_OK) return k->e.code;
+  if (k->f.type == T_RATE) return run_rate(k, found);
+  if (found || k->amount == 0 || k->kind == K_REFUND) return read_first(k, found);
+
   /* under the write lock: read, decide, then a write guarded the same way */
   if (ent_usage_load(k->c, &k->s, &k->f, k->now, &k->u, &k->e) != SQLITE_OK) return k->e.code;
   if (ent_grants_load(k->c, &k->s, &k->f, k->now, &k->u, &k->e) != SQLITE_OK) return k->e.code;
@@ -579,8 +668,12 @@ int ent_write(EntConn *c, int kind, const char *fn, int argc, sqlite3_value **ar
     k.now = at ? *at : ent_now(c);
     c->own_changes = 0;
     rc = run(&k);
+    int began = k.began && k.savepoint;
     if (txn_end(&k, rc == SQLITE_OK || k.denied) != SQLITE_OK && rc == SQLITE_OK) rc = k.e.code;
-    if (rc == SQLITE_OK) ent_memo_own_writes(c);
+    if (rc == SQLITE_OK) {
+      ent_memo_own_writes(c);
+      if (began) ent_memo_committed(c);
+    }
     c->writing = 0;
   }
   out->denied = rc != SQLITE_OK && k.denied;
@@ -680,7 +773,7 @@ static void fn_reset(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     k.now = ent_now(k.c);
     ent_fmt_time(k.now, 0, k.at);
     k.amount = 1; /* not 0: take the lock and the savepoint */
-    rc = txn_begin(&k);
+    rc = txn_begin(&k, 0);
     if (rc == SQLITE_OK) rc = ent_resolve_subject(k.c, k.subject, 0, k.now, &k.s, &k.e);
     if (rc == SQLITE_OK && argc == 2) {
       rc = ent_resolve_feature(k.c, &k.s, k.feature, &k.f, &k.e);
@@ -766,7 +859,7 @@ static void fn_grant(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   if (rc == SQLITE_OK) rc = write_enter(k.c, k.fn, &k.e);
   if (rc == SQLITE_OK) {
     ent_fmt_time(k.now, 0, k.at);
-    rc = txn_begin(&k);
+    rc = txn_begin(&k, 0);
     if (rc == SQLITE_OK) rc = ent_resolve_subject(k.c, k.subject, 0, k.now, &k.s, &k.e);
     if (rc == SQLITE_OK) rc = ent_resolve_feature(k.c, &k.s, k.feature, &k.f, &k.e);
     if (rc == SQLITE_OK && k.f.type != T_METERED) {

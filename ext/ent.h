@@ -68,6 +68,16 @@ typedef struct EntConn {
   EntMemo *memo;          /* subjects and counters in memory (memo.c); NULL until used */
   int memo_off, memo_cap; /* entitlements_cache(n): 0 = off; the size, else the default */
   int64_t own_changes;    /* rows our own write statements changed in this call */
+  int app_writes;         /* an app trigger on ent_counters writes: no lazy savepoint */
+  /* the last period bounds and time shown, per connection (period.c): the
+  ** same period is asked for on every call until the clock leaves it */
+  struct EntBoundsMemo {
+    int period, has_anchor;
+    int64_t anchor_ms, start, end;
+    char start_text[32], end_text[32];
+  } bounds[4];
+  int64_t at_ms;
+  char at_text[32]; /* ent_fmt_time(at_ms), when at_text[0] */
 } EntConn;
 
 /* Drops one reference; frees at the last. The module's destructor and the
@@ -113,6 +123,8 @@ enum {
   ST_GENS,
   ST_COUNTER_UPD_IF,
   ST_COUNTER_INS_IF,
+  ST_COUNTER_UNDO_UPD,
+  ST_COUNTER_UNDO_INS,
   ST_COUNT
 };
 
@@ -165,6 +177,12 @@ const char *ent_period_name(EntPeriod p);
 const char *ent_period_words(EntPeriod p);
 void ent_period_bounds(EntPeriod p, int has_anchor, int64_t anchor_ms, int64_t t, int64_t *start,
                        int64_t *end);
+/* The same, with both bounds as text, remembered per connection; not for
+** P_LIFETIME. */
+void ent_period_bounds_text(EntConn *c, EntPeriod p, int has_anchor, int64_t anchor_ms, int64_t t,
+                            int64_t *start, int64_t *end, char start_text[32], char end_text[32]);
+/* ent_fmt_time(ms, 0, out), remembered for the last ms. */
+void ent_now_text(EntConn *c, int64_t ms, char out[32]);
 void ent_register_clock(sqlite3 *db, EntConn *c, int *rc);
 
 /* ---- resolution (resolve.c) -------------------------------------------- */
@@ -331,7 +349,8 @@ int ent_resolve_subject(EntConn *c, const char *subject, const char *feature_hin
 int ent_resolve_feature(EntConn *c, EntSubject *s, const char *feature, EntFeature *f, EntErr *e);
 /* Whose counter a feature counts in: the pool owner for pooled features. */
 const char *ent_counter_subject(const EntSubject *s, const EntFeature *f);
-void ent_usage_bounds(const EntSubject *s, const EntFeature *f, int64_t now, EntUsage *u);
+void ent_usage_bounds(EntConn *c, const EntSubject *s, const EntFeature *f, int64_t now,
+                      EntUsage *u);
 int ent_usage_load(EntConn *c, const EntSubject *s, const EntFeature *f, int64_t now, EntUsage *u,
                    EntErr *e);
 void ent_subject_clear(EntSubject *s);
@@ -401,6 +420,9 @@ void ent_memo_put_counter(EntConn *c, const char *subject, const char *feature, 
 int64_t ent_memo_changes(EntConn *c);
 /* After a call's own writes (counted in c->own_changes). */
 void ent_memo_own_writes(EntConn *c);
+/* After a call committed the transaction it began: its own commit moved the
+** data version, and nothing else can have (it held the write lock). */
+void ent_memo_committed(EntConn *c);
 void ent_memo_free(EntConn *c);
 int ent_memo_cap(EntConn *c);
 int ent_memo_set_cap(EntConn *c, int cap);

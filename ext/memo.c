@@ -251,6 +251,19 @@ void ent_memo_own_writes(EntConn *c) {
   c->own_changes = 0;
 }
 
+void ent_memo_committed(EntConn *c) {
+  EntMemo *m = c->memo;
+  /* proven at the start of the transaction, and every change in it was our
+  ** own counter, ledger and alert rows (ent_memo_own_writes): the committed
+  ** database is what the memo knows, so the new data version is proven too.
+  ** Counters read at the old version are not carried over (new epoch). */
+  if (m && m->known && !m->dirty && sqlite3_total_changes64(c->db) == m->changes &&
+      sqlite3_get_autocommit(c->db)) {
+    sqlite3_file_control(c->db, "main", SQLITE_FCNTL_DATA_VERSION, &m->dv);
+    m->cepoch++;
+  }
+}
+
 int64_t ent_memo_changes(EntConn *c) {
   return c->memo ? c->memo->changes : -1;
 }

@@ -319,6 +319,34 @@ void ent_period_bounds(EntPeriod p, int has_anchor, int64_t anchor_ms, int64_t t
   }
 }
 
+/* Periods partition time, so the bounds found for one time hold for every
+** time in [start, end): a remembered entry answers while the clock is in it. */
+void ent_period_bounds_text(EntConn *c, EntPeriod p, int has_anchor, int64_t anchor_ms, int64_t t,
+                            int64_t *start, int64_t *end, char start_text[32], char end_text[32]) {
+  struct EntBoundsMemo *b = &c->bounds[(unsigned)p % 4u];
+  if (!(b->end > b->start && b->period == (int)p && b->has_anchor == has_anchor &&
+        (!has_anchor || b->anchor_ms == anchor_ms) && t >= b->start && t < b->end)) {
+    b->period = (int)p;
+    b->has_anchor = has_anchor;
+    b->anchor_ms = has_anchor ? anchor_ms : 0;
+    ent_period_bounds(p, has_anchor, anchor_ms, t, &b->start, &b->end);
+    ent_fmt_time(b->start, 0, b->start_text);
+    ent_fmt_time(b->end, 0, b->end_text);
+  }
+  *start = b->start;
+  *end = b->end;
+  memcpy(start_text, b->start_text, 32);
+  memcpy(end_text, b->end_text, 32);
+}
+
+void ent_now_text(EntConn *c, int64_t ms, char out[32]) {
+  if (!c->at_text[0] || c->at_ms != ms) {
+    c->at_ms = ms;
+    ent_fmt_time(ms, 0, c->at_text);
+  }
+  memcpy(out, c->at_text, 32);
+}
+
 int ent_now_check(int64_t ms, const char *what, EntErr *e) {
   char shown[32];
   if (ms >= ENT_NOW_MIN_MS && ms <= ENT_NOW_MAX_MS) return SQLITE_OK;

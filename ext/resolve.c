@@ -635,12 +635,14 @@ int ent_resolve_feature(EntConn *c, EntSubject *s, const char *feature, EntFeatu
   return SQLITE_OK;
 }
 
-void ent_usage_bounds(const EntSubject *s, const EntFeature *f, int64_t now, EntUsage *u) {
+void ent_usage_bounds(EntConn *c, const EntSubject *s, const EntFeature *f, int64_t now,
+                      EntUsage *u) {
   memset(u, 0, sizeof(*u));
-  ent_period_bounds(f->period, s->has_anchor, s->anchor_ms, now, &u->start, &u->end);
   if (f->period != P_LIFETIME) {
-    ent_fmt_time(u->start, 0, u->start_text);
-    ent_fmt_time(u->end, 0, u->end_text);
+    ent_period_bounds_text(c, f->period, s->has_anchor, s->anchor_ms, now, &u->start, &u->end,
+                           u->start_text, u->end_text);
+  } else {
+    ent_period_bounds(f->period, s->has_anchor, s->anchor_ms, now, &u->start, &u->end);
   }
 }
 
@@ -648,7 +650,7 @@ int ent_usage_load(EntConn *c, const EntSubject *s, const EntFeature *f, int64_t
                    EntErr *e) {
   sqlite3_stmt *st;
   int rc;
-  ent_usage_bounds(s, f, now, u);
+  ent_usage_bounds(c, s, f, now, u);
   if (s->spec_bound && !f->pool && s->spec_period == f->period &&
       strcmp(s->spec_start, u->start_text) == 0) {
     u->used = s->spec_used; /* fetched with the subject, under the same key */

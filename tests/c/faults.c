@@ -336,7 +336,10 @@ static const char SETUP[] =
     "INSERT INTO ent_overrides(subject, feature, quota) VALUES ('o', 'images', 3);"
     "SELECT consume_quota('u1', 'images', 4, 'k0');"
     "SELECT grant_quota('u1', 'images', 5);"
-    "SELECT consume_quota('u1', 'snap', 2);";
+    "SELECT consume_quota('u1', 'snap', 2);"
+    /* counters the memo remembers (a row, and no row), for the calls that
+    ** write from the memo's hint without a savepoint inside BEGIN */
+    "SELECT consume_quota('u2', 'api', 1), quota_remaining('u2', 'images');";
 
 typedef struct Case {
   const char *name;
@@ -371,6 +374,7 @@ static const Case CASES[] = {
     {"usage_events read", "SELECT * FROM usage_events WHERE subject = 'u1'"},
     {"plan_matrix", "SELECT * FROM plan_matrix"},
     {"consume_quota", "SELECT consume_quota('u2', 'images', 3)"},
+    {"consume_quota from a remembered counter", "SELECT consume_quota('u2', 'api', 2)"},
     {"consume_quota crossing alerts, burning grants, key, metadata",
      "SELECT consume_quota('u1', 'images', 8, 'k1', '{\"job\": 1}')"},
     {"consume_quota denied", "SELECT consume_quota('u1', 'images', 100)"},
@@ -506,6 +510,8 @@ static const char *IO_CALLS[] = {
     "BEGIN IMMEDIATE; SELECT consume_quota('u2', 'images', 2); SELECT consume_quota('u1', "
     "'images', 8); COMMIT",
     "SELECT consume_quota('u1', 'snap', 1)",
+    "BEGIN IMMEDIATE; SELECT consume_quota('u2', 'api', 2); SELECT consume_quota('u2', 'api', 3); "
+    "SELECT consume_quota('u2', 'images', 1); COMMIT",
     "SELECT grant_quota('u2', 'images', 5)",
     "SELECT reset_quota('u1')",
     "SELECT usage_purge('2026-11-23', 'all')",
@@ -639,7 +645,8 @@ int main(int argc, char **argv) {
       if (only_case < 0 || only_txn) oom_case(&CASES[i], 1, 0);
     }
     if (only_case >= 0) return report();
-    oom_case(&CASES[20], 0, 1); /* persistent: every allocation fails from N on */
+    oom_case(&CASES[21], 0, 1); /* persistent: every allocation fails from N on */
+    oom_case(&CASES[20], 1, 1); /* and the undo of a write without a savepoint */
     oom_case(&CASES[1], 0, 1);
   }
   if (do_io) {
