@@ -21,7 +21,7 @@ SQLITE_EXTENSION_INIT3
 #define ENT_VERSION "0.1.0"
 #define ENT_MAX_ALERTS 32                        /* alert thresholds per entitlement */
 #define ENT_ALERTS_TEXT (ENT_MAX_ALERTS * 6 + 8) /* them as JSON text: "[1,...,1000]" */
-#define ENT_SCHEMA_VERSION 3
+#define ENT_SCHEMA_VERSION 4
 
 #ifndef SQLITE_CONSTRAINT_FUNCTION
 #define SQLITE_CONSTRAINT_FUNCTION (SQLITE_CONSTRAINT | (4 << 8))
@@ -125,6 +125,7 @@ enum {
   ST_COUNTER_INS_IF,
   ST_COUNTER_UNDO_UPD,
   ST_COUNTER_UNDO_INS,
+  ST_COUNTERS_CURRENT,
   ST_COUNT
 };
 

@@ -93,6 +93,9 @@ static const char MIGRATE_2_TO_3[] =
     "DROP TRIGGER IF EXISTS main.ent_plan_features_gen_u;"
     "DROP TRIGGER IF EXISTS main.ent_plan_features_gen_d;";
 
+/* Version 3 to 4 needs no step of its own: the DDL adds the index
+** ent_counters_current (usage_summary's one pass over current counters). */
+
 /* Creates the schema, or migrates an older one in place. Idempotent, and
 ** cheap when the schema is current (one indexed read) unless repair is set:
 ** then the DDL runs again, restoring any dropped index or trigger. */

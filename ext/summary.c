@@ -47,7 +47,7 @@ typedef struct SumTab {
 } SumTab;
 
 typedef struct Row {
-  char *feature;
+  const char *feature; /* in the same allocation as the rows */
   EntType type;
   char rate_period[24]; /* rate rows: minute, hour, day or seconds */
   EntPeriod period;
@@ -130,8 +130,6 @@ static int sum_open(sqlite3_vtab *vt, sqlite3_vtab_cursor **out) {
 }
 
 static void rows_clear(Cur *c) {
-  int i;
-  for (i = 0; i < c->nrows; i++) sqlite3_free(c->rows[i].feature);
   sqlite3_free(c->rows);
   sqlite3_free(c->subject);
   sqlite3_free(c->plan);
@@ -183,67 +181,145 @@ static int rate_row(EntConn *conn, const EntSubject *s, const EntFeature *f, int
   return SQLITE_OK;
 }
 
-/* Fills the cursor with the rows of one subject. */
+/* The subject's counters of the current periods, in one statement (the
+** index ent_counters_current: subject, period_start), matched to the rows
+** that wait for them (need[i]). A row of another period, or of a feature
+** whose period changed, matches no row and is skipped. */
+static int current_counters(EntConn *conn, const char *subject, Row *rows, EntUsage *us,
+                            const char *need, int n, EntErr *e) {
+  sqlite3_stmt *st = ent_stmt(conn, ST_COUNTERS_CURRENT, e);
+  const char *from = 0;
+  int i, lifetime = 0, rc;
+  if (!st) return e->code;
+  for (i = 0; i < n; i++) {
+    if (!need[i]) continue;
+    if (rows[i].period == P_LIFETIME) {
+      lifetime = 1;
+    } else if (!from || strcmp(us[i].start_text, from) < 0) {
+      from = us[i].start_text;
+    }
+  }
+  sqlite3_bind_text(st, 1, subject, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, from ? from : "\x7f", -1, SQLITE_STATIC);
+  sqlite3_bind_int(st, 3, lifetime);
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    const char *feature = (const char *)sqlite3_column_text(st, 0);
+    const char *period = (const char *)sqlite3_column_text(st, 1);
+    const char *start = (const char *)sqlite3_column_text(st, 2);
+    if (!feature || !period || !start) continue;
+    for (i = 0; i < n; i++) {
+      if (!need[i] || strcmp(rows[i].feature, feature) != 0 ||
+          strcmp(ent_period_name(rows[i].period), period) != 0 ||
+          strcmp(us[i].start_text, start) != 0) {
+        continue;
+      }
+      if (sqlite3_column_type(st, 3) != SQLITE_INTEGER || sqlite3_column_int64(st, 3) < 0) {
+        sqlite3_reset(st);
+        return ent_err(e, SQLITE_ERROR,
+                       "ent_counters.used of subject '%s' and feature '%s' is not a whole number "
+                       ">= 0: the table was changed by hand; fix the row (SELECT "
+                       "entitlements_check() shows what the ledger says)",
+                       subject, feature);
+      }
+      us[i].used = sqlite3_column_int64(st, 3);
+      us[i].from_grants = sqlite3_column_int64(st, 4);
+      break;
+    }
+  }
+  sqlite3_reset(st);
+  return rc == SQLITE_DONE ? SQLITE_OK : ent_err_db(e, conn->db, rc, "reading ent_counters");
+}
+
+/* Fills the cursor with the rows of one subject: the features first (and
+** the counters that cannot come from the subject's own rows: a pool's, or
+** when the subject has grants), then one pass over the subject's current
+** counters, then each row's view. */
 static int load_subject(Cur *c, const char *subject) {
   SumTab *t = (SumTab *)c->base.pVtab;
+  EntConn *conn = t->base.conn;
   EntErr e = {0};
   EntSubject s;
   const EntConfig *g;
-  int fi, rc, pinned;
-  int64_t now = ent_now(t->base.conn);
+  EntFeature *fs = 0;
+  EntUsage *us = 0;
+  char *need = 0, *names;
+  int fi, i, rc, pinned, any_need = 0;
+  size_t name_bytes = 0;
+  int64_t now = ent_now(conn);
   rows_clear(c);
-  pinned = ent_read_begin(t->base.conn);
-  if (ent_resolve_subject(t->base.conn, subject, 0, now, &s, &e) != SQLITE_OK) {
-    ent_read_end(t->base.conn, pinned);
+  pinned = ent_read_begin(conn);
+  if (ent_resolve_subject(conn, subject, 0, now, &s, &e) != SQLITE_OK) {
+    ent_read_end(conn, pinned);
     return vt_err(c, &e);
   }
-  g = t->base.conn->cfg;
+  g = conn->cfg;
   c->subject = sqlite3_mprintf("%s", subject);
   c->plan = s.plan ? sqlite3_mprintf("%s", s.plan) : 0;
   rc = c->subject && (c->plan || !s.plan) ? SQLITE_OK : ent_err(&e, SQLITE_NOMEM, "out of memory");
-  if (rc == SQLITE_OK && s.plan_idx >= 0 && !(c->rows = sqlite3_malloc64(sizeof(Row) * g->nfeat))) {
-    rc = ent_err(&e, SQLITE_NOMEM, "out of memory");
+  if (rc == SQLITE_OK && s.plan_idx >= 0) {
+    /* one allocation: the rows, then their feature names */
+    for (fi = 0; fi < g->nfeat; fi++) name_bytes += strlen(g->feats[fi].name) + 1;
+    c->rows = sqlite3_malloc64(sizeof(Row) * g->nfeat + name_bytes);
+    fs = sqlite3_malloc64(sizeof(EntFeature) * g->nfeat);
+    us = sqlite3_malloc64(sizeof(EntUsage) * g->nfeat);
+    need = sqlite3_malloc64(g->nfeat);
+    if (!c->rows || !fs || !us || !need) rc = ent_err(&e, SQLITE_NOMEM, "out of memory");
   }
+  names = c->rows ? (char *)(c->rows + (s.plan_idx >= 0 ? g->nfeat : 0)) : 0;
   /* every metered and rate feature the plan (or a plan it inherits) names */
   for (fi = 0; rc == SQLITE_OK && s.plan_idx >= 0 && fi < g->nfeat; fi++) {
-    EntFeature f;
-    EntUsage u;
+    EntFeature *f = &fs[c->nrows];
+    EntUsage *u = &us[c->nrows];
     Row *r;
+    size_t n;
     if ((!g->plans[s.plan_idx].ents[fi] && !s.ovr_subject) ||
         (g->feats[fi].type != T_METERED && g->feats[fi].type != T_RATE)) {
       continue;
     }
     if (c->feature_filter && strcmp(c->feature_filter, g->feats[fi].name) != 0) continue;
-    rc = ent_resolve_feature(t->base.conn, &s, g->feats[fi].name, &f, &e);
-    if (rc == SQLITE_OK && !f.found) continue; /* neither the plan nor an override has it */
-    memset(&u, 0, sizeof(u));
-    if (rc == SQLITE_OK && f.enabled && f.type == T_METERED) {
-      rc = ent_usage_load(t->base.conn, &s, &f, now, &u, &e);
-      if (rc == SQLITE_OK) rc = ent_grants_load(t->base.conn, &s, &f, now, &u, &e);
+    rc = ent_resolve_feature(conn, &s, g->feats[fi].name, f, &e);
+    if (rc == SQLITE_OK && !f->found) continue; /* neither the plan nor an override has it */
+    memset(u, 0, sizeof(*u));
+    need[c->nrows] = 0;
+    if (rc == SQLITE_OK && f->enabled && f->type == T_METERED) {
+      if (!f->pool && !s.has_grants) {
+        ent_usage_bounds(conn, &s, f, now, u); /* the counter comes from the pass below */
+        need[c->nrows] = 1;
+        any_need = 1;
+      } else {
+        rc = ent_usage_load(conn, &s, f, now, u, &e);
+      }
+      if (rc == SQLITE_OK) rc = ent_grants_load(conn, &s, f, now, u, &e);
     }
     if (rc != SQLITE_OK) break;
     r = &c->rows[c->nrows];
     memset(r, 0, sizeof(*r));
-    if (!(r->feature = sqlite3_mprintf("%s", f.feature))) {
-      rc = ent_err(&e, SQLITE_NOMEM, "out of memory");
-      break;
-    }
+    n = strlen(f->feature) + 1;
+    memcpy(names, f->feature, n);
+    r->feature = names;
+    names += n;
     c->nrows++;
-    r->type = f.type;
-    if (f.type == T_RATE) {
-      rc = rate_row(t->base.conn, &s, &f, now, r, &e);
-      continue;
-    }
-    r->period = f.period;
-    r->soft = f.soft;
-    r->used = u.used;
-    if (f.enabled && f.period != P_LIFETIME) {
-      memcpy(r->start, u.start_text, sizeof(r->start));
-      memcpy(r->end, u.end_text, sizeof(r->end));
-    }
-    ent_view(&s, &f, &u, &r->v);
+    r->type = f->type;
+    r->period = f->period;
+    if (f->type == T_RATE) rc = rate_row(conn, &s, f, now, r, &e);
   }
-  ent_read_end(t->base.conn, pinned);
+  if (rc == SQLITE_OK && any_need)
+    rc = current_counters(conn, subject, c->rows, us, need, c->nrows, &e);
+  for (i = 0; rc == SQLITE_OK && i < c->nrows; i++) {
+    Row *r = &c->rows[i];
+    if (r->type == T_RATE) continue;
+    r->soft = fs[i].soft;
+    r->used = us[i].used;
+    if (fs[i].enabled && fs[i].period != P_LIFETIME) {
+      memcpy(r->start, us[i].start_text, sizeof(r->start));
+      memcpy(r->end, us[i].end_text, sizeof(r->end));
+    }
+    ent_view(&s, &fs[i], &us[i], &r->v);
+  }
+  sqlite3_free(fs);
+  sqlite3_free(us);
+  sqlite3_free(need);
+  ent_read_end(conn, pinned);
   return rc == SQLITE_OK ? SQLITE_OK : vt_err(c, &e);
 }
 

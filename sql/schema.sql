@@ -85,6 +85,12 @@ CREATE TABLE IF NOT EXISTS ent_counters(
   PRIMARY KEY (subject, feature, period, period_start)
 ) WITHOUT ROWID;
 
+-- usage_summary reads a subject's counters of the current periods in one
+-- range (period_start from the earliest current start on) instead of one
+-- lookup per feature. Counter UPDATEs do not touch it (neither column
+-- changes); only a period's first write adds an entry.
+CREATE INDEX IF NOT EXISTS ent_counters_current ON ent_counters(subject, period_start);
+
 -- Per-subject overrides of a plan's entitlement for one feature, written
 -- with plain SQL. Each column replaces the plan's value when not NULL
 -- (quota -1: unlimited); they apply to the subject whose own plan applies,

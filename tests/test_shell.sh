@@ -45,7 +45,7 @@ got=$({ sqlite3 "$v1" ".load dist/entitlements" "SELECT entitlements_clock('2026
     "INSERT INTO ent_subjects(subject, plan, billing_anchor) VALUES ('n', 'free', 'now')" 2>&1; })
 want="2026-11-22 10:00:00
 1
-3
+4
 1|1
 80|NULL
 80|day
