@@ -321,103 +321,173 @@ static void fn_plan_value(sqlite3_context *ctx, int argc, sqlite3_value **argv) 
 
 /* ---- entitlement() and entitlements() ---------------------------------- */
 
-static int add_int(cJSON *o, const char *name, int64_t v) {
-  char buf[32];
-  snprintf(buf, sizeof(buf), "%lld", (long long)v);
-  return cJSON_AddRawToObject(o, name, buf) != 0;
+/* The JSON of entitlement() is written straight into one string, in the
+** order and the form cJSON_PrintUnformatted() gave when it was built as a
+** cJSON tree (that cost twice the rest of the call): strings escaped as
+** cJSON escapes them, numbers that are not integers and config values
+** printed by cJSON itself. */
+typedef struct Jw {
+  sqlite3_str *s;
+  int n; /* members written in the current object */
+} Jw;
+
+static void jw_text(sqlite3_str *s, const char *z) {
+  const unsigned char *p = (const unsigned char *)z, *run = p;
+  sqlite3_str_appendchar(s, 1, '"');
+  for (; *p; p++) {
+    if (*p > 31 && *p != '"' && *p != '\\') continue;
+    sqlite3_str_append(s, (const char *)run, (int)(p - run));
+    run = p + 1;
+    switch (*p) {
+      case '"':
+        sqlite3_str_appendall(s, "\\\"");
+        break;
+      case '\\':
+        sqlite3_str_appendall(s, "\\\\");
+        break;
+      case '\b':
+        sqlite3_str_appendall(s, "\\b");
+        break;
+      case '\f':
+        sqlite3_str_appendall(s, "\\f");
+        break;
+      case '\n':
+        sqlite3_str_appendall(s, "\\n");
+        break;
+      case '\r':
+        sqlite3_str_appendall(s, "\\r");
+        break;
+      case '\t':
+        sqlite3_str_appendall(s, "\\t");
+        break;
+      default:
+        sqlite3_str_appendf(s, "\\u%04x", *p);
+        break;
+    }
+  }
+  sqlite3_str_append(s, (const char *)run, (int)(p - run));
+  sqlite3_str_appendchar(s, 1, '"');
 }
 
-static int add_opt_int(cJSON *o, const char *name, int has, int64_t v) {
-  return has ? add_int(o, name, v) : cJSON_AddNullToObject(o, name) != 0;
+static void jw_key(Jw *w, const char *name) {
+  if (w->n++) sqlite3_str_appendchar(w->s, 1, ',');
+  jw_text(w->s, name);
+  sqlite3_str_appendchar(w->s, 1, ':');
 }
 
-static int add_text_or_null(cJSON *o, const char *name, const char *z) {
-  return (z ? cJSON_AddStringToObject(o, name, z) : cJSON_AddNullToObject(o, name)) != 0;
+static void jw_raw(Jw *w, const char *name, const char *raw) {
+  jw_key(w, name);
+  sqlite3_str_appendall(w->s, raw);
 }
 
-/* The JSON object of entitlement() for the feature resolved in a. */
-static int describe(Ask *a, cJSON **out) {
-  cJSON *o = cJSON_CreateObject();
+static void jw_int(Jw *w, const char *name, int64_t v) {
+  jw_key(w, name);
+  sqlite3_str_appendf(w->s, "%lld", (long long)v);
+}
+
+static void jw_opt_int(Jw *w, const char *name, int has, int64_t v) {
+  if (has) {
+    jw_int(w, name, v);
+  } else {
+    jw_raw(w, name, "null");
+  }
+}
+
+static void jw_text_or_null(Jw *w, const char *name, const char *z) {
+  jw_key(w, name);
+  if (z) {
+    jw_text(w->s, z);
+  } else {
+    sqlite3_str_appendall(w->s, "null");
+  }
+}
+
+/* A cJSON item printed as cJSON prints it; consumes it. */
+static int jw_cjson(Jw *w, const char *name, cJSON *v) {
+  char *p = v ? cJSON_PrintUnformatted(v) : 0;
+  cJSON_Delete(v);
+  if (!p) return 0;
+  jw_raw(w, name, p);
+  cJSON_free(p);
+  return 1;
+}
+
+/* The members of entitlement()'s object for the feature resolved in a. */
+static int describe(Ask *a, Jw *w) {
   char *reason = 0, retry[32] = "";
-  int access = 0, ok;
-  if (!o) return ent_err(&a->e, SQLITE_NOMEM, "out of memory");
+  int access = 0, ok = 1;
   if (allows(a, 0, &access, &reason) == SQLITE_OK && !access) {
     reason = ent_with_upgrade(reason, a->c, &a->s, a->f.feature, a->now, 1);
   }
-  if (a->e.code != SQLITE_OK) {
-    cJSON_Delete(o);
-    return a->e.code;
-  }
-  ok = cJSON_AddStringToObject(o, "feature", a->f.feature) &&
-       cJSON_AddStringToObject(o, "type", ent_type_name(a->f.type)) &&
-       add_text_or_null(o, "plan", a->s.plan) && cJSON_AddBoolToObject(o, "has_access", access);
-  if (ok && a->f.type == T_METERED) {
+  if (a->e.code != SQLITE_OK) return a->e.code;
+  jw_text_or_null(w, "feature", a->f.feature);
+  jw_text_or_null(w, "type", ent_type_name(a->f.type));
+  jw_text_or_null(w, "plan", a->s.plan);
+  jw_raw(w, "has_access", access ? "true" : "false");
+  if (a->f.type == T_METERED) {
     EntView v;
     int live = a->s.plan && a->f.enabled;
     if (live)
       ok = (ent_usage_load(a->c, &a->s, &a->f, a->now, &a->u, &a->e) == SQLITE_OK &&
             ent_grants_load(a->c, &a->s, &a->f, a->now, &a->u, &a->e) == SQLITE_OK);
     ent_view(&a->s, &a->f, &a->u, &v);
-    ok = ok && add_opt_int(o, "quota", v.has_quota, v.quota) && add_int(o, "used", a->u.used) &&
-         add_int(o, "granted", v.granted) &&
-         add_opt_int(o, "remaining", v.has_quota || !live, v.remaining) &&
-         add_int(o, "overage", v.overage) &&
-         (v.has_cost ? cJSON_AddNumberToObject(o, "cost", v.cost)
-                     : cJSON_AddNullToObject(o, "cost")) != 0 &&
-         add_text_or_null(o, "period", live ? ent_period_name(a->f.period) : 0) &&
-         add_text_or_null(o, "period_start",
-                          live && a->f.period != P_LIFETIME ? a->u.start_text : 0) &&
-         add_text_or_null(o, "period_end", live && a->f.period != P_LIFETIME ? a->u.end_text : 0) &&
-         cJSON_AddBoolToObject(o, "soft", a->f.soft) && cJSON_AddNullToObject(o, "value");
-  } else if (ok && a->f.type == T_RATE) {
+    jw_opt_int(w, "quota", v.has_quota, v.quota);
+    jw_int(w, "used", a->u.used);
+    jw_int(w, "granted", v.granted);
+    jw_opt_int(w, "remaining", v.has_quota || !live, v.remaining);
+    jw_int(w, "overage", v.overage);
+    if (v.has_cost) {
+      ok = ok && jw_cjson(w, "cost", cJSON_CreateNumber(v.cost));
+    } else {
+      jw_raw(w, "cost", "null");
+    }
+    jw_text_or_null(w, "period", live ? ent_period_name(a->f.period) : 0);
+    jw_text_or_null(w, "period_start", live && a->f.period != P_LIFETIME ? a->u.start_text : 0);
+    jw_text_or_null(w, "period_end", live && a->f.period != P_LIFETIME ? a->u.end_text : 0);
+    jw_raw(w, "soft", a->f.soft ? "true" : "false");
+    jw_raw(w, "value", "null");
+  } else if (a->f.type == T_RATE) {
     int live = a->s.plan && a->f.enabled, limited = live && !a->f.unlimited;
     if (limited && a->r.new_tat == 0) ok = rate_now(a, 1) == SQLITE_OK;
-    ok = ok && add_opt_int(o, "quota", limited || !live, limited ? a->f.burst : 0) &&
-         add_int(o, "used", limited ? a->f.burst - a->r.remaining : 0) &&
-         add_int(o, "granted", 0) &&
-         add_opt_int(o, "remaining", limited || !live, limited ? a->r.remaining : 0) &&
-         add_int(o, "overage", 0) && cJSON_AddNullToObject(o, "cost") &&
-         add_text_or_null(o, "period", live ? a->f.rate_period : 0) &&
-         cJSON_AddNullToObject(o, "period_start") && cJSON_AddNullToObject(o, "period_end") &&
-         cJSON_AddFalseToObject(o, "soft") && cJSON_AddNullToObject(o, "value");
+    jw_opt_int(w, "quota", limited || !live, limited ? a->f.burst : 0);
+    jw_int(w, "used", limited ? a->f.burst - a->r.remaining : 0);
+    jw_int(w, "granted", 0);
+    jw_opt_int(w, "remaining", limited || !live, limited ? a->r.remaining : 0);
+    jw_int(w, "overage", 0);
+    jw_raw(w, "cost", "null");
+    jw_text_or_null(w, "period", live ? a->f.rate_period : 0);
+    jw_raw(w, "period_start", "null");
+    jw_raw(w, "period_end", "null");
+    jw_raw(w, "soft", "false");
+    jw_raw(w, "value", "null");
     if (live && !access && a->r.retry_us >= 0) ent_fmt_seconds(a->r.retry_us, retry);
-  } else if (ok) {
+  } else {
     static const char *const NULLS[] = {"quota", "used",   "granted",      "remaining",  "overage",
                                         "cost",  "period", "period_start", "period_end", "soft"};
     size_t i;
-    cJSON *val = 0;
-    for (i = 0; ok && i < sizeof(NULLS) / sizeof(NULLS[0]); i++) {
-      ok = cJSON_AddNullToObject(o, NULLS[i]) != 0;
-    }
+    for (i = 0; i < sizeof(NULLS) / sizeof(NULLS[0]); i++) jw_raw(w, NULLS[i], "null");
     if (a->f.type == T_BOOLEAN) {
-      val = cJSON_CreateBool(a->s.plan && a->f.enabled);
+      jw_raw(w, "value", a->s.plan && a->f.enabled ? "true" : "false");
     } else {
-      val = cJSON_Parse(a->s.plan && a->f.enabled && a->f.value ? a->f.value : "null");
+      ok = jw_cjson(w, "value",
+                    cJSON_Parse(a->s.plan && a->f.enabled && a->f.value ? a->f.value : "null"));
     }
-    if (ok && val && cJSON_AddItemToObject(o, "value", val)) {
-      val = 0; /* attached: o owns it */
-    } else {
-      ok = 0;
-    }
-    cJSON_Delete(val);
   }
-  ok = ok && add_text_or_null(o, "reason", reason) &&
-       (retry[0] ? cJSON_AddRawToObject(o, "retry_after", retry)
-                 : cJSON_AddNullToObject(o, "retry_after")) != 0;
+  jw_text_or_null(w, "reason", reason);
+  jw_raw(w, "retry_after", retry[0] ? retry : "null");
   sqlite3_free(reason);
-  if (!ok) {
-    cJSON_Delete(o);
+  if (!ok || sqlite3_str_errcode(w->s) != SQLITE_OK) {
     return a->e.code ? a->e.code : ent_err(&a->e, SQLITE_NOMEM, "out of memory");
   }
-  *out = o;
   return SQLITE_OK;
 }
 
-static void result_cjson(sqlite3_context *ctx, cJSON *o) {
-  char *s = cJSON_PrintUnformatted(o);
-  cJSON_Delete(o);
-  if (s) {
-    sqlite3_result_text(ctx, s, -1, cJSON_free);
+/* Hands the string to SQLite, or reports why there is none. */
+static void jw_result(sqlite3_context *ctx, sqlite3_str *s) {
+  int n = sqlite3_str_length(s);
+  char *z = sqlite3_str_finish(s);
+  if (z) {
+    sqlite3_result_text(ctx, z, n, sqlite3_free);
   } else {
     sqlite3_result_error_nomem(ctx);
   }
@@ -425,10 +495,17 @@ static void result_cjson(sqlite3_context *ctx, cJSON *o) {
 
 static void fn_entitlement(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   Ask a;
-  cJSON *o = 0;
+  Jw w = {0, 0};
   if (!ent_argc(ctx, argc, 2, 2, "entitlement(subject, feature)")) return;
-  if (ask_open(&a, ctx, argv, "entitlement") == SQLITE_OK && describe(&a, &o) == SQLITE_OK) {
-    result_cjson(ctx, o);
+  if (ask_open(&a, ctx, argv, "entitlement") == SQLITE_OK) {
+    w.s = sqlite3_str_new(a.c->db);
+    sqlite3_str_appendchar(w.s, 1, '{');
+    if (describe(&a, &w) == SQLITE_OK) {
+      sqlite3_str_appendchar(w.s, 1, '}');
+      jw_result(ctx, w.s);
+    } else {
+      sqlite3_free(sqlite3_str_finish(w.s));
+    }
   }
   ask_close(&a, ctx);
 }
@@ -436,7 +513,7 @@ static void fn_entitlement(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 static void fn_entitlements(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   Ask a;
   const char *subject;
-  cJSON *all = 0;
+  Jw all = {0, 0};
   int fi, rc;
   if (!ent_argc(ctx, argc, 1, 1, "entitlements(subject)")) return;
   memset(&a, 0, sizeof(a));
@@ -446,28 +523,30 @@ static void fn_entitlements(sqlite3_context *ctx, int argc, sqlite3_value **argv
   rc = ent_arg_subject(argv[0], "entitlements", &subject, &a.e);
   if (rc == SQLITE_OK) a.pinned = ent_read_begin(a.c);
   if (rc == SQLITE_OK) rc = ent_resolve_subject(a.c, subject, 0, a.now, &a.s, &a.e);
-  if (rc == SQLITE_OK && !(all = cJSON_CreateObject())) {
-    rc = ent_err(&a.e, SQLITE_NOMEM, "out of memory");
+  if (rc == SQLITE_OK) {
+    all.s = sqlite3_str_new(a.c->db);
+    sqlite3_str_appendchar(all.s, 1, '{');
   }
   /* every feature the plan (or a plan it inherits) names, in feature order */
   for (fi = 0; rc == SQLITE_OK && a.s.plan_idx >= 0 && fi < a.c->cfg->nfeat; fi++) {
     const char *name = a.c->cfg->feats[fi].name;
-    cJSON *o = 0;
+    Jw one = {all.s, 0};
     /* the plan's features, and any an override of the subject turns on */
     if (!a.c->cfg->plans[a.s.plan_idx].ents[fi] && !a.s.ovr_subject) continue;
     memset(&a.u, 0, sizeof(a.u));
     rc = ent_resolve_feature(a.c, &a.s, name, &a.f, &a.e);
     if (rc == SQLITE_OK && !a.f.found) continue;
-    if (rc == SQLITE_OK) rc = describe(&a, &o);
-    if (rc == SQLITE_OK && !cJSON_AddItemToObject(all, name, o)) {
-      cJSON_Delete(o); /* not attached: it would belong to nobody */
-      rc = ent_err(&a.e, SQLITE_NOMEM, "out of memory");
-    }
+    if (rc != SQLITE_OK) break;
+    jw_key(&all, name);
+    sqlite3_str_appendchar(all.s, 1, '{');
+    rc = describe(&a, &one);
+    sqlite3_str_appendchar(all.s, 1, '}');
   }
   if (rc == SQLITE_OK) {
-    result_cjson(ctx, all);
-  } else {
-    cJSON_Delete(all);
+    sqlite3_str_appendchar(all.s, 1, '}');
+    jw_result(ctx, all.s);
+  } else if (all.s) {
+    sqlite3_free(sqlite3_str_finish(all.s));
   }
   ask_close(&a, ctx);
 }

@@ -32,15 +32,21 @@ static void fn_version(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   sqlite3_result_text(ctx, ENT_VERSION, -1, SQLITE_STATIC);
 }
 
-/* cJSON allocates through SQLite, so its memory shows in sqlite3_memory_used()
-** and obeys sqlite3_soft_heap_limit64(). The hooks are process-wide in cJSON;
-** these are the same on every connection and work for any cJSON user. */
+/* Compiled into a program (SQLITE_CORE: static, never unloaded), cJSON
+** allocates through SQLite, so its memory shows in sqlite3_memory_used(),
+** obeys sqlite3_soft_heap_limit64() and fails under the fault tests. The
+** hooks are process-wide in cJSON, so a loadable build leaves them alone:
+** SQLite unloads the library when the connection that loaded it closes, and
+** hooks pointing into it would crash every later cJSON user in the process
+** (another connection's copy of this extension, or the app itself). */
+#ifdef SQLITE_CORE
 static void *cjson_malloc(size_t n) {
   return sqlite3_malloc64(n);
 }
 static void cjson_free(void *p) {
   sqlite3_free(p);
 }
+#endif
 
 #ifdef _WIN32
 __declspec(dllexport)
@@ -61,10 +67,12 @@ __attribute__((visibility("default")))
     }
     return SQLITE_ERROR;
   }
+#ifdef SQLITE_CORE
   {
     cJSON_Hooks hooks = {cjson_malloc, cjson_free};
     cJSON_InitHooks(&hooks);
   }
+#endif
   c = sqlite3_malloc(sizeof(*c));
   if (!c) return SQLITE_NOMEM;
   memset(c, 0, sizeof(*c));

@@ -74,5 +74,29 @@ check(db.execute("SELECT count(*) FROM ent_events WHERE subject = 'bob'").fetcho
 check(db.execute("SELECT try_consume_quota('carol', 'images', ?)", (2,)).fetchone()[0] == 1, "int amount")
 check(db.execute("SELECT try_consume_quota('carol', 'images', ?)", (1.0,)).fetchone()[0] == 1, "whole float amount")
 db.close()
+
+# Two copies of the library in one process (an app and a plugin each
+# shipping one): closing the connection that loaded one copy unloads it, and
+# the other copy's JSON work must go on (the loadable build installs no
+# process-wide cJSON hooks that would point into the unloaded copy).
+script = r"""
+import shutil, sqlite3, sys
+shutil.copy("dist/entitlements.so", sys.argv[1] + "/entitlements.so")
+a = sqlite3.connect(":memory:"); a.enable_load_extension(True); a.load_extension(sys.argv[1] + "/entitlements")
+b = sqlite3.connect(":memory:"); b.enable_load_extension(True); b.load_extension("dist/entitlements")
+for db in (a, b):
+    db.execute("SELECT entitlements_load('{\"plans\": {\"free\": {\"default\": true, \"features\": {\"n\": {\"x\": 1}}}}}')")
+b.close()
+print(a.execute("SELECT plan_value('u', 'n'), entitlements_config() IS NOT NULL").fetchone())
+a.execute("SELECT entitlements_load('{\"plans\": {\"free\": {\"default\": true}}}', 'replace')")
+a.close()
+print("closed")
+"""
+copy_dir = "dist/test-tmp/copy"
+os.makedirs(copy_dir, exist_ok=True)
+out = subprocess.run([sys.executable, "-c", script, copy_dir], capture_output=True, text=True)
+check(out.returncode == 0 and out.stdout == "('{\"x\":1}', 1)\nclosed\n",
+      "a second copy of the library keeps working after the first is unloaded",
+      f"rc {out.returncode}: {out.stdout}{out.stderr}")
 print(f"python: {passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)
