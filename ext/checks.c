@@ -327,62 +327,111 @@ static void fn_plan_value(sqlite3_context *ctx, int argc, sqlite3_value **argv) 
 ** cJSON escapes them, numbers that are not integers and config values
 ** printed by cJSON itself. */
 typedef struct Jw {
-  sqlite3_str *s;
-  int n; /* members written in the current object */
+  char *p; /* stack[] until it outgrows it */
+  size_t n, cap;
+  int oom;
+  int members; /* written in the current object */
+  char stack[1024];
 } Jw;
 
-static void jw_text(sqlite3_str *s, const char *z) {
+static void jw_init(Jw *w) {
+  w->p = w->stack;
+  w->n = 0;
+  w->cap = sizeof(w->stack);
+  w->oom = 0;
+  w->members = 0;
+}
+
+static void jw_free(Jw *w) {
+  if (w->p != w->stack) sqlite3_free(w->p);
+  w->p = w->stack;
+}
+
+static void jw_put(Jw *w, const char *z, size_t n) {
+  if (w->oom) return;
+  if (w->n + n > w->cap) {
+    size_t cap = (w->n + n) * 2;
+    char *q = sqlite3_malloc64(cap);
+    if (!q) {
+      w->oom = 1;
+      return;
+    }
+    memcpy(q, w->p, w->n);
+    jw_free(w);
+    w->p = q;
+    w->cap = cap;
+  }
+  memcpy(w->p + w->n, z, n);
+  w->n += n;
+}
+
+static void jw_str(Jw *w, const char *z) {
+  jw_put(w, z, strlen(z));
+}
+
+static void jw_text(Jw *w, const char *z) {
   const unsigned char *p = (const unsigned char *)z, *run = p;
-  sqlite3_str_appendchar(s, 1, '"');
+  jw_put(w, "\"", 1);
   for (; *p; p++) {
+    char esc[8];
     if (*p > 31 && *p != '"' && *p != '\\') continue;
-    sqlite3_str_append(s, (const char *)run, (int)(p - run));
+    jw_put(w, (const char *)run, (size_t)(p - run));
     run = p + 1;
     switch (*p) {
       case '"':
-        sqlite3_str_appendall(s, "\\\"");
+        jw_str(w, "\\\"");
         break;
       case '\\':
-        sqlite3_str_appendall(s, "\\\\");
+        jw_str(w, "\\\\");
         break;
       case '\b':
-        sqlite3_str_appendall(s, "\\b");
+        jw_str(w, "\\b");
         break;
       case '\f':
-        sqlite3_str_appendall(s, "\\f");
+        jw_str(w, "\\f");
         break;
       case '\n':
-        sqlite3_str_appendall(s, "\\n");
+        jw_str(w, "\\n");
         break;
       case '\r':
-        sqlite3_str_appendall(s, "\\r");
+        jw_str(w, "\\r");
         break;
       case '\t':
-        sqlite3_str_appendall(s, "\\t");
+        jw_str(w, "\\t");
         break;
       default:
-        sqlite3_str_appendf(s, "\\u%04x", *p);
+        snprintf(esc, sizeof(esc), "\\u%04x", *p);
+        jw_str(w, esc);
         break;
     }
   }
-  sqlite3_str_append(s, (const char *)run, (int)(p - run));
-  sqlite3_str_appendchar(s, 1, '"');
+  jw_put(w, (const char *)run, (size_t)(p - run));
+  jw_put(w, "\"", 1);
 }
 
+/* name: one of our own keys (plain ASCII, nothing to escape) */
 static void jw_key(Jw *w, const char *name) {
-  if (w->n++) sqlite3_str_appendchar(w->s, 1, ',');
-  jw_text(w->s, name);
-  sqlite3_str_appendchar(w->s, 1, ':');
+  if (w->members++) jw_put(w, ",", 1);
+  jw_put(w, "\"", 1);
+  jw_str(w, name);
+  jw_put(w, "\":", 2);
 }
 
 static void jw_raw(Jw *w, const char *name, const char *raw) {
   jw_key(w, name);
-  sqlite3_str_appendall(w->s, raw);
+  jw_str(w, raw);
 }
 
 static void jw_int(Jw *w, const char *name, int64_t v) {
+  char buf[24], *q = buf + sizeof(buf);
+  uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+  do {
+    *--q = (char)('0' + u % 10);
+    u /= 10;
+  } while (u);
+  if (v < 0) *--q = '-';
   jw_key(w, name);
-  sqlite3_str_appendf(w->s, "%lld", (long long)v);
+  jw_put(w, q, (size_t)(buf + sizeof(buf) - q));
 }
 
 static void jw_opt_int(Jw *w, const char *name, int has, int64_t v) {
@@ -396,9 +445,9 @@ static void jw_opt_int(Jw *w, const char *name, int has, int64_t v) {
 static void jw_text_or_null(Jw *w, const char *name, const char *z) {
   jw_key(w, name);
   if (z) {
-    jw_text(w->s, z);
+    jw_text(w, z);
   } else {
-    sqlite3_str_appendall(w->s, "null");
+    jw_str(w, "null");
   }
 }
 
@@ -409,7 +458,7 @@ static int jw_cjson(Jw *w, const char *name, cJSON *v) {
   if (!p) return 0;
   jw_raw(w, name, p);
   cJSON_free(p);
-  return 1;
+  return !w->oom;
 }
 
 /* The members of entitlement()'s object for the feature resolved in a. */
@@ -476,46 +525,45 @@ static int describe(Ask *a, Jw *w) {
   jw_text_or_null(w, "reason", reason);
   jw_raw(w, "retry_after", retry[0] ? retry : "null");
   sqlite3_free(reason);
-  if (!ok || sqlite3_str_errcode(w->s) != SQLITE_OK) {
+  if (!ok || w->oom) {
     return a->e.code ? a->e.code : ent_err(&a->e, SQLITE_NOMEM, "out of memory");
   }
   return SQLITE_OK;
 }
 
-/* Hands the string to SQLite, or reports why there is none. */
-static void jw_result(sqlite3_context *ctx, sqlite3_str *s) {
-  int n = sqlite3_str_length(s);
-  char *z = sqlite3_str_finish(s);
-  if (z) {
-    sqlite3_result_text(ctx, z, n, sqlite3_free);
-  } else {
+/* Hands the string to SQLite (a copy), or reports why there is none. */
+static void jw_result(sqlite3_context *ctx, Jw *w) {
+  if (w->oom) {
     sqlite3_result_error_nomem(ctx);
+  } else {
+    sqlite3_result_text64(ctx, w->p, w->n, SQLITE_TRANSIENT, SQLITE_UTF8);
   }
+  jw_free(w);
 }
 
 static void fn_entitlement(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   Ask a;
-  Jw w = {0, 0};
+  Jw w;
   if (!ent_argc(ctx, argc, 2, 2, "entitlement(subject, feature)")) return;
+  jw_init(&w);
   if (ask_open(&a, ctx, argv, "entitlement") == SQLITE_OK) {
-    w.s = sqlite3_str_new(a.c->db);
-    sqlite3_str_appendchar(w.s, 1, '{');
+    jw_put(&w, "{", 1);
     if (describe(&a, &w) == SQLITE_OK) {
-      sqlite3_str_appendchar(w.s, 1, '}');
-      jw_result(ctx, w.s);
-    } else {
-      sqlite3_free(sqlite3_str_finish(w.s));
+      jw_put(&w, "}", 1);
+      jw_result(ctx, &w);
     }
   }
+  jw_free(&w);
   ask_close(&a, ctx);
 }
 
 static void fn_entitlements(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   Ask a;
   const char *subject;
-  Jw all = {0, 0};
+  Jw w;
   int fi, rc;
   if (!ent_argc(ctx, argc, 1, 1, "entitlements(subject)")) return;
+  jw_init(&w);
   memset(&a, 0, sizeof(a));
   a.c = sqlite3_user_data(ctx);
   a.now = ent_now(a.c);
@@ -523,31 +571,29 @@ static void fn_entitlements(sqlite3_context *ctx, int argc, sqlite3_value **argv
   rc = ent_arg_subject(argv[0], "entitlements", &subject, &a.e);
   if (rc == SQLITE_OK) a.pinned = ent_read_begin(a.c);
   if (rc == SQLITE_OK) rc = ent_resolve_subject(a.c, subject, 0, a.now, &a.s, &a.e);
-  if (rc == SQLITE_OK) {
-    all.s = sqlite3_str_new(a.c->db);
-    sqlite3_str_appendchar(all.s, 1, '{');
-  }
+  jw_put(&w, "{", 1);
   /* every feature the plan (or a plan it inherits) names, in feature order */
   for (fi = 0; rc == SQLITE_OK && a.s.plan_idx >= 0 && fi < a.c->cfg->nfeat; fi++) {
     const char *name = a.c->cfg->feats[fi].name;
-    Jw one = {all.s, 0};
     /* the plan's features, and any an override of the subject turns on */
     if (!a.c->cfg->plans[a.s.plan_idx].ents[fi] && !a.s.ovr_subject) continue;
     memset(&a.u, 0, sizeof(a.u));
     rc = ent_resolve_feature(a.c, &a.s, name, &a.f, &a.e);
     if (rc == SQLITE_OK && !a.f.found) continue;
     if (rc != SQLITE_OK) break;
-    jw_key(&all, name);
-    sqlite3_str_appendchar(all.s, 1, '{');
-    rc = describe(&a, &one);
-    sqlite3_str_appendchar(all.s, 1, '}');
+    if (w.members++) jw_put(&w, ",", 1);
+    jw_text(&w, name);
+    jw_put(&w, ":{", 2);
+    w.members = 0;
+    rc = describe(&a, &w);
+    jw_put(&w, "}", 1);
+    w.members = 1;
   }
   if (rc == SQLITE_OK) {
-    sqlite3_str_appendchar(all.s, 1, '}');
-    jw_result(ctx, all.s);
-  } else if (all.s) {
-    sqlite3_free(sqlite3_str_finish(all.s));
+    jw_put(&w, "}", 1);
+    jw_result(ctx, &w);
   }
+  jw_free(&w);
   ask_close(&a, ctx);
 }
 
