@@ -235,37 +235,43 @@ static void set_remaining(Call *k) {
 static int ledger_row(Call *k, int64_t logged, int clamped) {
   sqlite3_stmt *st = ent_stmt(k->c, ST_EVENT_INSERT, &k->e);
   if (!st) return k->e.code;
+  /* the parameters that are static text or NULL go through
+  ** ent_bind_static(): most calls bind the same ones as the call before */
   sqlite3_bind_text(st, 1, k->at, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 2, k->subject, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 3, k->feature, -1, SQLITE_STATIC);
   sqlite3_bind_int64(st, 4, logged);
-  sqlite3_bind_text(st, 5, LEDGER_KIND[k->kind], -1, SQLITE_STATIC);
+  ent_bind_static(k->c, 0, st, 5, LEDGER_KIND[k->kind]);
   if (k->key) {
     sqlite3_bind_text(st, 6, k->key, -1, SQLITE_STATIC);
+    ent_bind_forget(k->c, 0, 6); /* not static */
   } else {
-    sqlite3_bind_null(st, 6);
+    ent_bind_static(k->c, 0, st, 6, 0);
   }
   if (k->meta) {
     sqlite3_bind_text(st, 7, k->meta, -1, SQLITE_STATIC);
+    ent_bind_forget(k->c, 0, 7);
   } else {
-    sqlite3_bind_null(st, 7);
+    ent_bind_static(k->c, 0, st, 7, 0);
   }
   if (k->f.type == T_RATE || k->kind == K_GRANT) { /* counted in no counter */
-    sqlite3_bind_null(st, 8);
+    ent_bind_static(k->c, 0, st, 8, 0);
     sqlite3_bind_null(st, 9);
   } else {
-    sqlite3_bind_text(st, 8, ent_period_name(k->f.period), -1, SQLITE_STATIC);
+    ent_bind_static(k->c, 0, st, 8, ent_period_name(k->f.period));
     sqlite3_bind_text(st, 9, k->u.start_text, -1, SQLITE_STATIC);
   }
   if (clamped) {
     sqlite3_bind_int64(st, 10, k->amount);
+    ent_bind_forget(k->c, 0, 10);
   } else {
-    sqlite3_bind_null(st, 10);
+    ent_bind_static(k->c, 0, st, 10, 0);
   }
   if (strcmp(ent_counter_subject(&k->s, &k->f), k->subject) != 0) {
     sqlite3_bind_text(st, 11, ent_counter_subject(&k->s, &k->f), -1, SQLITE_STATIC);
+    ent_bind_forget(k->c, 0, 11);
   } else {
-    sqlite3_bind_null(st, 11);
+    ent_bind_static(k->c, 0, st, 11, 0);
   }
   return ent_step_done(k->c, st, &k->e, "writing the ledger");
 }
@@ -449,13 +455,13 @@ static int run_rate(Call *k, int found) {
 ** connection's change count proves nothing else changed (no app trigger on
 ** ent_counters wrote anything); otherwise the whole transaction is rolled
 ** back, as SQLite itself does after some errors, and the error says so. */
-static void fast_undo(Call *k, int inserted, int64_t used_after, int64_t unlogged,
-                      int64_t total_before) {
+static int fast_undo(Call *k, int inserted, int64_t used_after, int64_t unlogged,
+                     int64_t total_before) {
   sqlite3 *db = k->c->db;
   EntErr ignored = {0};
   sqlite3_stmt *st;
   char *msg;
-  if (sqlite3_get_autocommit(db)) return; /* SQLite rolled it all back already */
+  if (sqlite3_get_autocommit(db)) return 0; /* SQLite rolled it all back already */
   if (sqlite3_total_changes64(db) == total_before + 1 &&
       (st = ent_stmt(k->c, inserted ? ST_COUNTER_UNDO_INS : ST_COUNTER_UNDO_UPD, &ignored))) {
     int rc;
@@ -470,7 +476,7 @@ static void fast_undo(Call *k, int inserted, int64_t used_after, int64_t unlogge
     sqlite3_reset(st);
     if (rc == SQLITE_DONE && sqlite3_changes(db) == 1 &&
         sqlite3_total_changes64(db) == total_before + 2) {
-      return;
+      return 1;
     }
   }
   ent_err_clear(&ignored);
@@ -485,6 +491,7 @@ static void fast_undo(Call *k, int inserted, int64_t used_after, int64_t unlogge
       k->e.msg = msg;
     }
   }
+  return 0;
 }
 
 /* The common write, from the memo's hint of the counter (memo.c): decided
@@ -495,20 +502,21 @@ static void fast_undo(Call *k, int inserted, int64_t used_after, int64_t unlogge
 ** Without a savepoint (k->lazy, inside the app's write transaction) the
 ** counter write is the first write and the ledger row the last, so a failed
 ** ledger row is undone by fast_undo(); a call that would write an alert opens
-** the savepoint first. */
-static int fast_write(Call *k, int *done) {
-  EntCounterMemo v;
+** the savepoint first. A call with a key comes here without looking the key
+** up (where its writes can be undone): the ledger's unique index finds a
+** retry, and then *replay_it = 1 with nothing written. */
+static int fast_write(Call *k, int *done, int *replay_it) {
+  EntCounterMemo v, *slot;
   sqlite3_stmt *st;
   const char *who = k->subject;
   int rc, i;
   int64_t total_before, unlogged = logs(k) ? 0 : k->amount;
   *done = 0;
   ent_usage_bounds(k->c, &k->s, &k->f, k->now, &k->u);
-  if (!ent_memo_counter(k->c, who, k->feature, ent_period_name(k->f.period), k->u.start_text, 1,
-                        &v) ||
-      v.has_grants || v.used > INT64_MAX - k->amount) {
-    return SQLITE_OK;
-  }
+  slot =
+      ent_memo_counter_slot(k->c, who, k->feature, ent_period_name(k->f.period), k->u.start_text);
+  if (!slot || slot->has_grants || slot->used > INT64_MAX - k->amount) return SQLITE_OK;
+  v = *slot;
   k->u.used = v.used;
   k->u.from_grants = v.from_grants;
   k->u.grants_loaded = 1;
@@ -527,7 +535,11 @@ static int fast_write(Call *k, int *done) {
   if (!st) return k->e.code;
   sqlite3_bind_text(st, 1, who, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 2, k->feature, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 3, ent_period_name(k->f.period), -1, SQLITE_STATIC);
+  if (v.found) {
+    ent_bind_static(k->c, 1, st, 3, ent_period_name(k->f.period));
+  } else {
+    sqlite3_bind_text(st, 3, ent_period_name(k->f.period), -1, SQLITE_STATIC);
+  }
   sqlite3_bind_text(st, 4, k->u.start_text, -1, SQLITE_STATIC);
   sqlite3_bind_int64(st, 5, k->amount);
   sqlite3_bind_int64(st, 8, unlogged);
@@ -555,21 +567,36 @@ static int fast_write(Call *k, int *done) {
   ** opens the savepoint first (an undo by hand could not reach that write) */
   if (sqlite3_total_changes64(k->c->db) != total_before + 1) k->c->app_writes = 1;
   if (logs(k) && ledger_row(k, k->amount, 0) != SQLITE_OK) {
-    if (k->lazy) fast_undo(k, !v.found, k->u.used, unlogged, total_before);
-    return k->e.code;
+    /* the key's unique index refused the row: a retry of a recorded call
+    ** (found without a lookup first); undo the counter, then replay it */
+    int dup = k->key && k->e.code == SQLITE_CONSTRAINT_UNIQUE, undone = 0;
+    if (k->lazy) {
+      undone = fast_undo(k, !v.found, k->u.used, unlogged, total_before);
+      k->c->own_changes += undone; /* the undo's own change */
+    } else if (k->savepoint && dup) {
+      sqlite3_stmt *back = ent_stmt(k->c, ST_ROLLBACK_TO, &k->e);
+      if (back) {
+        undone = sqlite3_step(back) == SQLITE_DONE;
+        sqlite3_reset(back);
+      }
+    }
+    if (!(dup && undone)) return k->e.code;
+    ent_err_clear(&k->e);
+    memset(&k->u, 0, sizeof(k->u));
+    *replay_it = 1;
+    return SQLITE_OK;
   }
   if (alerts(k, v.used) != SQLITE_OK) return k->e.code;
   set_remaining(k);
-  v.found = 1;
-  v.used = k->u.used;
-  ent_memo_put_counter(k->c, who, k->feature, ent_period_name(k->f.period), k->u.start_text, 0, &v);
+  slot->found = 1;
+  slot->used = k->u.used; /* nothing changed the memo since the slot was found */
   *done = 1;
   return SQLITE_OK;
 }
 
 /* Everything between argument checks and the result. */
 static int run(Call *k) {
-  int found = 0, fit = 0, rc;
+  int found = 0, fit = 0, rc, fast, looked;
   int64_t guard = INT64_MAX, limit = -1, burn = 0;
   if (k->amount > 0 && (rc = txn_begin(k, 1)) != SQLITE_OK) return rc;
   if (ent_resolve_subject(k->c, k->subject, k->feature, k->now, &k->s, &k->e) != SQLITE_OK ||
@@ -583,13 +610,17 @@ static int run(Call *k) {
                    k->fn, k->feature, ent_type_name(k->f.type));
   }
   ent_now_text(k->c, k->now, k->at);
-  if (k->key && k->amount > 0 && replay(k, &found) != SQLITE_OK) return k->e.code;
+  fast = k->f.type != T_RATE && k->amount != 0 && k->kind <= K_RECORD && k->s.plan && !k->f.pool &&
+         !k->s.has_grants;
+  /* a key is looked up first unless fast_write() can undo its writes */
+  looked = !(k->key && fast && (k->lazy || k->savepoint));
+  if (k->key && k->amount > 0 && looked && replay(k, &found) != SQLITE_OK) return k->e.code;
   /* the common case from the memo: no grants, no pool, a new call */
-  if (k->f.type != T_RATE && !found && k->amount != 0 && k->kind <= K_RECORD && k->s.plan &&
-      !k->f.pool && !k->s.has_grants) {
-    int done = 0;
-    if (fast_write(k, &done) != SQLITE_OK) return k->e.code;
+  if (fast && !found) {
+    int done = 0, replay_it = 0;
+    if (fast_write(k, &done, &replay_it) != SQLITE_OK) return k->e.code;
     if (done) return SQLITE_OK;
+    if (k->key && !looked && replay(k, &found) != SQLITE_OK) return k->e.code;
   }
   if (savepoint_now(k) != SQLITE_OK) return k->e.code;
   if (k->f.type == T_RATE) return run_rate(k, found);

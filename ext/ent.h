@@ -69,6 +69,13 @@ typedef struct EntConn {
   int memo_off, memo_cap; /* entitlements_cache(n): 0 = off; the size, else the default */
   int64_t own_changes;    /* rows our own write statements changed in this call */
   int app_writes;         /* an app trigger on ent_counters writes: no lazy savepoint */
+  /* what two hot statements' parameters were last bound to, where that is
+  ** static text or NULL (stmt.c, ent_bind_static): bindings outlive
+  ** sqlite3_reset(), so an unchanged one is not bound again */
+  struct EntBound {
+    sqlite3_stmt *st;
+    const char *p[12];
+  } bound[2];
   /* the last period bounds and time shown, per connection (period.c): the
   ** same period is asked for on every call until the clock leaves it */
   struct EntBoundsMemo {
@@ -153,7 +160,13 @@ typedef struct EntSavepoint {
 int ent_sp_open(EntConn *c, EntSavepoint *sp, const char *name, EntErr *e);
 int ent_sp_close(EntConn *c, EntSavepoint *sp, int ok, EntErr *e);
 int ent_read_begin(EntConn *c);
-void ent_stmt_reset(EntConn *c, int id); /* if prepared */
+void ent_stmt_reset(EntConn *c, int id);
+/* Binds static text (or NULL) to parameter i of st, unless the last call
+** for the same slot (0: the ledger insert, 1: the guarded counter update)
+** bound exactly that. */
+void ent_bind_static(EntConn *c, int slot, sqlite3_stmt *st, int i, const char *z);
+/* After binding anything else to parameter i. */
+void ent_bind_forget(EntConn *c, int slot, int i); /* if prepared */
 void ent_read_end(EntConn *c, int pinned);
 
 /* ---- time and periods (period.c) --------------------------------------- */
@@ -418,6 +431,10 @@ int ent_memo_counter(EntConn *c, const char *subject, const char *feature, const
 /* exact = 1: read in this call outside a write transaction; v NULL: forget. */
 void ent_memo_put_counter(EntConn *c, const char *subject, const char *feature, const char *period,
                           const char *start, int exact, const EntCounterMemo *v);
+/* The remembered entry itself (hint = 1), for a write that updates it right
+** after: valid until the next call that changes the memo. */
+EntCounterMemo *ent_memo_counter_slot(EntConn *c, const char *subject, const char *feature,
+                                      const char *period, const char *start);
 int64_t ent_memo_changes(EntConn *c);
 /* After a call's own writes (counted in c->own_changes). */
 void ent_memo_own_writes(EntConn *c);

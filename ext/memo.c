@@ -373,6 +373,19 @@ int ent_memo_counter(EntConn *c, const char *subject, const char *feature, const
   return 1;
 }
 
+EntCounterMemo *ent_memo_counter_slot(EntConn *c, const char *subject, const char *feature,
+                                      const char *period, const char *start) {
+  EntMemo *m = c->memo;
+  char key[512];
+  int klen;
+  CtrEnt **pp;
+  if (!m || (klen = ctr_key(key, sizeof(key), subject, feature, period, start)) < 0) return 0;
+  pp = ctr_find(m, key, klen, hash(key, klen));
+  if (!*pp) return 0;
+  (*pp)->epoch = 0; /* about to be written: a hint from now on */
+  return &(*pp)->v;
+}
+
 void ent_memo_put_counter(EntConn *c, const char *subject, const char *feature, const char *period,
                           const char *start, int exact, const EntCounterMemo *v) {
   EntMemo *m = c->memo;

@@ -163,6 +163,7 @@ int ent_cache_open(EntConn *c, EntCache **pp) {
   if (!p) return SQLITE_NOMEM;
   memset(p, 0, sizeof(*p));
   p->conn = c;
+  memset(c->bound, 0, sizeof(c->bound));
   c->cache = p;
   *pp = p;
   return SQLITE_OK;
@@ -172,6 +173,8 @@ void ent_cache_close(EntCache *p) {
   int i;
   if (!p) return;
   for (i = 0; i < ST_COUNT; i++) sqlite3_finalize(p->st[i]);
+  /* a statement prepared later may get the same address */
+  if (p->conn) memset(p->conn->bound, 0, sizeof(p->conn->bound));
   if (p->conn && p->conn->cache == p) p->conn->cache = 0;
   sqlite3_free(p);
 }
@@ -336,6 +339,33 @@ int ent_read_begin(EntConn *c) {
   if (sqlite3_step(st) == SQLITE_ROW) return 1;
   sqlite3_reset(st);
   return 0;
+}
+
+static const char unknown[] = "";
+
+void ent_bind_forget(EntConn *c, int slot, int i) {
+  if (i < (int)(sizeof(c->bound[slot].p) / sizeof(c->bound[slot].p[0]))) {
+    c->bound[slot].p[i] = unknown;
+  }
+}
+
+/* Static text or NULL only: a pointer into the stack could hold other text
+** at the same address on the next call. A statement prepared again (the
+** cache reopened) is a new pointer, which forgets what was bound. */
+void ent_bind_static(EntConn *c, int slot, sqlite3_stmt *st, int i, const char *z) {
+  struct EntBound *b = &c->bound[slot];
+  int k;
+  if (b->st != st) {
+    b->st = st;
+    for (k = 0; k < (int)(sizeof(b->p) / sizeof(b->p[0])); k++) b->p[k] = unknown;
+  }
+  if (i < (int)(sizeof(b->p) / sizeof(b->p[0])) && b->p[i] == z) return;
+  if (z) {
+    sqlite3_bind_text(st, i, z, -1, SQLITE_STATIC);
+  } else {
+    sqlite3_bind_null(st, i);
+  }
+  if (i < (int)(sizeof(b->p) / sizeof(b->p[0]))) b->p[i] = z;
 }
 
 void ent_stmt_reset(EntConn *c, int id) {

@@ -339,7 +339,7 @@ static const char SETUP[] =
     "SELECT consume_quota('u1', 'snap', 2);"
     /* counters the memo remembers (a row, and no row), for the calls that
     ** write from the memo's hint without a savepoint inside BEGIN */
-    "SELECT consume_quota('u2', 'api', 1), quota_remaining('u2', 'images');";
+    "SELECT consume_quota('u2', 'api', 1, 'kk'), quota_remaining('u2', 'images');";
 
 typedef struct Case {
   const char *name;
@@ -385,6 +385,8 @@ static const Case CASES[] = {
     {"refund_quota", "SELECT refund_quota('u1', 'images', 2, 'k2')"},
     {"refund_quota rate", "SELECT refund_quota('u1', 'snap', 1)"},
     {"consume_quota replayed key", "SELECT consume_quota('u1', 'images', 4, 'k0')"},
+    {"consume_quota replayed key found by the ledger's index",
+     "SELECT consume_quota('u2', 'api', 1, 'kk')"},
     {"grant_quota", "SELECT grant_quota('u2', 'images', 5, '2026-12-31', 'g1', 1)"},
     {"reset_quota", "SELECT reset_quota('u1')"},
     {"usage_purge all", "SELECT usage_purge('2026-11-23', 'all')"},
@@ -511,7 +513,7 @@ static const char *IO_CALLS[] = {
     "'images', 8); COMMIT",
     "SELECT consume_quota('u1', 'snap', 1)",
     "BEGIN IMMEDIATE; SELECT consume_quota('u2', 'api', 2); SELECT consume_quota('u2', 'api', 3); "
-    "SELECT consume_quota('u2', 'images', 1); COMMIT",
+    "SELECT consume_quota('u2', 'images', 1); SELECT consume_quota('u2', 'api', 1, 'kk'); COMMIT",
     "SELECT grant_quota('u2', 'images', 5)",
     "SELECT reset_quota('u1')",
     "SELECT usage_purge('2026-11-23', 'all')",
