@@ -4,7 +4,12 @@
 ** database file (WAL, synchronous=NORMAL).
 **
 **   bench [--ext dist/entitlements.so] [--subjects N] [--events N] [--db PATH]
-**         [--rounds R] [--memory] [--redis PORT] [--only TEXT]
+**         [--rounds R] [--memory] [--redis PORT] [--only TEXT] [--procs N]
+**
+** --procs N: N processes each consuming in autocommit on the same WAL file
+** for a few seconds, then the same processes doing bare counter UPSERTs;
+** total committed calls per second of each, and the counters and the ledger
+** checked against the calls that returned success.
 **
 ** "By hand" is the minimum a careful developer would write for the same
 ** semantics: look up the subject's plan limit, a guarded counter UPSERT
@@ -22,7 +27,9 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 #include <valgrind/callgrind.h>
 
 #ifdef ENT_BENCH_REDIS
@@ -301,7 +308,8 @@ static void setup(const char *path, const char *ext) {
   for (f = 0; f < FEATURES; f++) p += sprintf(p, "\"m%d\": {\"limit\": 10}, ", f);
   p += sprintf(p, "\"b0\": false}}, \"pro\": {\"rank\": 1, \"features\": {");
   for (f = 0; f < FEATURES; f++) p += sprintf(p, "\"m%d\": {\"limit\": %lld}, ", f, BIG);
-  sprintf(p, "\"b0\": true}}}}')");
+  /* nl: a counter without a ledger row per call ("ledger": false) */
+  sprintf(p, "\"nl\": {\"limit\": %lld, \"ledger\": false}, \"b0\": true}}}}')", BIG);
   exec(sql);
 
   /* the hand-written schema, as lean as the semantics allow */
@@ -459,6 +467,152 @@ static void memory_check(void) {
       (long long)before, (long long)after, (long long)(after - before), peak_rss_kb());
 }
 
+/* ---- many processes, one file ------------------------------------------- */
+
+static const char *procs_ext, *procs_path;
+
+/* One child: its own connection, its own subjects, autocommit calls until
+** the time is up; writes how many returned success to fd. */
+/* side 1: consume_quota; 0: a bare counter UPSERT; 2: by hand (limit
+** lookup, guarded UPSERT and ledger row in BEGIN IMMEDIATE ... COMMIT) */
+static void proc_child(int which, int ext_side, double seconds, int fd) {
+  sqlite3 *d;
+  sqlite3_stmt *st, *hs[5] = {0};
+  long n = 0, i = 0;
+  double end;
+  static const char *const HAND[5] = {
+      "BEGIN IMMEDIATE",
+      "SELECT l.lim FROM hw_subjects s JOIN hw_limits l ON l.plan = s.plan AND l.feature = 'm5' "
+      "WHERE s.subject = ?1",
+      "INSERT INTO hw_counters(subject, feature, period_start, used) VALUES (?1, 'm5', '" PERIOD
+      "', 1) ON CONFLICT(subject, feature, period_start) DO UPDATE SET used = used + "
+      "excluded.used WHERE used + excluded.used <= ?2",
+      "INSERT INTO hw_events(at, subject, feature, amount) VALUES ('2026-11-22 10:00:00', ?1, "
+      "'m5', 1)",
+      "COMMIT"};
+  if (sqlite3_open(procs_path, &d) != SQLITE_OK) _exit(2);
+  sqlite3_busy_timeout(d, 60000);
+  sqlite3_enable_load_extension(d, 1);
+  if (sqlite3_load_extension(d, procs_ext, 0, 0) != SQLITE_OK) _exit(3);
+  sqlite3_exec(d, "PRAGMA synchronous = normal; SELECT entitlements_clock('2026-11-22 10:00:00')",
+               0, 0, 0);
+  if (sqlite3_prepare_v2(d,
+                         ext_side == 3 ? "SELECT consume_quota(?1, 'nl')"
+                         : ext_side
+                             ? "SELECT consume_quota(?1, 'm5')"
+                             : "INSERT INTO hw_counters(subject, feature, period_start, used) "
+                               "VALUES (?1, 'm5', '" PERIOD
+                               "', 1) ON CONFLICT(subject, feature, period_start) DO UPDATE "
+                               "SET used = used + 1",
+                         -1, &st, 0) != SQLITE_OK) {
+    _exit(4);
+  }
+  for (i = 0; ext_side == 2 && i < 5; i++) {
+    if (sqlite3_prepare_v2(d, HAND[i], -1, &hs[i], 0) != SQLITE_OK) _exit(4);
+  }
+  i = 0;
+  end = now_s() + seconds;
+  while (now_s() < end) {
+    char s[32];
+    int rc, k;
+    subject_name((which * 1000 + i++ % 1000) % nsubjects, s, sizeof(s));
+    if (ext_side == 2) {
+      sqlite3_int64 lim = 0;
+      for (k = 0, rc = SQLITE_DONE; k < 5 && rc == SQLITE_DONE; k++) {
+        if (sqlite3_bind_parameter_count(hs[k]) >= 1) {
+          sqlite3_bind_text(hs[k], 1, s, -1, SQLITE_TRANSIENT);
+        }
+        if (k == 2) sqlite3_bind_int64(hs[k], 2, lim);
+        while ((rc = sqlite3_step(hs[k])) == SQLITE_ROW) lim = sqlite3_column_int64(hs[k], 0);
+        sqlite3_reset(hs[k]);
+      }
+      if (rc != SQLITE_DONE) sqlite3_exec(d, "ROLLBACK", 0, 0, 0);
+    } else {
+      sqlite3_bind_text(st, 1, s, -1, SQLITE_TRANSIENT);
+      while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+      }
+      sqlite3_reset(st);
+    }
+    if (rc == SQLITE_DONE) {
+      n++;
+    } else if (getenv("ENT_BENCH_TRACE")) {
+      fprintf(stderr, "bench: process %d, side %d: %s\n", which, ext_side, sqlite3_errmsg(d));
+    }
+  }
+  for (i = 0; i < 5; i++) sqlite3_finalize(hs[i]);
+  sqlite3_finalize(st);
+  if (write(fd, &n, sizeof(n)) != (ssize_t)sizeof(n)) _exit(5);
+  _exit(sqlite3_close(d) == SQLITE_OK ? 0 : 6);
+}
+
+static double procs_run(int nprocs, int ext_side, double seconds, long *total) {
+  int fds[2], p, ok = 1;
+  double t0;
+  if (pipe(fds) != 0) die("pipe");
+  fflush(stdout);
+  t0 = now_s();
+  for (p = 0; p < nprocs; p++) {
+    pid_t pid = fork();
+    if (pid == 0) proc_child(p, ext_side, seconds, fds[1]);
+    if (pid < 0) die("fork");
+  }
+  close(fds[1]);
+  *total = 0;
+  for (p = 0; p < nprocs; p++) {
+    long n = 0;
+    int status = 0;
+    if (read(fds[0], &n, sizeof(n)) == (ssize_t)sizeof(n)) *total += n;
+    wait(&status);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) ok = 0;
+  }
+  close(fds[0]);
+  if (!ok) die("a child process failed");
+  return now_s() - t0;
+}
+
+static long long scalar_ll(const char *sql) {
+  sqlite3_stmt *st = prep(sql);
+  long long v = run1(st);
+  sqlite3_finalize(st);
+  return v;
+}
+
+static void procs_compare(int nprocs) {
+  long ext_n = 0, up_n = 0, hand_n = 0, nl_n = 0;
+  double secs = 5, ext_s, up_s, hand_s, nl_s;
+  long long used0 =
+      scalar_ll("SELECT coalesce(sum(used), 0) FROM ent_counters WHERE feature = 'm5'");
+  long long rows0 = scalar_ll("SELECT count(*) FROM ent_events WHERE feature = 'm5'");
+  long long used1, rows1;
+  char *check = 0;
+  ext_s = procs_run(nprocs, 1, secs, &ext_n);
+  up_s = procs_run(nprocs, 0, secs, &up_n);
+  hand_s = procs_run(nprocs, 2, secs, &hand_n);
+  nl_s = procs_run(nprocs, 3, secs, &nl_n);
+  used1 = scalar_ll("SELECT coalesce(sum(used), 0) FROM ent_counters WHERE feature = 'm5'");
+  rows1 = scalar_ll("SELECT count(*) FROM ent_events WHERE feature = 'm5'");
+  {
+    sqlite3_stmt *st = prep("SELECT entitlements_check()");
+    if (sqlite3_step(st) == SQLITE_ROW) check = sqlite3_mprintf("%s", sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+  }
+  printf("\n%d processes, autocommit, one WAL file, %.0f s each:\n", nprocs, secs);
+  printf("| %-40s | %10.0f |\n", "consume_quota, committed calls/s", ext_n / ext_s);
+  printf("| %-40s | %10.0f |\n", "by hand (lookup, UPSERT, ledger), calls/s", hand_n / hand_s);
+  printf("| %-40s | %10.0f |\n", "bare counter UPSERT, committed calls/s", up_n / up_s);
+  printf("| %-40s | %10.0f |\n", "consume_quota, \"ledger\": false, calls/s", nl_n / nl_s);
+  printf(
+      "consume_quota is %.2fx the bare UPSERT's throughput and %.2fx the by-hand SQL's; counters "
+      "+%lld and ledger +%lld for %ld calls that returned success; entitlements_check(): %s\n",
+      (ext_n / ext_s) / (up_n / up_s), (ext_n / ext_s) / (hand_n / hand_s), used1 - used0,
+      rows1 - rows0, ext_n, check ? check : "?");
+  if (used1 - used0 != ext_n || rows1 - rows0 != ext_n || !check || strcmp(check, "ok") != 0) {
+    fprintf(stderr, "bench: the counters or the ledger disagree with the calls that succeeded\n");
+    exit(1);
+  }
+  sqlite3_free(check);
+}
+
 #ifdef ENT_BENCH_REDIS
 /* The usual alternative: a counter in Redis, one round trip per call
 ** (INCRBY and the expiry check pipelined), against consume_quota in-process. */
@@ -515,7 +669,7 @@ static const Op FLOORS[] = {
 
 int main(int argc, char **argv) {
   const char *ext = "dist/entitlements.so", *path = "dist/bench/bench.db";
-  int memory = 0, i, redis_port = 0;
+  int memory = 0, i, redis_port = 0, nprocs = 0;
   for (i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--ext") && i + 1 < argc) {
       ext = argv[++i];
@@ -538,6 +692,8 @@ int main(int argc, char **argv) {
       side = !strcmp(argv[i], "ext") ? 1 : !strcmp(argv[i], "hand") ? 2 : 3;
     } else if (!strcmp(argv[i], "--instr")) {
       instr = 1;
+    } else if (!strcmp(argv[i], "--procs") && i + 1 < argc) {
+      nprocs = atoi(argv[++i]);
     } else if (!strcmp(argv[i], "--memory")) {
       memory = 1;
     } else if (!strcmp(argv[i], "--redis") && i + 1 < argc) {
@@ -569,6 +725,11 @@ int main(int argc, char **argv) {
     for (k = 0; k < sizeof(FLOORS) / sizeof(FLOORS[0]); k++) measure(&FLOORS[k], "bare UPSERT");
   }
   if (memory) memory_check();
+  if (nprocs > 0) {
+    procs_ext = ext;
+    procs_path = path;
+    procs_compare(nprocs);
+  }
 #ifdef ENT_BENCH_REDIS
   if (redis_port) redis_compare(redis_port);
 #else

@@ -19,4 +19,4 @@ echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname
 # of make bench-scale would take hours under valgrind
 instr=()
 [ $# -eq 0 ] && instr=(--instr)
-dist/bench/bench --redis "$PORT" --memory "${instr[@]}" "$@"
+dist/bench/bench --redis "$PORT" --memory --procs 16 "${instr[@]}" "$@"
