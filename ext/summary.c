@@ -214,12 +214,14 @@ static int current_counters(EntConn *conn, const char *subject, Row *rows, EntUs
         continue;
       }
       if (sqlite3_column_type(st, 3) != SQLITE_INTEGER || sqlite3_column_int64(st, 3) < 0) {
+        /* the message first: feature points into the row until the reset */
+        ent_err(e, SQLITE_ERROR,
+                "ent_counters.used of subject '%s' and feature '%s' is not a whole number >= 0: "
+                "the table was changed by hand; fix the row (SELECT entitlements_check() shows "
+                "what the ledger says)",
+                subject, feature);
         sqlite3_reset(st);
-        return ent_err(e, SQLITE_ERROR,
-                       "ent_counters.used of subject '%s' and feature '%s' is not a whole number "
-                       ">= 0: the table was changed by hand; fix the row (SELECT "
-                       "entitlements_check() shows what the ledger says)",
-                       subject, feature);
+        return e->code;
       }
       us[i].used = sqlite3_column_int64(st, 3);
       us[i].from_grants = sqlite3_column_int64(st, 4);
