@@ -565,7 +565,11 @@ static int fast_write(Call *k, int *done, int *replay_it) {
   k->u.used += k->amount;
   /* an app trigger on ent_counters wrote too: from now on this connection
   ** opens the savepoint first (an undo by hand could not reach that write) */
-  if (sqlite3_total_changes64(k->c->db) != total_before + 1) k->c->app_writes = 1;
+  if (sqlite3_total_changes64(k->c->db) != total_before + 1) {
+    k->c->app_writes = 1;
+  } else {
+    k->c->fast_proven = 1;
+  }
   if (logs(k) && ledger_row(k, k->amount, 0) != SQLITE_OK) {
     /* the key's unique index refused the row: a retry of a recorded call
     ** (found without a lookup first); undo the counter, then replay it */
@@ -612,8 +616,11 @@ static int run(Call *k) {
   ent_now_text(k->c, k->now, k->at);
   fast = k->f.type != T_RATE && k->amount != 0 && k->kind <= K_RECORD && k->s.plan && !k->f.pool &&
          !k->s.has_grants;
-  /* a key is looked up first unless fast_write() can undo its writes */
-  looked = !(k->key && fast && (k->lazy || k->savepoint));
+  /* a key is looked up first unless fast_write() can undo its writes: with
+  ** its savepoint, or by hand once this connection has seen that no app
+  ** trigger on ent_counters writes (a retry is common; it must not roll
+  ** back the app's transaction) */
+  looked = !(k->key && fast && ((k->lazy && k->c->fast_proven) || k->savepoint));
   if (k->key && k->amount > 0 && looked && replay(k, &found) != SQLITE_OK) return k->e.code;
   /* the common case from the memo: no grants, no pool, a new call */
   if (fast && !found) {

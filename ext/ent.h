@@ -69,6 +69,7 @@ typedef struct EntConn {
   int memo_off, memo_cap; /* entitlements_cache(n): 0 = off; the size, else the default */
   int64_t own_changes;    /* rows our own write statements changed in this call */
   int app_writes;         /* an app trigger on ent_counters writes: no lazy savepoint */
+  int fast_proven;        /* a lazy counter write was seen to change nothing else */
   /* what two hot statements' parameters were last bound to, where that is
   ** static text or NULL (stmt.c, ent_bind_static): bindings outlive
   ** sqlite3_reset(), so an unchanged one is not bound again */
