@@ -68,7 +68,20 @@ struct EntMemo {
   unsigned dirty_dv;
   /* for this call */
   int subj_ok, ctr_ok;
+  /* admission: a subject or counter enters the table the second time it is
+  ** missed since the table was last emptied (one bit per hash, 8 KiB each),
+  ** so a pass over many subjects seen once does not churn the table */
+  uint64_t seen_subj[1024], seen_ctr[1024];
 };
+
+/* Sets the entry's bit; whether it was set already. */
+static int admit(uint64_t *bits, uint32_t h) {
+  uint32_t b = (h ^ (h >> 16)) & 65535u;
+  uint64_t m = (uint64_t)1 << (b & 63);
+  if (bits[b >> 6] & m) return 1;
+  bits[b >> 6] |= m;
+  return 0;
+}
 
 static uint32_t hash(const char *z, int n) {
   uint32_t h = 2166136261u;
@@ -87,6 +100,7 @@ static void clear_subjects(EntMemo *m) {
     }
   }
   m->nsubj = 0;
+  memset(m->seen_subj, 0, sizeof(m->seen_subj));
 }
 
 static void clear_counters(EntMemo *m) {
@@ -99,6 +113,7 @@ static void clear_counters(EntMemo *m) {
     }
   }
   m->nctr = 0;
+  memset(m->seen_ctr, 0, sizeof(m->seen_ctr));
 }
 
 void ent_memo_free(EntConn *c) {
@@ -300,6 +315,7 @@ static char *put_str(char **at, const char *z) {
 
 void ent_memo_put_subject(EntConn *c, const char *subject, const EntRow *row) {
   EntMemo *m = c->memo;
+  int found = 0;
   size_t n;
   uint32_t h;
   SubjEnt *p, **pp;
@@ -313,9 +329,11 @@ void ent_memo_put_subject(EntConn *c, const char *subject, const EntRow *row) {
       *pp = p->next;
       sqlite3_free(p);
       m->nsubj--;
+      found = 1;
       break;
     }
   }
+  if (!found && !admit(m->seen_subj, h)) return; /* first miss: remember only that */
   if (m->nsubj >= m->cap) clear_subjects(m);
   p = sqlite3_malloc64(sizeof(*p) + n + 1 + (row->plan ? strlen(row->plan) + 1 : 0) +
                        (row->status ? strlen(row->status) + 1 : 0) +
@@ -398,7 +416,7 @@ void ent_memo_put_counter(EntConn *c, const char *subject, const char *feature, 
   h = hash(key, klen);
   pp = ctr_find(m, key, klen, h);
   if (!*pp) {
-    if (!v) return;
+    if (!v || !admit(m->seen_ctr, h)) return; /* nothing to forget; or a first miss */
     if (m->nctr >= m->cap) {
       clear_counters(m);
       pp = ctr_find(m, key, klen, h);

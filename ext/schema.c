@@ -93,8 +93,10 @@ static const char MIGRATE_2_TO_3[] =
     "DROP TRIGGER IF EXISTS main.ent_plan_features_gen_u;"
     "DROP TRIGGER IF EXISTS main.ent_plan_features_gen_d;";
 
-/* Version 3 to 4 needs no step of its own: the DDL adds the index
-** ent_counters_current (usage_summary's one pass over current counters). */
+/* Version 3 to 4 needs no step of its own: the DDL adds the indexes
+** ent_counters_current (usage_summary's one read of a subject's current
+** counters) and ent_subjects_lookup (every column a call reads of a
+** subject, so that resolving one is a single probe). */
 
 /* Creates the schema, or migrates an older one in place. Idempotent, and
 ** cheap when the schema is current (one indexed read) unless repair is set:

@@ -69,6 +69,12 @@ CREATE TABLE IF NOT EXISTS ent_subjects(
   created_at     TEXT NOT NULL DEFAULT (datetime('now'))
 );
 CREATE INDEX IF NOT EXISTS ent_subjects_plan ON ent_subjects(plan);
+-- Every column a call reads, so that resolving a subject is one probe of
+-- this index instead of the primary key's index and then the table: with a
+-- million subjects each probe is a few pages the cache may not hold. Written
+-- only when a subject row changes.
+CREATE INDEX IF NOT EXISTS ent_subjects_lookup ON ent_subjects(subject, plan, status,
+  trial_ends_at, grace_ends_at, seats, parent, billing_anchor, bypass);
 
 -- Usage per subject, feature and period. Lifetime counters have
 -- period_start '' and period_end NULL. (When each unit was used is in the

@@ -48,6 +48,7 @@ static long keyseq;
 static const char *only;    /* --only TEXT: just the operations whose name has TEXT */
 static int side;            /* --side ext|hand: one side only, once, counted by callgrind */
 static long calls_override; /* --calls N */
+static int cache_size = -1; /* --cache N: entitlements_cache(N) on the bench's connection */
 
 static void die(const char *what) {
   fprintf(stderr, "bench: %s: %s\n", what, sqlite3_errmsg(db));
@@ -301,6 +302,11 @@ static void setup(const char *path, const char *ext) {
   if (sqlite3_load_extension(db, ext, 0, 0) != SQLITE_OK) die("loading the extension");
   exec("PRAGMA journal_mode = wal; PRAGMA synchronous = normal; PRAGMA cache_size = -200000");
   exec("SELECT entitlements_clock('2026-11-22 10:00:00')");
+  if (cache_size >= 0) {
+    char q[64];
+    snprintf(q, sizeof(q), "SELECT entitlements_cache(%d)", cache_size);
+    exec(q);
+  }
 
   /* the extension's configuration: 20 metered features and 5 booleans */
   p += sprintf(
@@ -692,6 +698,8 @@ int main(int argc, char **argv) {
       side = !strcmp(argv[i], "ext") ? 1 : !strcmp(argv[i], "hand") ? 2 : 3;
     } else if (!strcmp(argv[i], "--instr")) {
       instr = 1;
+    } else if (!strcmp(argv[i], "--cache") && i + 1 < argc) {
+      cache_size = atoi(argv[++i]);
     } else if (!strcmp(argv[i], "--procs") && i + 1 < argc) {
       nprocs = atoi(argv[++i]);
     } else if (!strcmp(argv[i], "--memory")) {
