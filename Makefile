@@ -239,7 +239,7 @@ bench-scale: dist/entitlements.so dist/bench/bench
 # One C file (and its header) for mobile and desktop builds: the schema, the
 # shared header once, then every source with its local includes removed.
 AMALG_ORDER = entitlements error stmt vtab period plancache memo resolve rate schema config_read config subjects \
-              checks consume summary events history matrix
+              checks call consume grant reset summary events history matrix
 
 amalgamation: dist/entitlements.c dist/entitlements.h
 
@@ -250,9 +250,11 @@ dist/entitlements.c: $(SRC) $(HDR)
 	   cat dist/gen/schema_sql.h; \
 	   grep -v -e '^SQLITE_EXTENSION_INIT3' -e '^#define ENT_NO_INIT3' ext/ent.h; \
 	   grep -v -e '^#include "ent.h"' ext/config.h; \
+	   grep -v -e '^#include "ent.h"' ext/call.h; \
 	   for f in $(AMALG_ORDER); do \
 	     echo "/* ---- ext/$$f.c ---- */"; \
-	     grep -v -e '^#include "ent.h"' -e '^#include "config.h"' -e '^#include "schema_sql.h"' \
+	     grep -v -e '^#include "ent.h"' -e '^#include "config.h"' -e '^#include "call.h"' \
+	       -e '^#include "schema_sql.h"' \
 	       -e '^#define ENT_NO_INIT3' ext/$$f.c; \
 	   done; } > $@
 	@echo "wrote $@ ($$(wc -l < $@) lines)"

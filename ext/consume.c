@@ -17,274 +17,15 @@
 **     error the savepoint is rolled back (or, when SQLite already rolled back
 **     the transaction the call began, nothing is left to undo).
 */
-#include <cjson/cJSON.h>
 #include <string.h>
 
-#include "ent.h"
-
-typedef enum {
-  K_CONSUME = ENT_CONSUME,
-  K_TRY = ENT_TRY,
-  K_RECORD = ENT_RECORD,
-  K_REFUND = ENT_REFUND,
-  K_RESET,
-  K_GRANT
-} Kind;
-
-static const char *const FN_NAME[] = {"consume_quota", "try_consume_quota", "record_usage",
-                                      "refund_quota",  "reset_quota",       "grant_quota"};
-static const char *const LEDGER_KIND[] = {"consume", "consume", "record",
-                                          "refund",  "reset",   "grant"};
-
-typedef struct Call {
-  EntConn *c;
-  Kind kind;
-  const char *fn, *subject, *feature, *key, *meta;
-  int64_t amount, now;
-  EntSubject s;
-  EntFeature f;
-  EntUsage u;
-  EntErr e;
-  int savepoint;     /* our savepoint is open */
-  int lazy;          /* it is not open yet: see txn_begin() */
-  int began;         /* it began the transaction (the call came in autocommit) */
-  int denied;        /* a denial, for try_consume_quota */
-  int has_remaining; /* the result is a number, else NULL */
-  int64_t remaining;
-  char at[32]; /* now, as the ledger shows it */
-} Call;
-
-static int lock_error(Call *k, int rc) {
-  if ((rc & 0xff) == SQLITE_BUSY) {
-    return ent_err(&k->e, SQLITE_BUSY,
-                   "%s: database is locked: another connection is writing and this statement "
-                   "could not wait for the write lock (its read snapshot is older than the last "
-                   "commit, or busy_timeout ran out); run the call inside BEGIN IMMEDIATE ... "
-                   "COMMIT with PRAGMA busy_timeout set",
-                   k->fn);
-  }
-  return ent_err_db(&k->e, k->c->db, rc, "taking the write lock");
-}
-
-/* Opens the call's savepoint, where SQLite allows one: SQLite refuses it
-** (SQLITE_BUSY) while a writing statement runs, and then that statement's
-** own journal holds our writes instead. */
-static int savepoint_open(Call *k) {
-  sqlite3_stmt *st = ent_stmt(k->c, ST_SAVEPOINT, &k->e);
-  int rc, autocommit = sqlite3_get_autocommit(k->c->db);
-  if (!st) return k->e.code;
-  rc = sqlite3_step(st);
-  sqlite3_reset(st);
-  if (rc == SQLITE_BUSY) return SQLITE_OK; /* inside a writing statement */
-  if (rc != SQLITE_DONE) return ent_err_db(&k->e, k->c->db, rc, "opening a savepoint");
-  k->savepoint = 1;
-  k->began = autocommit;
-  return SQLITE_OK;
-}
-
-/* Makes the call's writes atomic and takes the write lock before anything is
-** read (see the top of this file). The savepoint is opened in every context
-** where SQLite allows one: inside the app's transaction too, since a failure
-** after the first write (out of memory preparing or running a later
-** statement, an app trigger) would otherwise leave that write in the app's
-** transaction. lazy: inside a transaction that already writes, the
-** savepoint waits for savepoint_open() (the fast path of fast_write() undoes
-** its one write itself instead, and saves the two statements). */
-static int txn_begin(Call *k, int lazy) {
-  sqlite3_stmt *st;
-  int rc;
-  if (ent_stmts_for_writes(k->c, &k->e) != SQLITE_OK) return k->e.code;
-  if (lazy && !k->c->app_writes && !sqlite3_get_autocommit(k->c->db) &&
-      sqlite3_txn_state(k->c->db, "main") == SQLITE_TXN_WRITE) {
-    k->lazy = 1;
-    return SQLITE_OK;
-  }
-  if (savepoint_open(k) != SQLITE_OK) return k->e.code;
-  if (sqlite3_txn_state(k->c->db, "main") == SQLITE_TXN_WRITE) return SQLITE_OK;
-  if (!(st = ent_stmt(k->c, ST_LOCK, &k->e))) return k->e.code;
-  rc = sqlite3_step(st);
-  sqlite3_reset(st);
-  return rc == SQLITE_DONE ? SQLITE_OK : lock_error(k, rc);
-}
-
-/* Before the first write of a call whose savepoint waited (lazy). */
-static int savepoint_now(Call *k) {
-  if (!k->lazy) return SQLITE_OK;
-  k->lazy = 0;
-  return savepoint_open(k);
-}
-
-/* Steps a statement of the undo path; its errors must not replace the error
-** being undone. */
-static void undo_step(Call *k, int id) {
-  EntErr ignored = {0};
-  sqlite3_stmt *st = ent_stmt(k->c, id, &ignored);
-  ent_err_clear(&ignored);
-  if (st) {
-    sqlite3_step(st);
-    sqlite3_reset(st);
-  }
-}
-
-static int txn_end(Call *k, int ok) {
-  int rc;
-  if (!k->savepoint) return SQLITE_OK;
-  k->savepoint = 0;
-  if (ok) {
-    sqlite3_stmt *st = ent_stmt(k->c, ST_RELEASE, &k->e);
-    if (!st) return k->e.code;
-    rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc == SQLITE_DONE) return SQLITE_OK;
-    ent_err_db(&k->e, k->c->db, rc, "committing");
-  }
-  /* Undo. SQLite may already have rolled back the whole transaction (out of
-  ** memory, disk full, I/O error), taking our savepoint with it; and a
-  ** failed RELEASE that was the commit leaves the transaction open. */
-  if (k->began) {
-    if (!sqlite3_get_autocommit(k->c->db)) undo_step(k, ST_ROLLBACK_ALL);
-  } else {
-    undo_step(k, ST_ROLLBACK_TO);
-    undo_step(k, ST_RELEASE);
-  }
-  return k->e.code ? k->e.code : SQLITE_ERROR;
-}
-
-static int args(Call *k, int argc, sqlite3_value **argv) {
-  if (ent_arg_subject(argv[0], k->fn, &k->subject, &k->e) != SQLITE_OK ||
-      ent_arg_feature(argv[1], k->fn, &k->feature, &k->e) != SQLITE_OK) {
-    return k->e.code;
-  }
-  k->amount = 1;
-  if (argc >= 3 && ent_arg_amount(argv[2], k->fn, "amount", &k->amount, &k->e) != SQLITE_OK) {
-    return k->e.code;
-  }
-  if (argc >= 4 && sqlite3_value_type(argv[3]) != SQLITE_NULL) {
-    int t = sqlite3_value_type(argv[3]);
-    if (t != SQLITE_TEXT && t != SQLITE_INTEGER) {
-      return ent_err(&k->e, SQLITE_ERROR,
-                     "%s: key must be text (or an integer), not %s; pass a stable id of the "
-                     "work, such as 'upload:42'",
-                     k->fn, t == SQLITE_FLOAT ? "a real number" : "a blob");
-    }
-    k->key = (const char *)sqlite3_value_text(argv[3]);
-    if (!k->key) return ent_err(&k->e, SQLITE_NOMEM, "out of memory");
-    if (!k->key[0]) {
-      return ent_err(&k->e, SQLITE_ERROR, "%s: key is empty text; pass NULL for no key", k->fn);
-    }
-  }
-  if (argc >= 5 && sqlite3_value_type(argv[4]) != SQLITE_NULL) {
-    cJSON *m = 0;
-    if (sqlite3_value_type(argv[4]) == SQLITE_TEXT) {
-      /* the whole text: json_extract() over the ledger must work on every row */
-      m = cJSON_ParseWithLengthOpts((const char *)sqlite3_value_text(argv[4]),
-                                    (size_t)sqlite3_value_bytes(argv[4]) + 1, 0, 1);
-    }
-    if (!cJSON_IsObject(m)) {
-      cJSON_Delete(m);
-      return ent_err(&k->e, SQLITE_ERROR,
-                     "%s: metadata must be a JSON object as text, such as '{\"order\": 42}'; "
-                     "use json_object() to build one",
-                     k->fn);
-    }
-    cJSON_Delete(m);
-    k->meta = (const char *)sqlite3_value_text(argv[4]);
-  }
-  return SQLITE_OK;
-}
-
-/* A retry of a call that was already recorded under the same key counts
-** nothing again; the same key for a different call is an error. */
-static int replay(Call *k, int *found) {
-  sqlite3_stmt *st = ent_stmt(k->c, ST_EVENT_BY_KEY, &k->e);
-  int rc;
-  *found = 0;
-  if (!st) return k->e.code;
-  sqlite3_bind_text(st, 1, k->subject, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 2, k->key, -1, SQLITE_STATIC);
-  rc = sqlite3_step(st);
-  if (rc == SQLITE_ROW) {
-    const char *feature = (const char *)sqlite3_column_text(st, 0);
-    const char *kind = (const char *)sqlite3_column_text(st, 2);
-    int64_t asked = sqlite3_column_type(st, 3) == SQLITE_NULL ? sqlite3_column_int64(st, 1)
-                                                              : sqlite3_column_int64(st, 3);
-    *found = 1;
-    if (!feature || !kind || strcmp(feature, k->feature) || strcmp(kind, LEDGER_KIND[k->kind]) ||
-        asked != k->amount) {
-      ent_err(&k->e, SQLITE_ERROR,
-              "%s: idempotency key '%s' of subject '%s' was already used for %s of %lld '%s'; a "
-              "retry must repeat the same feature and amount, and a different call needs a new "
-              "key",
-              k->fn, k->key, k->subject, kind ? kind : "?", (long long)asked,
-              feature ? feature : "?");
-    }
-    rc = SQLITE_DONE;
-  }
-  sqlite3_reset(st);
-  if (rc != SQLITE_DONE) return ent_err_db(&k->e, k->c->db, rc, "looking up the idempotency key");
-  return k->e.code;
-}
-
-static void set_remaining(Call *k) {
-  EntView v;
-  ent_view(&k->s, &k->f, &k->u, &v);
-  k->has_remaining = v.has_quota;
-  k->remaining = v.remaining;
-}
-
-static int ledger_row(Call *k, int64_t logged, int clamped) {
-  sqlite3_stmt *st = ent_stmt(k->c, ST_EVENT_INSERT, &k->e);
-  if (!st) return k->e.code;
-  /* the parameters that are static text or NULL go through
-  ** ent_bind_static(): most calls bind the same ones as the call before */
-  sqlite3_bind_text(st, 1, k->at, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 2, k->subject, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 3, k->feature, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 4, logged);
-  ent_bind_static(k->c, 0, st, 5, LEDGER_KIND[k->kind]);
-  if (k->key) {
-    sqlite3_bind_text(st, 6, k->key, -1, SQLITE_STATIC);
-    ent_bind_forget(k->c, 0, 6); /* not static */
-  } else {
-    ent_bind_static(k->c, 0, st, 6, 0);
-  }
-  if (k->meta) {
-    sqlite3_bind_text(st, 7, k->meta, -1, SQLITE_STATIC);
-    ent_bind_forget(k->c, 0, 7);
-  } else {
-    ent_bind_static(k->c, 0, st, 7, 0);
-  }
-  if (k->f.type == T_RATE || k->kind == K_GRANT) { /* counted in no counter */
-    ent_bind_static(k->c, 0, st, 8, 0);
-    sqlite3_bind_null(st, 9);
-  } else {
-    ent_bind_static(k->c, 0, st, 8, ent_period_name(k->f.period));
-    sqlite3_bind_text(st, 9, k->u.start_text, -1, SQLITE_STATIC);
-  }
-  if (clamped) {
-    sqlite3_bind_int64(st, 10, k->amount);
-    ent_bind_forget(k->c, 0, 10);
-  } else {
-    ent_bind_static(k->c, 0, st, 10, 0);
-  }
-  if (strcmp(ent_counter_subject(&k->s, &k->f), k->subject) != 0) {
-    sqlite3_bind_text(st, 11, ent_counter_subject(&k->s, &k->f), -1, SQLITE_STATIC);
-    ent_bind_forget(k->c, 0, 11);
-  } else {
-    ent_bind_static(k->c, 0, st, 11, 0);
-  }
-  return ent_step_done(k->c, st, &k->e, "writing the ledger");
-}
+#include "call.h"
 
 /* Adds delta to this period's counter if `used` is at most guard before;
 ** *fit says whether it did, and then k->u.used is the new value. */
-/* "ledger": false keeps counters only, unless a key needs a ledger row. */
-static int logs(const Call *k) {
-  return !k->f.no_ledger || k->key;
-}
-
 static int counter_add(Call *k, int64_t delta, int64_t guard, int64_t burn, int *fit) {
-  sqlite3_stmt *st = ent_stmt(k->c, logs(k) ? ST_COUNTER_ADD : ST_COUNTER_ADD_UNLOGGED, &k->e);
+  sqlite3_stmt *st =
+      ent_stmt(k->c, ent_call_logs(k) ? ST_COUNTER_ADD : ST_COUNTER_ADD_UNLOGGED, &k->e);
   int rc;
   *fit = 0;
   if (!st) return k->e.code;
@@ -348,17 +89,17 @@ static int read_first(Call *k, int found) {
       sqlite3_free(why);
       return deny(k);
     }
-    set_remaining(k);
+    ent_call_set_remaining(k);
     return SQLITE_OK;
   }
   /* refund: never below zero used */
   logged = k->amount < k->u.used ? k->amount : (k->u.used > 0 ? k->u.used : 0);
   if (logged > 0 && counter_add(k, -logged, INT64_MAX, 0, &fit) != SQLITE_OK) return k->e.code;
-  if ((logged > 0 || k->key) && logs(k) &&
-      ledger_row(k, logged, logged != k->amount) != SQLITE_OK) {
+  if ((logged > 0 || k->key) && ent_call_logs(k) &&
+      ent_call_ledger_row(k, logged, logged != k->amount) != SQLITE_OK) {
     return k->e.code;
   }
-  set_remaining(k);
+  ent_call_set_remaining(k);
   return SQLITE_OK;
 }
 
@@ -424,7 +165,7 @@ static int run_rate(Call *k, int found) {
   k->has_remaining = k->s.plan && k->f.enabled && !k->f.unlimited;
   k->remaining = r.remaining;
   if (found || k->amount == 0) return SQLITE_OK;
-  if (k->f.unlimited) return ledger_row(k, k->amount, 0); /* no bucket to keep */
+  if (k->f.unlimited) return ent_call_ledger_row(k, k->amount, 0); /* no bucket to keep */
   if (k->kind == K_REFUND) {
     /* give tokens back: the bucket never holds more than burst. Compared
     ** by division, since amount x T can overflow. */
@@ -444,7 +185,7 @@ static int run_rate(Call *k, int found) {
     new_tat = (has && tat > now_us ? tat : now_us) + k->amount * t;
   }
   if (ent_rate_write(k->c, &k->s, &k->f, new_tat, &k->e) != SQLITE_OK) return k->e.code;
-  if (ledger_row(k, k->amount, 0) != SQLITE_OK) return k->e.code;
+  if (ent_call_ledger_row(k, k->amount, 0) != SQLITE_OK) return k->e.code;
   ent_rate_eval(&k->f, now_us, 1, new_tat, 0, &r);
   k->remaining = r.remaining;
   return SQLITE_OK;
@@ -480,7 +221,7 @@ static int fast_undo(Call *k, int inserted, int64_t used_after, int64_t unlogged
     }
   }
   ent_err_clear(&ignored);
-  undo_step(k, ST_ROLLBACK_ALL);
+  ent_call_undo_step(k, ST_ROLLBACK_ALL);
   if (k->e.msg) {
     msg = sqlite3_mprintf(
         "%s; the counter this call had already written could not be restored on its own, so the "
@@ -510,7 +251,7 @@ static int fast_write(Call *k, int *done, int *replay_it) {
   sqlite3_stmt *st;
   const char *who = k->subject;
   int rc, i;
-  int64_t total_before, unlogged = logs(k) ? 0 : k->amount;
+  int64_t total_before, unlogged = ent_call_logs(k) ? 0 : k->amount;
   *done = 0;
   ent_usage_bounds(k->c, &k->s, &k->f, k->now, &k->u);
   slot =
@@ -527,7 +268,7 @@ static int fast_write(Call *k, int *done, int *replay_it) {
     if (denied) return SQLITE_OK;
   }
   for (i = 0; k->lazy && i < k->f.nalerts; i++) {
-    if (alert_crossed(k, i, v.used, v.used + k->amount) && savepoint_now(k) != SQLITE_OK) {
+    if (alert_crossed(k, i, v.used, v.used + k->amount) && ent_call_savepoint_now(k) != SQLITE_OK) {
       return k->e.code;
     }
   }
@@ -570,7 +311,7 @@ static int fast_write(Call *k, int *done, int *replay_it) {
   } else {
     k->c->fast_proven = 1;
   }
-  if (logs(k) && ledger_row(k, k->amount, 0) != SQLITE_OK) {
+  if (ent_call_logs(k) && ent_call_ledger_row(k, k->amount, 0) != SQLITE_OK) {
     /* the key's unique index refused the row: a retry of a recorded call
     ** (found without a lookup first); undo the counter, then replay it */
     int dup = k->key && k->e.code == SQLITE_CONSTRAINT_UNIQUE, undone = 0;
@@ -591,7 +332,7 @@ static int fast_write(Call *k, int *done, int *replay_it) {
     return SQLITE_OK;
   }
   if (alerts(k, v.used) != SQLITE_OK) return k->e.code;
-  set_remaining(k);
+  ent_call_set_remaining(k);
   slot->found = 1;
   slot->used = k->u.used; /* nothing changed the memo since the slot was found */
   *done = 1;
@@ -602,7 +343,7 @@ static int fast_write(Call *k, int *done, int *replay_it) {
 static int run(Call *k) {
   int found = 0, fit = 0, rc, fast, looked;
   int64_t guard = INT64_MAX, limit = -1, burn = 0;
-  if (k->amount > 0 && (rc = txn_begin(k, 1)) != SQLITE_OK) return rc;
+  if (k->amount > 0 && (rc = ent_call_begin(k, 1)) != SQLITE_OK) return rc;
   if (ent_resolve_subject(k->c, k->subject, k->feature, k->now, &k->s, &k->e) != SQLITE_OK ||
       ent_resolve_feature(k->c, &k->s, k->feature, &k->f, &k->e) != SQLITE_OK) {
     return k->e.code;
@@ -621,15 +362,16 @@ static int run(Call *k) {
   ** trigger on ent_counters writes (a retry is common; it must not roll
   ** back the app's transaction) */
   looked = !(k->key && fast && ((k->lazy && k->c->fast_proven) || k->savepoint));
-  if (k->key && k->amount > 0 && looked && replay(k, &found) != SQLITE_OK) return k->e.code;
+  if (k->key && k->amount > 0 && looked && ent_call_replay(k, &found) != SQLITE_OK)
+    return k->e.code;
   /* the common case from the memo: no grants, no pool, a new call */
   if (fast && !found) {
     int done = 0, replay_it = 0;
     if (fast_write(k, &done, &replay_it) != SQLITE_OK) return k->e.code;
     if (done) return SQLITE_OK;
-    if (k->key && !looked && replay(k, &found) != SQLITE_OK) return k->e.code;
+    if (k->key && !looked && ent_call_replay(k, &found) != SQLITE_OK) return k->e.code;
   }
-  if (savepoint_now(k) != SQLITE_OK) return k->e.code;
+  if (ent_call_savepoint_now(k) != SQLITE_OK) return k->e.code;
   if (k->f.type == T_RATE) return run_rate(k, found);
   if (found || k->amount == 0 || k->kind == K_REFUND) return read_first(k, found);
 
@@ -670,24 +412,9 @@ static int run(Call *k) {
     if (ent_grants_burn(k->c, &k->s, &k->f, k->now, burn, &k->e) != SQLITE_OK) return k->e.code;
     k->u.grants_left -= burn;
   }
-  if (logs(k) && ledger_row(k, k->amount, 0) != SQLITE_OK) return k->e.code;
+  if (ent_call_logs(k) && ent_call_ledger_row(k, k->amount, 0) != SQLITE_OK) return k->e.code;
   if (alerts(k, k->u.used - k->amount) != SQLITE_OK) return k->e.code;
-  set_remaining(k);
-  return SQLITE_OK;
-}
-
-/* One write at a time per connection: a write called from inside another
-** (an app's trigger on an ent_* table calling back into the extension) would
-** nest savepoints and decisions; it is refused. On SQLITE_OK the caller is the
-** writer until it clears c->writing. */
-static int write_enter(EntConn *c, const char *fn, EntErr *e) {
-  if (c->writing) {
-    return ent_err(e, SQLITE_ERROR,
-                   "%s: called while another entitlements write is running on this connection "
-                   "(from a trigger on an ent_* table?); call it from the app's statement instead",
-                   fn);
-  }
-  c->writing = 1;
+  ent_call_set_remaining(k);
   return SQLITE_OK;
 }
 
@@ -699,15 +426,16 @@ int ent_write(EntConn *c, int kind, const char *fn, int argc, sqlite3_value **ar
   memset(out, 0, sizeof(*out));
   k.c = c;
   k.kind = (Kind)kind;
-  k.fn = fn ? fn : FN_NAME[kind];
-  rc = args(&k, argc, argv);
-  if (rc == SQLITE_OK) rc = write_enter(c, k.fn, &k.e);
+  k.fn = fn ? fn : ENT_FN_NAME[kind];
+  rc = ent_call_args(&k, argc, argv);
+  if (rc == SQLITE_OK) rc = ent_call_enter(c, k.fn, &k.e);
   if (rc == SQLITE_OK) {
     k.now = at ? *at : ent_now(c);
     c->own_changes = 0;
     rc = run(&k);
     int began = k.began && k.savepoint;
-    if (txn_end(&k, rc == SQLITE_OK || k.denied) != SQLITE_OK && rc == SQLITE_OK) rc = k.e.code;
+    if (ent_call_end(&k, rc == SQLITE_OK || k.denied) != SQLITE_OK && rc == SQLITE_OK)
+      rc = k.e.code;
     if (rc == SQLITE_OK) {
       ent_memo_own_writes(c);
       if (began) ent_memo_committed(c);
@@ -751,215 +479,6 @@ static void consume_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv, Kin
   ent_err_clear(&e);
 }
 
-/* Resets one feature this period; counts it in *n when there was usage. */
-static int reset_one(Call *k, int *n) {
-  sqlite3_stmt *st;
-  int64_t logged;
-  if (k->f.type == T_RATE) {
-    if (!(st = ent_stmt(k->c, ST_RATE_RESET, &k->e))) return k->e.code;
-    sqlite3_bind_text(st, 1, k->subject, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, k->f.feature, -1, SQLITE_STATIC);
-    if (ent_step_done(k->c, st, &k->e, "resetting ent_rates") != SQLITE_OK) return k->e.code;
-    if (sqlite3_changes(k->c->db) == 0) return SQLITE_OK;
-    (*n)++;
-    k->feature = k->f.feature;
-    return ledger_row(k, 0, 0);
-  }
-  if (ent_usage_load(k->c, &k->s, &k->f, k->now, &k->u, &k->e) != SQLITE_OK) return k->e.code;
-  if (k->u.used == 0) return SQLITE_OK;
-  {
-    /* the logged part of used: what the ledger rows of this period add up to */
-    sqlite3_stmt *q = ent_stmt(k->c, ST_COUNTER_LOGGED, &k->e);
-    int rc;
-    if (!q) return k->e.code;
-    sqlite3_bind_text(q, 1, ent_counter_subject(&k->s, &k->f), -1, SQLITE_STATIC);
-    sqlite3_bind_text(q, 2, k->f.feature, -1, SQLITE_STATIC);
-    sqlite3_bind_text(q, 3, ent_period_name(k->f.period), -1, SQLITE_STATIC);
-    sqlite3_bind_text(q, 4, k->u.start_text, -1, SQLITE_STATIC);
-    rc = sqlite3_step(q);
-    logged = sqlite3_column_int64(q, 0);
-    sqlite3_reset(q);
-    if (rc != SQLITE_ROW) return ent_err_db(&k->e, k->c->db, rc, "reading ent_counters");
-  }
-  if (!(st = ent_stmt(k->c, ST_COUNTER_RESET, &k->e))) return k->e.code;
-  sqlite3_bind_text(st, 1, ent_counter_subject(&k->s, &k->f), -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 2, k->f.feature, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 3, ent_period_name(k->f.period), -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 4, k->u.start_text, -1, SQLITE_STATIC);
-  if (ent_step_done(k->c, st, &k->e, "resetting the counter") != SQLITE_OK) return k->e.code;
-  (*n)++;
-  k->feature = k->f.feature;
-  return ledger_row(k, logged, 0);
-}
-
-/* reset_quota(subject [, feature]): this period's usage back to 0, for one
-** feature or every metered and rate feature of the subject's plan; an admin
-** action, recorded in the ledger as kind 'reset'. Returns how many were
-** reset. */
-static void fn_reset(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
-  Call k;
-  int rc, n = 0, fi;
-  if (!ent_argc(ctx, argc, 1, 2, "reset_quota(subject [, feature])")) return;
-  memset(&k, 0, sizeof(k));
-  k.c = sqlite3_user_data(ctx);
-  k.kind = K_RESET;
-  k.fn = "reset_quota";
-  rc = ent_arg_subject(argv[0], k.fn, &k.subject, &k.e);
-  if (rc == SQLITE_OK && argc == 2) rc = ent_arg_feature(argv[1], k.fn, &k.feature, &k.e);
-  if (rc == SQLITE_OK) rc = write_enter(k.c, k.fn, &k.e);
-  if (rc == SQLITE_OK) {
-    k.now = ent_now(k.c);
-    ent_fmt_time(k.now, 0, k.at);
-    k.amount = 1; /* not 0: take the lock and the savepoint */
-    rc = txn_begin(&k, 0);
-    if (rc == SQLITE_OK) rc = ent_resolve_subject(k.c, k.subject, 0, k.now, &k.s, &k.e);
-    if (rc == SQLITE_OK && argc == 2) {
-      rc = ent_resolve_feature(k.c, &k.s, k.feature, &k.f, &k.e);
-      if (rc == SQLITE_OK && k.f.type != T_METERED && k.f.type != T_RATE) {
-        rc = ent_err(&k.e, SQLITE_ERROR,
-                     "reset_quota: feature '%s' is %s; only metered and rate features have "
-                     "usage to reset",
-                     k.feature, ent_type_name(k.f.type));
-      }
-      if (rc == SQLITE_OK) rc = reset_one(&k, &n);
-    }
-    for (fi = 0; rc == SQLITE_OK && argc == 1 && k.s.plan_idx >= 0 && fi < k.c->cfg->nfeat; fi++) {
-      EntFeatCfg *fc = &k.c->cfg->feats[fi];
-      if (!k.c->cfg->plans[k.s.plan_idx].ents[fi] ||
-          (fc->type != T_METERED && fc->type != T_RATE)) {
-        continue;
-      }
-      rc = ent_resolve_feature(k.c, &k.s, fc->name, &k.f, &k.e);
-      if (rc == SQLITE_OK) rc = reset_one(&k, &n);
-    }
-    if (txn_end(&k, rc == SQLITE_OK) != SQLITE_OK && rc == SQLITE_OK) rc = k.e.code;
-    k.c->writing = 0;
-  }
-  if (rc == SQLITE_OK) {
-    sqlite3_result_int(ctx, n);
-  } else {
-    ent_result_err(ctx, &k.e);
-  }
-  ent_err_clear(&k.e);
-}
-
-/* grant_quota(subject, feature, amount [, expires_at [, key [, priority
-** [, starts_at]]]]): credits on top of the plan's quota, counted from
-** starts_at (default now) until expires_at; returns the grant's id. Grants
-** of a pooled feature go to the pool's owner. Idempotent with a key. */
-static void fn_grant(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
-  Call k;
-  int rc, found = 0;
-  int64_t starts, expires = 0, priority = 0;
-  int has_expiry = 0;
-  char s_text[32], e_text[32];
-  if (!ent_argc(ctx, argc, 3, 7,
-                "grant_quota(subject, feature, amount [, expires_at [, key [, priority [, "
-                "starts_at]]]])")) {
-    return;
-  }
-  memset(&k, 0, sizeof(k));
-  k.c = sqlite3_user_data(ctx);
-  k.kind = K_GRANT;
-  k.fn = "grant_quota";
-  k.now = ent_now(k.c);
-  starts = k.now;
-  {
-    /* the key is argument 5 here; args() reads it from position 4 */
-    sqlite3_value *v[4] = {argv[0], argv[1], argv[2], argc >= 5 ? argv[4] : 0};
-    rc = args(&k, argc >= 5 ? 4 : 3, v);
-  }
-  if (rc == SQLITE_OK && k.amount < 1) {
-    rc = ent_err(&k.e, SQLITE_ERROR, "grant_quota: amount must be >= 1, got %lld",
-                 (long long)k.amount);
-  }
-  if (rc == SQLITE_OK && argc >= 4 && sqlite3_value_type(argv[3]) != SQLITE_NULL) {
-    has_expiry = 1;
-    rc = ent_time_value(k.c, argv[3], "grant_quota: expires_at", &expires, &k.e);
-  }
-  if (rc == SQLITE_OK && argc >= 6 && sqlite3_value_type(argv[5]) != SQLITE_NULL) {
-    if (sqlite3_value_type(argv[5]) != SQLITE_INTEGER) {
-      rc = ent_err(&k.e, SQLITE_ERROR,
-                   "grant_quota: priority must be an integer (lower burns first), not %s",
-                   sqlite3_value_type(argv[5]) == SQLITE_TEXT ? "text" : "a real or blob");
-    }
-    priority = sqlite3_value_int64(argv[5]);
-  }
-  if (rc == SQLITE_OK && argc >= 7 && sqlite3_value_type(argv[6]) != SQLITE_NULL) {
-    rc = ent_time_value(k.c, argv[6], "grant_quota: starts_at", &starts, &k.e);
-  }
-  ent_fmt_time(starts, 0, s_text);
-  ent_fmt_time(expires, 0, e_text);
-  if (rc == SQLITE_OK && has_expiry && expires <= starts) {
-    rc = ent_err(&k.e, SQLITE_ERROR, "grant_quota: expires_at %s is not after starts_at %s", e_text,
-                 s_text);
-  }
-  if (rc == SQLITE_OK) rc = write_enter(k.c, k.fn, &k.e);
-  if (rc == SQLITE_OK) {
-    ent_fmt_time(k.now, 0, k.at);
-    rc = txn_begin(&k, 0);
-    if (rc == SQLITE_OK) rc = ent_resolve_subject(k.c, k.subject, 0, k.now, &k.s, &k.e);
-    if (rc == SQLITE_OK) rc = ent_resolve_feature(k.c, &k.s, k.feature, &k.f, &k.e);
-    if (rc == SQLITE_OK && k.f.type != T_METERED) {
-      rc = ent_err(&k.e, SQLITE_ERROR,
-                   "grant_quota: feature '%s' is %s; grants add to metered "
-                   "quotas",
-                   k.feature, ent_type_name(k.f.type));
-    }
-    if (rc == SQLITE_OK && k.key) rc = replay(&k, &found);
-    if (rc == SQLITE_OK) {
-      sqlite3_stmt *st = ent_stmt(k.c, found ? ST_GRANT_BY_KEY : ST_GRANT_INSERT, &k.e);
-      const char *owner = ent_counter_subject(&k.s, &k.f);
-      if (!st) rc = k.e.code;
-      if (st && found) { /* a retry: the grant made the first time */
-        sqlite3_bind_text(st, 1, owner, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, k.key, -1, SQLITE_STATIC);
-        rc = sqlite3_step(st) == SQLITE_ROW ? SQLITE_OK : SQLITE_NOTFOUND;
-        k.remaining = sqlite3_column_int64(st, 0);
-        sqlite3_reset(st);
-        if (rc != SQLITE_OK) {
-          rc = ent_err(&k.e, SQLITE_ERROR,
-                       "grant_quota: key '%s' is in the ledger but its "
-                       "grant is gone from ent_grants",
-                       k.key);
-        }
-      } else if (st) {
-        sqlite3_bind_text(st, 1, owner, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, k.feature, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 3, k.amount);
-        sqlite3_bind_int64(st, 4, priority);
-        sqlite3_bind_text(st, 5, s_text, -1, SQLITE_STATIC);
-        if (has_expiry) {
-          sqlite3_bind_text(st, 6, e_text, -1, SQLITE_STATIC);
-        } else {
-          sqlite3_bind_null(st, 6);
-        }
-        if (k.key) {
-          sqlite3_bind_text(st, 7, k.key, -1, SQLITE_STATIC);
-        } else {
-          sqlite3_bind_null(st, 7);
-        }
-        sqlite3_bind_text(st, 8, k.at, -1, SQLITE_STATIC);
-        rc = ent_step_done(k.c, st, &k.e, "writing ent_grants");
-        k.remaining = sqlite3_last_insert_rowid(k.c->db);
-        if (rc == SQLITE_OK) {
-          int64_t id = k.remaining;
-          rc = ledger_row(&k, k.amount, 0);
-          k.remaining = id;
-        }
-      }
-    }
-    if (txn_end(&k, rc == SQLITE_OK) != SQLITE_OK && rc == SQLITE_OK) rc = k.e.code;
-    k.c->writing = 0;
-  }
-  if (rc == SQLITE_OK) {
-    sqlite3_result_int64(ctx, k.remaining); /* the grant's id */
-  } else {
-    ent_result_err(ctx, &k.e);
-  }
-  ent_err_clear(&k.e);
-}
-
 static void fn_consume(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   consume_fn(ctx, argc, argv, K_CONSUME);
 }
@@ -975,9 +494,13 @@ static void fn_refund(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
 
 int ent_register_consume(sqlite3 *db, EntConn *c) {
   static const EntFn fns[] = {
-      {"consume_quota", fn_consume}, {"try_consume_quota", fn_try_consume},
-      {"record_usage", fn_record},   {"refund_quota", fn_refund},
-      {"reset_quota", fn_reset},     {"grant_quota", fn_grant},
+      {"consume_quota", fn_consume},
+      {"try_consume_quota", fn_try_consume},
+      {"record_usage", fn_record},
+      {"refund_quota", fn_refund},
   };
-  return ent_register_fns(db, c, fns, (int)(sizeof(fns) / sizeof(fns[0])));
+  int rc = ent_register_fns(db, c, fns, (int)(sizeof(fns) / sizeof(fns[0])));
+  if (rc == SQLITE_OK) rc = ent_register_grant(db, c);
+  if (rc == SQLITE_OK) rc = ent_register_reset(db, c);
+  return rc;
 }

@@ -1,0 +1,57 @@
+/*
+** call.h — one writing call's state and the plumbing every writing function
+** shares (call.c): its savepoint and the write lock, the ledger row, the
+** one-writer-at-a-time guard. Included by consume.c, grant.c and reset.c.
+*/
+#ifndef ENT_CALL_H
+#define ENT_CALL_H
+
+#include "ent.h"
+
+typedef enum {
+  K_CONSUME = ENT_CONSUME,
+  K_TRY = ENT_TRY,
+  K_RECORD = ENT_RECORD,
+  K_REFUND = ENT_REFUND,
+  K_RESET,
+  K_GRANT
+} Kind;
+
+/* by Kind: the SQL function's name, and the ledger's kind */
+extern const char *const ENT_FN_NAME[];
+extern const char *const ENT_LEDGER_KIND[];
+
+typedef struct Call {
+  EntConn *c;
+  Kind kind;
+  const char *fn, *subject, *feature, *key, *meta;
+  int64_t amount, now;
+  EntSubject s;
+  EntFeature f;
+  EntUsage u;
+  EntErr e;
+  int savepoint;     /* our savepoint is open */
+  int lazy;          /* it is not open yet: see ent_call_begin() */
+  int began;         /* it began the transaction (the call came in autocommit) */
+  int denied;        /* a denial, for try_consume_quota */
+  int has_remaining; /* the result is a number, else NULL */
+  int64_t remaining;
+  char at[32]; /* now, as the ledger shows it */
+} Call;
+
+int ent_call_begin(Call *k, int lazy);
+int ent_call_savepoint_now(Call *k);
+void ent_call_undo_step(Call *k, int id);
+int ent_call_end(Call *k, int ok);
+void ent_call_set_remaining(Call *k);
+int ent_call_logs(const Call *k);
+int ent_call_ledger_row(Call *k, int64_t logged, int clamped);
+int ent_call_enter(EntConn *c, const char *fn, EntErr *e);
+int ent_call_args(Call *k, int argc, sqlite3_value **argv);
+/* A retry of a call already recorded under k->key: *found, and an error
+** when the key was used for another call. */
+int ent_call_replay(Call *k, int *found);
+int ent_register_grant(sqlite3 *db, EntConn *c);
+int ent_register_reset(sqlite3 *db, EntConn *c);
+
+#endif
