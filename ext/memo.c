@@ -210,6 +210,16 @@ int ent_memo_check(EntConn *c, EntErr *e) {
   int64_t ch;
   if (!m) return SQLITE_OK;
   m->subj_ok = m->ctr_ok = 0;
+  {
+    /* with triggers off on this connection its own writes to ent_subjects
+    ** would not move subjects_generation: no memo for it then */
+    int triggers = 1;
+    sqlite3_db_config(c->db, SQLITE_DBCONFIG_ENABLE_TRIGGER, -1, &triggers);
+    if (!triggers) {
+      m->known = 0;
+      return SQLITE_OK;
+    }
+  }
   txn = sqlite3_txn_state(c->db, "main");
   ch = sqlite3_total_changes64(c->db);
   if (m->dirty) {

@@ -110,6 +110,27 @@ int main(void) {
   workload(db, 200);
   check(sqlite3_close(db) == SQLITE_OK, "close after the defensive workload");
 
+  /* Triggers turned off on the connection (SQLITE_DBCONFIG_ENABLE_TRIGGER):
+  ** its own plain-SQL change of a subject's plan moves no generation, so
+  ** the memo must not answer from what it remembered. */
+  rc = sqlite3_open(":memory:", &db);
+  check(rc == SQLITE_OK && query(db, CONFIG, 0, 0) == SQLITE_OK &&
+            query(db, "INSERT INTO ent_subjects(subject, plan) VALUES ('t', 'pro')", 0, 0) ==
+                SQLITE_OK,
+        "a subject on pro");
+  check(query(db, "SELECT plan_allows('t', 'sso'), plan_allows('t', 'sso')", out, sizeof(out)) ==
+                SQLITE_OK &&
+            strcmp(out, "1") == 0,
+        "pro allows sso (and the memo remembers the subject)");
+  check(
+      sqlite3_db_config(db, SQLITE_DBCONFIG_ENABLE_TRIGGER, 0, (int *)0) == SQLITE_OK &&
+          query(db, "UPDATE ent_subjects SET plan = 'free' WHERE subject = 't'", 0, 0) == SQLITE_OK,
+      "with triggers off, the plan changed by plain SQL");
+  check(query(db, "SELECT plan_allows('t', 'sso')", out, sizeof(out)) == SQLITE_OK &&
+            strcmp(out, "0") == 0,
+        "the next call sees the new plan, not the remembered one");
+  check(sqlite3_close(db) == SQLITE_OK, "close after the triggers-off case");
+
   /* a connection that never used the extension */
   rc = sqlite3_open(":memory:", &db);
   check(rc == SQLITE_OK && sqlite3_close(db) == SQLITE_OK, "an unused connection closes");
