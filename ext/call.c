@@ -50,6 +50,13 @@ static int savepoint_open(Call *k) {
 ** transaction. lazy: inside a transaction that already writes, the
 ** savepoint waits for savepoint_open() (the fast path of fast_write() undoes
 ** its one write itself instead, and saves the two statements). */
+/* Whether the connection has no database attached besides main and temp
+** (sqlite3_db_name() is in SQLite 3.39 and later; before, assume others). */
+static int main_only(sqlite3 *db) {
+  return sqlite3_libversion_number() >= 3039000 && sqlite3_db_name(db, 2) == 0 &&
+         sqlite3_db_readonly(db, "main") == 0; /* read only: the lock statement says so */
+}
+
 int ent_call_begin(Call *k, int lazy) {
   sqlite3_stmt *st;
   int rc;
@@ -57,6 +64,19 @@ int ent_call_begin(Call *k, int lazy) {
   if (lazy && !k->c->app_writes && !sqlite3_get_autocommit(k->c->db) &&
       sqlite3_txn_state(k->c->db, "main") == SQLITE_TXN_WRITE) {
     k->lazy = 1;
+    return SQLITE_OK;
+  }
+  if (sqlite3_get_autocommit(k->c->db) && sqlite3_txn_state(k->c->db, 0) != SQLITE_TXN_WRITE &&
+      main_only(k->c->db)) {
+    /* no writing statement runs (it would hold a write transaction), and
+    ** BEGIN IMMEDIATE locks no other database: one statement instead of a
+    ** savepoint and the lock statement */
+    if (!(st = ent_stmt(k->c, ST_BEGIN_IMMEDIATE, &k->e))) return k->e.code;
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) return lock_error(k, rc);
+    k->own_txn = 1;
+    k->began = 1;
     return SQLITE_OK;
   }
   if (savepoint_open(k) != SQLITE_OK) return k->e.code;
@@ -88,6 +108,20 @@ void ent_call_undo_step(Call *k, int id) {
 
 int ent_call_end(Call *k, int ok) {
   int rc;
+  if (k->own_txn) {
+    k->own_txn = 0;
+    if (ok) {
+      sqlite3_stmt *st = ent_stmt(k->c, ST_COMMIT, &k->e);
+      if (!st) return k->e.code;
+      rc = sqlite3_step(st);
+      sqlite3_reset(st);
+      if (rc == SQLITE_DONE) return SQLITE_OK;
+      ent_err_db(&k->e, k->c->db, rc, "committing");
+    }
+    /* undo: everything since its BEGIN, unless SQLite already did */
+    if (!sqlite3_get_autocommit(k->c->db)) ent_call_undo_step(k, ST_ROLLBACK_ALL);
+    return k->e.code ? k->e.code : SQLITE_ERROR;
+  }
   if (!k->savepoint) return SQLITE_OK;
   k->savepoint = 0;
   if (ok) {

@@ -32,6 +32,7 @@ typedef struct Call {
   EntErr e;
   int savepoint;     /* our savepoint is open */
   int lazy;          /* it is not open yet: see ent_call_begin() */
+  int own_txn;       /* no savepoint: the call's own BEGIN IMMEDIATE (autocommit) */
   int began;         /* it began the transaction (the call came in autocommit) */
   int denied;        /* a denial, for try_consume_quota */
   int has_remaining; /* the result is a number, else NULL */

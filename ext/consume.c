@@ -433,7 +433,7 @@ int ent_write(EntConn *c, int kind, const char *fn, int argc, sqlite3_value **ar
     k.now = at ? *at : ent_now(c);
     c->own_changes = 0;
     rc = run(&k);
-    int began = k.began && k.savepoint;
+    int began = k.began && (k.savepoint || k.own_txn);
     if (ent_call_end(&k, rc == SQLITE_OK || k.denied) != SQLITE_OK && rc == SQLITE_OK)
       rc = k.e.code;
     if (rc == SQLITE_OK) {

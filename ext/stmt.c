@@ -22,6 +22,10 @@ struct EntCache {
 
 static const char *const SQL[ST_COUNT] = {
     [ST_SAVEPOINT] = "SAVEPOINT entitlements_call",
+    /* a call in autocommit, on a connection with no attached database:
+    ** the transaction and the write lock in one statement (call.c) */
+    [ST_BEGIN_IMMEDIATE] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
     [ST_RELEASE] = "RELEASE entitlements_call",
     [ST_ROLLBACK_TO] = "ROLLBACK TO entitlements_call",
     [ST_ROLLBACK_ALL] = "ROLLBACK",

@@ -98,5 +98,35 @@ out = subprocess.run([sys.executable, "-c", script, copy_dir], capture_output=Tr
 check(out.returncode == 0 and out.stdout == "('{\"x\":1}', 1)\nclosed\n",
       "a second copy of the library keeps working after the first is unloaded",
       f"rc {out.returncode}: {out.stdout}{out.stderr}")
+# In autocommit a call takes only main's write lock: with another database
+# attached (and write-locked by another connection) it still succeeds, where
+# BEGIN IMMEDIATE (which the call uses when nothing is attached) would wait.
+for f in ("dist/test-tmp/lock-main.db", "dist/test-tmp/lock-aux.db"):
+    if os.path.exists(f):
+        os.remove(f)
+m = sqlite3.connect("dist/test-tmp/lock-main.db", isolation_level=None, timeout=0)
+m.enable_load_extension(True)
+m.load_extension("dist/entitlements")
+m.execute("SELECT entitlements_load('{\"plans\": {\"free\": {\"default\": true, \"features\": {\"images\": {\"limit\": 100}}}}}')")
+h = sqlite3.connect("dist/test-tmp/lock-main.db", isolation_level=None, timeout=0)
+h.execute("ATTACH 'dist/test-tmp/lock-aux.db' AS aux")
+h.execute("CREATE TABLE IF NOT EXISTS aux.t(x)")
+h.execute("BEGIN")
+h.execute("INSERT INTO aux.t VALUES (1)")
+m.execute("ATTACH 'dist/test-tmp/lock-aux.db' AS aux")
+try:
+    got = m.execute("SELECT consume_quota('a', 'images', 1)").fetchone()[0]
+except sqlite3.Error as e:
+    got = str(e)
+check(got == 99, "a call with a write-locked database attached takes only main's lock", repr(got))
+m.execute("DETACH aux")
+check(m.execute("SELECT consume_quota('a', 'images', 1)").fetchone()[0] == 98,
+      "and with nothing attached (BEGIN IMMEDIATE) it commits")
+h.execute("ROLLBACK")
+check(sqlite3.connect("dist/test-tmp/lock-main.db").execute(
+    "SELECT used FROM ent_counters WHERE subject = 'a'").fetchone()[0] == 2,
+    "both calls are committed")
+h.close()
+m.close()
 print(f"python: {passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)
