@@ -107,25 +107,11 @@ void ent_call_undo_step(Call *k, int id) {
 }
 
 int ent_call_end(Call *k, int ok) {
-  int rc;
-  if (k->own_txn) {
-    k->own_txn = 0;
-    if (ok) {
-      sqlite3_stmt *st = ent_stmt(k->c, ST_COMMIT, &k->e);
-      if (!st) return k->e.code;
-      rc = sqlite3_step(st);
-      sqlite3_reset(st);
-      if (rc == SQLITE_DONE) return SQLITE_OK;
-      ent_err_db(&k->e, k->c->db, rc, "committing");
-    }
-    /* undo: everything since its BEGIN, unless SQLite already did */
-    if (!sqlite3_get_autocommit(k->c->db)) ent_call_undo_step(k, ST_ROLLBACK_ALL);
-    return k->e.code ? k->e.code : SQLITE_ERROR;
-  }
-  if (!k->savepoint) return SQLITE_OK;
-  k->savepoint = 0;
-  if (ok) {
-    sqlite3_stmt *st = ent_stmt(k->c, ST_RELEASE, &k->e);
+  int rc, own = k->own_txn;
+  if (!own && !k->savepoint) return SQLITE_OK;
+  k->own_txn = k->savepoint = 0;
+  if (ok) { /* COMMIT of its own transaction, or RELEASE of its savepoint */
+    sqlite3_stmt *st = ent_stmt(k->c, own ? ST_COMMIT : ST_RELEASE, &k->e);
     if (!st) return k->e.code;
     rc = sqlite3_step(st);
     sqlite3_reset(st);
@@ -134,7 +120,9 @@ int ent_call_end(Call *k, int ok) {
   }
   /* Undo. SQLite may already have rolled back the whole transaction (out of
   ** memory, disk full, I/O error), taking our savepoint with it; and a
-  ** failed RELEASE that was the commit leaves the transaction open. */
+  ** failed COMMIT or RELEASE that was the commit leaves the transaction
+  ** open. A call that began the transaction (own_txn or not) rolls it all
+  ** back. */
   if (k->began) {
     if (!sqlite3_get_autocommit(k->c->db)) ent_call_undo_step(k, ST_ROLLBACK_ALL);
   } else {

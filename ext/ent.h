@@ -428,9 +428,10 @@ int ent_memo_check(EntConn *c, EntErr *e);
 void ent_memo_release(EntConn *c); /* ends the read a check started outside a transaction */
 int ent_memo_subject(EntConn *c, const char *subject, EntRow *out);
 void ent_memo_put_subject(EntConn *c, const char *subject, const EntRow *row);
-/* hint = 1: any remembered value, to be verified by a guarded write. */
+/* An exact counter: read at the current data version, outside a write
+** transaction (a write uses ent_memo_counter_slot()'s hint instead). */
 int ent_memo_counter(EntConn *c, const char *subject, const char *feature, const char *period,
-                     const char *start, int hint, EntCounterMemo *out);
+                     const char *start, EntCounterMemo *out);
 /* exact = 1: read in this call outside a write transaction; v NULL: forget. */
 void ent_memo_put_counter(EntConn *c, const char *subject, const char *feature, const char *period,
                           const char *start, int exact, const EntCounterMemo *v);
@@ -438,7 +439,6 @@ void ent_memo_put_counter(EntConn *c, const char *subject, const char *feature, 
 ** after: valid until the next call that changes the memo. */
 EntCounterMemo *ent_memo_counter_slot(EntConn *c, const char *subject, const char *feature,
                                       const char *period, const char *start);
-int64_t ent_memo_changes(EntConn *c);
 /* After a call's own writes (counted in c->own_changes). */
 void ent_memo_own_writes(EntConn *c);
 /* After a call committed the transaction it began: its own commit moved the

@@ -289,10 +289,6 @@ void ent_memo_committed(EntConn *c) {
   }
 }
 
-int64_t ent_memo_changes(EntConn *c) {
-  return c->memo ? c->memo->changes : -1;
-}
-
 /* ---- subjects ------------------------------------------------------------ */
 
 int ent_memo_subject(EntConn *c, const char *subject, EntRow *out) {
@@ -386,17 +382,17 @@ static CtrEnt **ctr_find(EntMemo *m, const char *key, int klen, uint32_t h) {
 }
 
 int ent_memo_counter(EntConn *c, const char *subject, const char *feature, const char *period,
-                     const char *start, int hint, EntCounterMemo *out) {
+                     const char *start, EntCounterMemo *out) {
   EntMemo *m = c->memo;
   char key[512];
   int klen;
   uint32_t h;
   CtrEnt **pp;
-  if (!m || (!hint && !m->ctr_ok)) return 0;
+  if (!m || !m->ctr_ok) return 0;
   if ((klen = ctr_key(key, sizeof(key), subject, feature, period, start)) < 0) return 0;
   h = hash(key, klen);
   pp = ctr_find(m, key, klen, h);
-  if (!*pp || (!hint && (*pp)->epoch != m->cepoch)) return 0;
+  if (!*pp || (*pp)->epoch != m->cepoch) return 0;
   *out = (*pp)->v;
   return 1;
 }

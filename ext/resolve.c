@@ -661,7 +661,7 @@ int ent_usage_load(EntConn *c, const EntSubject *s, const EntFeature *f, int64_t
   {
     EntCounterMemo v;
     if (ent_memo_counter(c, ent_counter_subject(s, f), f->feature, ent_period_name(f->period),
-                         u->start_text, 0, &v)) {
+                         u->start_text, &v)) {
       u->used = v.used;
       u->from_grants = v.from_grants;
       u->has_grants = v.has_grants;
