@@ -24,6 +24,14 @@ class Err(Exception):
         self.kind, self.why = kind, why
 
 
+def cache_size(before, size=None):
+    """entitlements_cache([size]): the connection's memo size before the call;
+    a size is an integer from 0 (off) to 1000000. Answers never depend on it."""
+    if size is not None and (type(size) is not int or size < 0 or size > 1000000):
+        raise Err("error", "entitlements_cache: size must be an integer from 0 (off) to 1000000")
+    return before
+
+
 def to_dt(ms):
     return EPOCH + dt.timedelta(milliseconds=ms)
 

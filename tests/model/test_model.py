@@ -145,6 +145,8 @@ class Differential(RuleBasedStateMachine):
         self.db2 = connect()
         self.m = M.Model()
         self.in_txn = None
+        # each connection's memo size (entitlements_cache), as the model sees it
+        self.cache = [0 if os.environ.get('MODEL_MEMO') == '0' else 16384] * 2
 
     def teardown(self):
         self.db.close()
@@ -353,6 +355,25 @@ class Differential(RuleBasedStateMachine):
         want = ("ok", len(self.m.events) - len(kept))
         self.m.events = kept
         self.same("usage_purge", got, want)
+
+    @rule(which=st.integers(0, 1),
+          size=st.one_of(st.none(), st.sampled_from([0, 1, 2, 3, 16384]), st.integers(-2, 2),
+                         st.just(1000001), st.just("100")))
+    def cache(self, which, size):
+        """entitlements_cache([size]) on either connection: the size before,
+        or the refusal; tiny sizes make the memo empty itself often, and every
+        read after this step must still equal the model."""
+        if "cache" in SKIP:
+            return
+        db = (self.db, self.db2)[which]
+        if size is None:
+            got = real_call(db, "SELECT entitlements_cache()")
+        else:
+            got = real_call(db, "SELECT entitlements_cache(?)", (size,))
+        want = model_call(M.cache_size, self.cache[which], size)
+        self.same(f"entitlements_cache({size!r})", got, want)
+        if want[0] == "ok" and size is not None:
+            self.cache[which] = size
 
     @rule(commit=st.booleans())
     def transaction(self, commit):
