@@ -21,7 +21,7 @@ SQLITE_EXTENSION_INIT3
 #define ENT_VERSION "0.1.0"
 #define ENT_MAX_ALERTS 32                        /* alert thresholds per entitlement */
 #define ENT_ALERTS_TEXT (ENT_MAX_ALERTS * 6 + 8) /* them as JSON text: "[1,...,1000]" */
-#define ENT_SCHEMA_VERSION 4
+#define ENT_SCHEMA_VERSION 5
 
 #ifndef SQLITE_CONSTRAINT_FUNCTION
 #define SQLITE_CONSTRAINT_FUNCTION (SQLITE_CONSTRAINT | (4 << 8))

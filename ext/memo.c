@@ -233,7 +233,12 @@ int ent_memo_check(EntConn *c, EntErr *e) {
   }
   if (txn != SQLITE_TXN_NONE && m->known) {
     sqlite3_file_control(c->db, "main", SQLITE_FCNTL_DATA_VERSION, &dv);
-    if (dv == m->dv && ch == m->changes) {
+    /* one change more is not a subject change: every write the memo cares
+    ** about also sets subjects_generation in the same statement, two rows at
+    ** least (schema.sql keeps that row from being deleted). It is what an
+    ** INSERT INTO usage_events leaves: its own row, counted when it ends. */
+    if (dv == m->dv && (ch == m->changes || ch == m->changes + 1)) {
+      m->changes = ch;
       m->subj_ok = 1;
       m->ctr_ok = txn != SQLITE_TXN_WRITE;
       return SQLITE_OK;

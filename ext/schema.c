@@ -98,6 +98,109 @@ static const char MIGRATE_2_TO_3[] =
 ** counters) and ent_subjects_lookup (every column a call reads of a
 ** subject, so that resolving one is a single probe). */
 
+/* Version 4 to 5 (older versions take it too): besides the triggers above,
+** ent_counters becomes a rowid
+** table (why: sql/schema.sql). SQLite's way to change a table's kind: the
+** old one is renamed aside, the DDL creates the new one, the rows are copied
+** and the old table dropped. The app's own indexes and triggers on
+** ent_counters would go with the old table, so their SQL is read first and
+** run again at the end. The rename runs with legacy_alter_table on so that
+** the app's views and other triggers, which name ent_counters, are not
+** rewritten to follow the old table, and are not parsed while it is aside. */
+/* The generation triggers count two changes from schema 5 on (memo.c,
+** sql/schema.sql); the DDL creates them again. */
+static const char MIGRATE_4_TO_5[] =
+    "DROP TRIGGER IF EXISTS main.ent_subjects_gen_i;"
+    "DROP TRIGGER IF EXISTS main.ent_subjects_gen_u;"
+    "DROP TRIGGER IF EXISTS main.ent_subjects_gen_d;"
+    "DROP TRIGGER IF EXISTS main.ent_overrides_gen_i;"
+    "DROP TRIGGER IF EXISTS main.ent_overrides_gen_u;"
+    "DROP TRIGGER IF EXISTS main.ent_overrides_gen_d;"
+    "DROP TRIGGER IF EXISTS main.ent_grants_gen_i;"
+    "DROP TRIGGER IF EXISTS main.ent_grants_gen_u;"
+    "DROP TRIGGER IF EXISTS main.ent_grants_gen_d;"
+    "DROP TRIGGER IF EXISTS main.ent_meta_gen_i;"
+    "DROP TRIGGER IF EXISTS main.ent_meta_gen_u;"
+    "DROP TRIGGER IF EXISTS main.ent_meta_gen_d;";
+
+typedef struct AppObjects {
+  char **sql;
+  int n;
+} AppObjects;
+
+static void app_objects_free(AppObjects *o) {
+  int i;
+  for (i = 0; i < o->n; i++) sqlite3_free(o->sql[i]);
+  sqlite3_free(o->sql);
+  o->sql = 0;
+  o->n = 0;
+}
+
+/* Whether ent_counters is still the WITHOUT ROWID table of schema 1 to 4
+** (not when it is missing: the DDL creates it). */
+static int counters_without_rowid(EntConn *c) {
+  sqlite3_stmt *st = 0;
+  int exists = 0, rowid;
+  if (sqlite3_prepare_v2(c->db,
+                         "SELECT 1 FROM main.sqlite_master WHERE type = 'table' AND name = "
+                         "'ent_counters'",
+                         -1, &st, 0) == SQLITE_OK) {
+    exists = sqlite3_step(st) == SQLITE_ROW;
+  }
+  sqlite3_finalize(st);
+  st = 0;
+  if (!exists) return 0;
+  rowid = sqlite3_prepare_v2(c->db, "SELECT rowid FROM main.ent_counters", -1, &st, 0) == SQLITE_OK;
+  sqlite3_finalize(st);
+  return !rowid;
+}
+
+static int counters_aside(EntConn *c, AppObjects *o, char **msg) {
+  sqlite3_stmt *st = 0;
+  int rc, legacy = 0;
+  rc = sqlite3_prepare_v2(c->db,
+                          "SELECT sql FROM main.sqlite_master WHERE tbl_name = 'ent_counters' AND "
+                          "type IN ('index', 'trigger') AND sql IS NOT NULL AND name <> "
+                          "'ent_counters_current' ORDER BY rowid",
+                          -1, &st, 0);
+  while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+    char **grown = sqlite3_realloc64(o->sql, sizeof(char *) * (size_t)(o->n + 1));
+    char *sql = sqlite3_mprintf("%s", (const char *)sqlite3_column_text(st, 0));
+    if (grown) o->sql = grown;
+    if (!grown || !sql) {
+      sqlite3_free(sql);
+      rc = SQLITE_NOMEM;
+      break;
+    }
+    o->sql[o->n++] = sql;
+    rc = SQLITE_OK;
+  }
+  if (rc == SQLITE_DONE) rc = SQLITE_OK;
+  sqlite3_finalize(st);
+  if (rc != SQLITE_OK) return rc;
+  rc = sqlite3_db_config(c->db, SQLITE_DBCONFIG_LEGACY_ALTER_TABLE, -1, &legacy);
+  if (rc == SQLITE_OK) rc = sqlite3_db_config(c->db, SQLITE_DBCONFIG_LEGACY_ALTER_TABLE, 1, 0);
+  if (rc != SQLITE_OK) return rc;
+  rc = sqlite3_exec(c->db,
+                    "ALTER TABLE main.ent_counters RENAME TO ent_counters_v4;"
+                    "DROP INDEX IF EXISTS main.ent_counters_current;",
+                    0, 0, msg);
+  sqlite3_db_config(c->db, SQLITE_DBCONFIG_LEGACY_ALTER_TABLE, legacy, 0);
+  return rc;
+}
+
+static int counters_back(EntConn *c, AppObjects *o, char **msg) {
+  int i, rc = sqlite3_exec(
+             c->db,
+             "INSERT INTO main.ent_counters(subject, feature, period, period_start, period_end, "
+             "used, unlogged, from_grants) SELECT subject, feature, period, period_start, "
+             "period_end, used, unlogged, from_grants FROM main.ent_counters_v4;"
+             "DROP TABLE main.ent_counters_v4;",
+             0, 0, msg);
+  for (i = 0; rc == SQLITE_OK && i < o->n; i++) rc = sqlite3_exec(c->db, o->sql[i], 0, 0, msg);
+  return rc;
+}
+
 /* Creates the schema, or migrates an older one in place. Idempotent, and
 ** cheap when the schema is current (one indexed read) unless repair is set:
 ** then the DDL runs again, restoring any dropped index or trigger. */
@@ -106,15 +209,21 @@ int ent_schema_ensure(EntConn *c, int repair, EntErr *e) {
   int rc;
   char *msg = 0;
   EntSavepoint sp;
+  AppObjects app = {0, 0};
+  int rebuild = 0;
   if (schema_version(c, &v, e) != SQLITE_OK) return e->code;
   if (v == ENT_SCHEMA_VERSION && !repair) return SQLITE_OK;
   if (v > ENT_SCHEMA_VERSION) return newer_schema(e, v);
-  /* v == 0: a new database (or a repair); v == 1: migrate in place first,
-  ** in the same savepoint, then the DDL creates what is new. */
+  /* v == 0: a new database (or a repair); v == 1 to 4: migrate in place,
+  ** in the same savepoint, around the DDL that creates what is new. */
   if (ent_sp_open(c, &sp, "entitlements_init", e) != SQLITE_OK) return e->code;
   rc = v == 1 ? sqlite3_exec(c->db, MIGRATE_1_TO_2, 0, 0, &msg) : SQLITE_OK;
   if (rc == SQLITE_OK && (v == 1 || v == 2)) rc = sqlite3_exec(c->db, MIGRATE_2_TO_3, 0, 0, &msg);
+  if (rc == SQLITE_OK && v >= 1 && v <= 4) rc = sqlite3_exec(c->db, MIGRATE_4_TO_5, 0, 0, &msg);
+  if (rc == SQLITE_OK && (rebuild = counters_without_rowid(c))) rc = counters_aside(c, &app, &msg);
   if (rc == SQLITE_OK) rc = sqlite3_exec(c->db, ENT_SCHEMA_SQL, 0, 0, &msg);
+  if (rc == SQLITE_OK && rebuild) rc = counters_back(c, &app, &msg);
+  app_objects_free(&app);
   if (rc == SQLITE_OK) {
     char *sql = sqlite3_mprintf(
         "INSERT INTO main.ent_meta(key, value) VALUES ('schema_version', %d) "

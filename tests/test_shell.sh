@@ -45,13 +45,52 @@ got=$({ sqlite3 "$v1" ".load dist/entitlements" "SELECT entitlements_clock('2026
     "INSERT INTO ent_subjects(subject, plan, billing_anchor) VALUES ('n', 'free', 'now')" 2>&1; })
 want="2026-11-22 10:00:00
 1
-4
+5
 1|1
 80|NULL
 80|day
 ok
 Error: stepping, entitlements: ent_subjects.trial_ends_at, grace_ends_at and billing_anchor must be NULL, a fixed time (not 'now') on a real day such as '2026-11-22 10:00:00', or unix seconds in years 0000 to 9999 (19)"
 check "a version-1 database is migrated in place (data kept, new triggers)" test "$got" = "$want"
+[ "$got" = "$want" ] || diff <(echo "$got") <(echo "$want")
+
+# A database made by version 4 (tests/fixtures/schema_v4.sql, as it shipped):
+# ent_counters becomes a rowid table with its rows, and the app's own index
+# and trigger on it, and its view over it, still work.
+v4=dist/test-tmp/v4.db
+rm -f "$v4"
+sqlite3 "$v4" < tests/fixtures/schema_v4.sql
+sqlite3 "$v4" "INSERT OR REPLACE INTO ent_meta(key, value) VALUES ('schema_version', 4);
+INSERT INTO ent_counters(subject, feature, period, period_start, period_end, used) VALUES ('u', 'images', 'month', '2026-11-01 00:00:00', '2026-12-01 00:00:00', 8);
+INSERT INTO ent_events(at, subject, feature, amount, kind, period, period_start) VALUES ('2026-11-22 10:00:00', 'u', 'images', 8, 'consume', 'month', '2026-11-01 00:00:00');
+CREATE TABLE app_log(what TEXT);
+CREATE TRIGGER app_counter AFTER UPDATE ON ent_counters BEGIN INSERT INTO app_log VALUES ('used ' || NEW.used); END;
+CREATE INDEX app_by_used ON ent_counters(used);
+CREATE VIEW app_usage AS SELECT subject, sum(used) AS total FROM ent_counters GROUP BY subject;"
+got=$(sqlite3 "$v4" ".load dist/entitlements" "SELECT entitlements_clock('2026-11-22 10:00:00')" \
+  "SELECT entitlements_load('{\"plans\": {\"free\": {\"default\": true, \"features\": {\"images\": {\"limit\": 10}}}}}')" \
+  "SELECT value FROM ent_meta WHERE key = 'schema_version'" \
+  "SELECT consume_quota('u', 'images', 1)" \
+  "SELECT rowid, subject, used FROM ent_counters" \
+  "SELECT * FROM app_log" "SELECT * FROM app_usage" \
+  "SELECT name FROM sqlite_master WHERE name LIKE 'app_%' OR name LIKE 'ent_counters%' ORDER BY name" \
+  "SELECT entitlements_check()" "PRAGMA integrity_check" 2>&1)
+want="2026-11-22 10:00:00
+1
+5
+1
+1|u|9
+used 9
+u|9
+app_by_used
+app_counter
+app_log
+app_usage
+ent_counters
+ent_counters_current
+ok
+ok"
+check "a version-4 database is migrated in place (rowid counters, the app's index, trigger and view kept)" test "$got" = "$want"
 [ "$got" = "$want" ] || diff <(echo "$got") <(echo "$want")
 
 if command -v clang-format >/dev/null 2>&1; then
