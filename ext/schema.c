@@ -95,8 +95,9 @@ static const char MIGRATE_2_TO_3[] =
 
 /* Version 3 to 4 needs no step of its own: the DDL adds the indexes
 ** ent_counters_current (usage_summary's one read of a subject's current
-** counters) and ent_subjects_lookup (every column a call reads of a
-** subject, so that resolving one is a single probe). */
+** counters; schema 5 drops it, ent_counters' own key now begins with
+** subject, period_start) and ent_subjects_lookup (every column a call reads
+** of a subject, so that resolving one is a single probe). */
 
 /* Version 4 to 5 (older versions take it too): besides the triggers above,
 ** ent_counters becomes a rowid

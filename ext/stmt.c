@@ -138,8 +138,8 @@ static const char *const SQL[ST_COUNT] = {
         "DELETE FROM main.ent_counters WHERE subject = ?1 AND feature = ?2 AND period = ?3 AND "
         "period_start = ?4 AND used = ?6 AND unlogged = ?8 AND from_grants = 0",
     /* usage_summary: a subject's counters of the current periods (from ?2
-    ** on; lifetime ones, whose period_start is '', when ?3), by the index
-    ** ent_counters_current, not its whole history */
+    ** on; lifetime ones, whose period_start is '', when ?3), as ranges of
+    ** ent_counters' key (subject, period_start, ...), not its whole history */
     [ST_COUNTERS_CURRENT] =
         "SELECT feature, period, period_start, used, from_grants FROM main.ent_counters WHERE "
         "subject = ?1 AND period_start >= ?2 UNION ALL SELECT feature, period, period_start, "

@@ -181,8 +181,8 @@ static int rate_row(EntConn *conn, const EntSubject *s, const EntFeature *f, int
   return SQLITE_OK;
 }
 
-/* The subject's counters of the current periods, in one statement (the
-** index ent_counters_current: subject, period_start), matched to the rows
+/* The subject's counters of the current periods, in one statement (a range
+** of ent_counters' key: subject, period_start, ...), matched to the rows
 ** that wait for them (need[i]). A row of another period, or of a feature
 ** whose period changed, matches no row and is skipped. */
 static int current_counters(EntConn *conn, const char *subject, Row *rows, EntUsage *us,

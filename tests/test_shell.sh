@@ -87,7 +87,6 @@ app_counter
 app_log
 app_usage
 ent_counters
-ent_counters_current
 ok
 ok"
 check "a version-4 database is migrated in place (rowid counters, the app's index, trigger and view kept)" test "$got" = "$want"
