@@ -18,6 +18,9 @@
 **  - A write transaction that holds its own uncommitted subject changes
 **    (the generation moved while it was open) uses no memo at all until it
 **    ends: its rows could be rolled back without the generation showing it.
+**    A memo first proven inside a write transaction cannot know whether the
+**    transaction changed subjects before, so it reads the generation on
+**    every call until the transaction ends (a ROLLBACK TO shows there).
 **  - Counters are exact for reads only outside a write transaction and only
 **    at the data version they were read at (SQLITE_FCNTL_DATA_VERSION: it
 **    moves with every commit, ours or another connection's). Inside a write
@@ -66,6 +69,12 @@ struct EntMemo {
   int pinned; /* ST_GENS holds the call's read transaction */
   int dirty;  /* a write transaction with its own subject changes is open */
   unsigned dirty_dv;
+  /* first proven inside a write transaction: what it read may be its own
+  ** uncommitted subject changes, which a ROLLBACK TO would undo without
+  ** moving the data version or the change count; so the generation is read
+  ** again on every call until that transaction ends */
+  int recheck;
+  unsigned recheck_dv;
   /* for this call */
   int subj_ok, ctr_ok;
   /* admission: a subject or counter enters the table the second time it is
@@ -231,7 +240,11 @@ int ent_memo_check(EntConn *c, EntErr *e) {
     m->dirty = 0;
     m->known = 0;
   }
-  if (txn != SQLITE_TXN_NONE && m->known) {
+  if (m->recheck) {
+    sqlite3_file_control(c->db, "main", SQLITE_FCNTL_DATA_VERSION, &dv);
+    if (txn != SQLITE_TXN_WRITE || dv != m->recheck_dv) m->recheck = 0;
+  }
+  if (txn != SQLITE_TXN_NONE && m->known && !m->recheck) {
     sqlite3_file_control(c->db, "main", SQLITE_FCNTL_DATA_VERSION, &dv);
     /* one change more is not a subject change: every write the memo cares
     ** about also sets subjects_generation in the same statement, two rows at
@@ -262,6 +275,10 @@ int ent_memo_check(EntConn *c, EntErr *e) {
       m->dirty_dv = m->dv;
       m->known = 0;
       return SQLITE_OK;
+    }
+    if (txn == SQLITE_TXN_WRITE && !was_known) {
+      m->recheck = 1;
+      m->recheck_dv = m->dv;
     }
     m->known = 1;
     m->subj_ok = 1;
