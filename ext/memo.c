@@ -75,6 +75,11 @@ struct EntMemo {
   ** again on every call until that transaction ends */
   int recheck;
   unsigned recheck_dv;
+  /* a memo that is seldom right costs more than it saves (a proof read and
+  ** an entry per call, on a pass over many subjects): when fewer than one
+  ** lookup in MEMO_FEW_HITS of the last MEMO_WINDOW found its subject, the
+  ** next MEMO_REST calls run as with no memo */
+  unsigned looks, hits, rest;
   /* for this call */
   int subj_ok, ctr_ok;
   /* admission: a subject or counter enters the table the second time it is
@@ -82,6 +87,8 @@ struct EntMemo {
   ** so a pass over many subjects seen once does not churn the table */
   uint64_t seen_subj[1024], seen_ctr[1024];
 };
+
+enum { MEMO_WINDOW = 512, MEMO_FEW_HITS = 8, MEMO_REST = 4096 };
 
 /* Sets the entry's bit; whether it was set already. */
 static int admit(uint64_t *bits, uint32_t h) {
@@ -229,6 +236,18 @@ int ent_memo_check(EntConn *c, EntErr *e) {
       return SQLITE_OK;
     }
   }
+  if (m->rest || m->looks >= MEMO_WINDOW) {
+    if (!m->rest && m->hits * MEMO_FEW_HITS >= m->looks) {
+      m->looks = m->hits = 0; /* worth it: on */
+    } else {
+      if (!m->rest) m->rest = MEMO_REST;
+      m->looks = m->hits = 0;
+      /* off: when it comes back it knows nothing (and a write transaction
+      ** still open then is rechecked on every call, see recheck above) */
+      m->known = m->dirty = m->recheck = 0;
+      if (--m->rest) return SQLITE_OK;
+    }
+  }
   txn = sqlite3_txn_state(c->db, "main");
   ch = sqlite3_total_changes64(c->db);
   if (m->dirty) {
@@ -321,10 +340,12 @@ int ent_memo_subject(EntConn *c, const char *subject, EntRow *out) {
   if (!m || !m->subj_ok) return 0;
   n = (int)strlen(subject);
   h = hash(subject, n);
+  m->looks++;
   for (p = m->sb[h & (m->nb - 1)]; p; p = p->next) {
     if (p->h == h && strcmp(p->key, subject) == 0) {
       if (p->sgen != m->sgen) return 0;
       *out = p->row;
+      m->hits++;
       return 1;
     }
   }
