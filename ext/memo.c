@@ -76,10 +76,13 @@ struct EntMemo {
   int recheck;
   unsigned recheck_dv;
   /* a memo that is seldom right costs more than it saves (a proof read and
-  ** an entry per call, on a pass over many subjects): when fewer than one
-  ** lookup in MEMO_FEW_HITS of the last MEMO_WINDOW found its subject, the
-  ** next MEMO_REST calls run as with no memo */
+  ** an entry per call, on a pass over more subjects than it holds): when it
+  ** has had to empty a full table (churn) and fewer than one lookup in
+  ** MEMO_FEW_HITS of the last MEMO_WINDOW found its subject, the next
+  ** MEMO_REST calls run as with no memo. A memo still filling up is seldom
+  ** right too, but does not churn. */
   unsigned looks, hits, rest;
+  int churn;
   /* for this call */
   int subj_ok, ctr_ok;
   /* admission: a subject or counter enters the table the second time it is
@@ -237,8 +240,10 @@ int ent_memo_check(EntConn *c, EntErr *e) {
     }
   }
   if (m->rest || m->looks >= MEMO_WINDOW) {
-    if (!m->rest && m->hits * MEMO_FEW_HITS >= m->looks) {
-      m->looks = m->hits = 0; /* worth it: on */
+    int seldom = m->hits * MEMO_FEW_HITS < m->looks;
+    if (!m->rest && !(seldom && m->churn)) {
+      if (!seldom) m->churn = 0;
+      m->looks = m->hits = 0; /* worth it, or filling up: on */
     } else {
       if (!m->rest) m->rest = MEMO_REST;
       m->looks = m->hits = 0;
@@ -383,7 +388,10 @@ void ent_memo_put_subject(EntConn *c, const char *subject, const EntRow *row) {
     }
   }
   if (!found && !admit(m->seen_subj, h)) return; /* first miss: remember only that */
-  if (m->nsubj >= m->cap) clear_subjects(m);
+  if (m->nsubj >= m->cap) {
+    clear_subjects(m);
+    m->churn = 1;
+  }
   p = sqlite3_malloc64(sizeof(*p) + n + 1 + (row->plan ? strlen(row->plan) + 1 : 0) +
                        (row->status ? strlen(row->status) + 1 : 0) +
                        (row->parent ? strlen(row->parent) + 1 : 0));

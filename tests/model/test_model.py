@@ -145,6 +145,7 @@ class Differential(RuleBasedStateMachine):
         self.db2 = connect()
         self.m = M.Model()
         self.in_txn = None
+        self.savepoint = None  # the model's state when SAVEPOINT sp opened
         # each connection's memo size (entitlements_cache), as the model sees it
         self.cache = [0 if os.environ.get('MODEL_MEMO') == '0' else 16384] * 2
 
@@ -388,6 +389,24 @@ class Differential(RuleBasedStateMachine):
             if not commit:
                 self.m.restore(self.in_txn)
             self.in_txn = None
+            self.savepoint = None
+
+    @rule(undo=st.booleans())
+    def savepoint_step(self, undo):
+        """Inside a transaction: SAVEPOINT (the rules that follow run inside
+        it), or its end: ROLLBACK TO (what they did is undone, the transaction
+        goes on) or RELEASE."""
+        if "savepoint" in SKIP or self.in_txn is None:
+            return
+        if self.savepoint is None:
+            self.db.execute("SAVEPOINT sp")
+            self.savepoint = self.m.snapshot()
+        else:
+            if undo:
+                self.db.execute("ROLLBACK TO sp")
+                self.m.restore(self.savepoint)
+            self.db.execute("RELEASE sp")
+            self.savepoint = None
 
     # ---- the reads, after every step -------------------------------------------
 
