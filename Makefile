@@ -19,6 +19,13 @@
 #   make clean    remove dist/
 #
 # Missing build tools and libraries are installed with apt-get (as root).
+# APT_INSTALL installs the packages named in the shell variable $$missing:
+# only what they depend on (no recommended extras: Chromium alone would bring
+# 131 packages, printing and service discovery among them), its output kept
+# in a temporary log that is shown only when the install fails.
+APT_INSTALL = log=$$(mktemp); { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+  apt-get install -y -qq --no-install-recommends $$missing; } >$$log 2>&1 || \
+  { tail -n 30 $$log; rm -f $$log; exit 1; }; rm -f $$log
 
 CC      ?= cc
 CFLAGS  ?= -O2
@@ -44,7 +51,7 @@ deps:
 	[ -x $(PY) ] || missing="$$missing python3"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  $(APT_INSTALL); \
 	fi
 
 dist/gen/schema_sql.h: sql/schema.sql | deps
@@ -78,8 +85,8 @@ dist/faults: tests/c/faults.c tests/c/testlib.h $(SRC) $(HDR) | deps
 
 # The reference model runs on Debian's Python with Debian's Hypothesis.
 model-deps: deps
-	@$(PY) -c 'import hypothesis' 2>/dev/null || { echo "installing: python3-hypothesis"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-hypothesis; }
+	@$(PY) -c 'import hypothesis' 2>/dev/null || { missing=python3-hypothesis; \
+	  echo "installing: $$missing"; $(APT_INSTALL); }
 
 TEST_BINS = dist/entitlements.so dist/runner dist/test_static dist/race dist/crash dist/faults
 
@@ -98,8 +105,8 @@ MATRIX_BINS  = dist/matrix/runner dist/matrix/test_static dist/matrix/race dist/
                dist/matrix/old_sqlite
 
 node-deps:
-	@command -v npm >/dev/null 2>&1 || { echo "installing: nodejs npm"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; }
+	@command -v npm >/dev/null 2>&1 || { missing="nodejs npm"; \
+	  echo "installing: $$missing"; $(APT_INSTALL); }
 
 $(VENDOR)/sqlite3.c: | node-deps
 	@mkdir -p $(VENDOR)
@@ -176,7 +183,7 @@ fuzz-deps: deps
 	ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 || missing="$$missing libclang-rt-dev"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  $(APT_INSTALL); \
 	fi
 
 dist/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz_db.h $(SRC) $(HDR) | fuzz-deps
@@ -211,7 +218,8 @@ faults: dist/faults
 # The suite under valgrind memcheck: the runner and C tests load or link the
 # extension as in make test; any memory error fails the run.
 valgrind: $(TEST_BINS)
-	@command -v valgrind >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq valgrind; }
+	@command -v valgrind >/dev/null 2>&1 || { missing=valgrind; \
+	  echo "installing: $$missing"; $(APT_INSTALL); }
 	@VALGRIND="valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite" \
 	  SKIP_PY=1 bash tests/run_all.sh
 
@@ -223,7 +231,7 @@ bench-deps: deps
 	[ -f /usr/include/valgrind/callgrind.h ] || missing="$$missing valgrind"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  $(APT_INSTALL); \
 	fi
 
 dist/bench/bench: tests/bench/bench.c | bench-deps
@@ -288,7 +296,7 @@ examples-deps: node-deps
 	command -v pkg-config >/dev/null 2>&1 || missing="$$missing pkg-config"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  $(APT_INSTALL); \
 	fi
 
 examples/node/node_modules/.package-lock.json: examples/node/package.json examples/node/package-lock.json | node-deps
