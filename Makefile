@@ -249,6 +249,11 @@ bench-scale: dist/entitlements.so dist/bench/bench
 AMALG_ORDER = entitlements error stmt vtab period plancache memo resolve rate schema config_read config subjects \
               checks call consume grant reset summary events history matrix
 
+# The headers' ent_* function declarations become static in the amalgamation
+# (a later definition without a storage class keeps the internal linkage).
+AMALG_STATIC = sed -E -e '/^(typedef|static|extern|struct|enum|union|\#)/b' \
+  -e 's/^([A-Za-z_][^;(=]*[ *]ent_[a-z0-9_]+\()/static \1/'
+
 amalgamation: dist/entitlements.c dist/entitlements.h
 
 dist/entitlements.c: $(SRC) $(HDR)
@@ -256,15 +261,21 @@ dist/entitlements.c: $(SRC) $(HDR)
 	   echo '/* Build: cc -c entitlements.c (loadable: -fPIC -shared; in an app: -DSQLITE_CORE) with cJSON. */'; \
 	   echo '#define ENT_NO_INIT3'; \
 	   cat dist/gen/schema_sql.h; \
-	   grep -v -e '^SQLITE_EXTENSION_INIT3' -e '^#define ENT_NO_INIT3' ext/ent.h; \
-	   grep -v -e '^#include "ent.h"' ext/config.h; \
-	   grep -v -e '^#include "ent.h"' ext/call.h; \
+	   echo '/* Every function but sqlite3_entitlements_init is static here, so that an app'; \
+	   echo '** linking this file clashes with none of its names. */'; \
+	   { grep -v -e '^SQLITE_EXTENSION_INIT3' -e '^#define ENT_NO_INIT3' ext/ent.h; \
+	     grep -v -e '^#include "ent.h"' ext/config.h; \
+	     grep -v -e '^#include "ent.h"' -e '^extern const char' ext/call.h; } | $(AMALG_STATIC); \
 	   for f in $(AMALG_ORDER); do \
 	     echo "/* ---- ext/$$f.c ---- */"; \
 	     grep -v -e '^#include "ent.h"' -e '^#include "config.h"' -e '^#include "call.h"' \
 	       -e '^#include "schema_sql.h"' \
-	       -e '^#define ENT_NO_INIT3' ext/$$f.c; \
+	       -e '^#define ENT_NO_INIT3' ext/$$f.c | sed -E 's/^const char \*const (ENT_[A-Z_]+\[\])/static const char *const \1/'; \
 	   done; } > $@
+	@mkdir -p dist/gen && $(CC) -c -DSQLITE_CORE -o dist/gen/amalgamation.o $@ && \
+	  n=$$(nm dist/gen/amalgamation.o | awk 'NF == 3 && $$2 ~ /^[TDRBC]$$/ && $$3 != "sqlite3_entitlements_init"' | wc -l); \
+	  rm -f dist/gen/amalgamation.o; \
+	  [ "$$n" -eq 0 ] || { echo "$@ defines $$n global symbols besides sqlite3_entitlements_init"; rm -f $@; exit 1; }
 	@echo "wrote $@ ($$(wc -l < $@) lines)"
 
 dist/entitlements.h: ext/ent.h
@@ -317,19 +328,25 @@ INCLUDEDIR ?= $(PREFIX)/include
 PCDIR      ?= $(LIBDIR)/pkgconfig
 
 # The .pc file is written at install time so it names the PREFIX installed to.
+# Outside /usr its Libs carry an rpath, so a program linked through it starts
+# without LD_LIBRARY_PATH; ldconfig then refreshes the loader's cache (a
+# /usr/local install is found through it too).
+PC_RPATH = $(if $(filter /usr /usr/,$(PREFIX)),,-Wl$(comma)-rpath$(comma)$${libdir})
+comma := ,
 install: dist/entitlements.so dist/entitlements.h
 	@{ echo 'prefix=$(PREFIX)'; echo 'libdir=$(LIBDIR)'; echo 'includedir=$(INCLUDEDIR)'; echo; \
 	   echo 'Name: sqlite-entitlements'; \
 	   echo 'Description: Plans, entitlements and usage metering inside SQLite'; \
 	   echo 'Version: $(VERSION)'; \
 	   echo 'Requires: sqlite3'; \
-	   echo 'Libs: -L$${libdir} -lentitlements'; \
+	   echo 'Libs: -L$${libdir} $(PC_RPATH) -lentitlements'; \
 	   echo 'Cflags: -I$${includedir}'; } > dist/sqlite-entitlements.pc
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PCDIR)
 	install -m 0755 dist/entitlements.so $(DESTDIR)$(LIBDIR)/libentitlements.so
 	ln -sf libentitlements.so $(DESTDIR)$(LIBDIR)/entitlements.so
 	install -m 0644 dist/entitlements.h $(DESTDIR)$(INCLUDEDIR)/sqlite-entitlements.h
 	install -m 0644 dist/sqlite-entitlements.pc $(DESTDIR)$(PCDIR)/sqlite-entitlements.pc
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null 2>&1; then ldconfig; fi
 
 uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libentitlements.so $(DESTDIR)$(LIBDIR)/entitlements.so \

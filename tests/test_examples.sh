@@ -39,6 +39,15 @@ same "node examples/node/libsql.mjs" tests/expected/node-libsql.out node example
 same "tclsh examples/tcl/quickstart.tcl" tests/expected/tcl.out tclsh examples/tcl/quickstart.tcl
 same "examples/embed (amalgamation + SQLite 3.53 + sqlite3_auto_extension)" tests/expected/embed.out \
   dist/examples/embed
+# The README's embedding recipe, verbatim, on a fresh clone's tools: the
+# amalgamation with the system SQLite (same output but the version line).
+readme_cc=$(grep -m1 '^cc -DSQLITE_CORE -I dist -o embed ' README.md)
+check "the README's embedding recipe is the one tested here" test -n "$readme_cc"
+(cd "$T" && ln -sf ../../../dist dist && ln -sf ../../../examples examples && eval "$readme_cc") &&
+  same "the README's embedding recipe (amalgamation + the system SQLite)" \
+    <(sed 1d tests/expected/embed.out) bash -c "'$T/embed' | sed 1d"
+check "the amalgamation defines no global symbol but sqlite3_entitlements_init" bash -c \
+  "cc -c -DSQLITE_CORE -o '$T/amalg.o' dist/entitlements.c && test \"\$(nm '$T/amalg.o' | awk 'NF == 3 && \$2 ~ /^[TDRBC]\$/ {print \$3}')\" = sqlite3_entitlements_init"
 # On a real file: what the Node process committed, a second process (the
 # sqlite3 shell) reads back: 2 exports used and 2 rows saved, the denied 3rd
 # neither counted nor saved.
@@ -83,8 +92,8 @@ int main(void) {
 C
 # shellcheck disable=SC2046
 cc -std=c11 -Wall -Werror -o "$T/pc" "$T/pc.c" $(PKG_CONFIG_PATH="$P/lib/pkgconfig" pkg-config --cflags --libs sqlite-entitlements)
-check "a program built with pkg-config --cflags --libs sqlite-entitlements links and runs" \
-  test "$(LD_LIBRARY_PATH="$P/lib" "$T/pc" 2>&1)" = "$VERSION"
+check "a program built with pkg-config --cflags --libs sqlite-entitlements links and starts (no LD_LIBRARY_PATH)" \
+  test "$(env -u LD_LIBRARY_PATH "$T/pc" 2>&1)" = "$VERSION"
 make --no-print-directory -s uninstall PREFIX="$P" >/dev/null
 check "make uninstall leaves no file behind" test -z "$(find "$P" -type f -o -type l)"
 
