@@ -14,6 +14,7 @@
 #   make bench    every hot call against the same work in plain SQL, and Redis
 #   make bench-scale  the same on 1,000,000 subjects and 10,000,000 ledger rows
 #   make amalgamation  dist/entitlements.c + .h: one file to add to an app's build
+#   make wheel    dist/sqlite_entitlements-VERSION-py3-none-linux_ARCH.whl: the Python package
 #   make install  PREFIX=/usr/local: library, header, pkg-config file (make uninstall)
 #   make format   clang-format the C sources
 #   make clean    remove dist/
@@ -35,8 +36,10 @@ SRC      = $(wildcard ext/*.c)
 HDR      = $(wildcard ext/*.h) dist/gen/schema_sql.h
 PY      := /usr/bin/python3
 VERSION := $(shell sed -n 's/^\#define ENT_VERSION "\(.*\)"/\1/p' ext/ent.h)
+SQLITE_MINIMUM := $(shell sed -n 's/^\#define ENT_SQLITE_MINIMUM "\(.*\)"/\1/p' ext/ent.h)
+WHEEL := dist/sqlite_entitlements-$(VERSION)-py3-none-linux_$(shell uname -m).whl
 
-.PHONY: all deps model-deps fuzz-model faults node-deps examples-deps install uninstall bench-deps demo test asan valgrind fuzz bench bench-scale amalgamation format clean
+.PHONY: all wheel wheel-deps deps model-deps fuzz-model faults node-deps examples-deps install uninstall bench-deps demo test asan valgrind fuzz bench bench-scale amalgamation format clean
 
 all: dist/entitlements.so
 
@@ -149,7 +152,7 @@ dist/matrix/test_static: tests/c/test_static.c tests/c/testlib.h $(SRC) $(HDR) $
 	@mkdir -p dist/matrix
 	$(CC) $(CFLAGS) $(WARN) -DSQLITE_CORE -I$(VENDOR) -Idist/gen -Iext -o $@ $< $(SRC) $(VENDOR)/sqlite3.o -lcjson $(AMALG_LIBS)
 
-test: $(TEST_BINS) $(MATRIX_BINS) $(EXAMPLE_BINS) | examples-deps model-deps
+test: $(TEST_BINS) $(MATRIX_BINS) $(EXAMPLE_BINS) $(WHEEL) | examples-deps model-deps
 	@MATRIX=dist/matrix EXAMPLES=1 bash tests/run_all.sh
 
 demo: dist/entitlements.so
@@ -253,6 +256,32 @@ AMALG_ORDER = entitlements error stmt vtab period plancache memo resolve rate sc
 # (a later definition without a storage class keeps the internal linkage).
 AMALG_STATIC = sed -E -e '/^(typedef|static|extern|struct|enum|union|\#)/b' \
   -e 's/^([A-Za-z_][^;(=]*[ *]ent_[a-z0-9_]+\()/static \1/'
+
+# make wheel: a platform wheel of the Python package (bindings/python) with
+# the compiled library inside, built offline by Debian's python3-build; the
+# version and the SQLite floor come from ext/ent.h. (apsw and sqlite-utils:
+# make test loads the installed package through them too.)
+wheel-deps: deps
+	@missing=""; \
+	$(PY) -c 'import build' 2>/dev/null || missing="$$missing python3-build"; \
+	$(PY) -c 'import setuptools, wheel' 2>/dev/null || missing="$$missing python3-setuptools python3-wheel"; \
+	$(PY) -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3-venv"; \
+	$(PY) -c 'import apsw' 2>/dev/null || missing="$$missing python3-apsw"; \
+	command -v sqlite-utils >/dev/null 2>&1 || missing="$$missing sqlite-utils"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(APT_INSTALL); \
+	fi
+
+wheel: $(WHEEL)
+$(WHEEL): dist/entitlements.so LICENSE $(wildcard bindings/python/*.* bindings/python/sqlite_entitlements/*) | wheel-deps
+	@rm -rf dist/python && mkdir -p dist/python && cp -r bindings/python/. dist/python/
+	@cp dist/entitlements.so LICENSE dist/python/sqlite_entitlements/
+	@sed -i 's/@VERSION@/$(VERSION)/g; s/@SQLITE_MINIMUM@/$(SQLITE_MINIMUM)/g' \
+	  dist/python/pyproject.toml dist/python/sqlite_entitlements/__init__.py
+	@cd dist/python && $(PY) -m build --wheel --no-isolation --outdir .. . >build.log 2>&1 || \
+	  { tail -n 30 build.log; exit 1; }
+	@ls $(WHEEL) >/dev/null && echo "wrote $(WHEEL)"
 
 amalgamation: dist/entitlements.c dist/entitlements.h
 

@@ -19,6 +19,9 @@ SQLITE_EXTENSION_INIT3
 #endif
 
 #define ENT_VERSION "0.1.0"
+/* The oldest SQLite it loads into (RETURNING, UPSERT); packages read it here. */
+#define ENT_SQLITE_MINIMUM "3.35.0"
+#define ENT_SQLITE_MINIMUM_NUMBER 3035000
 #define ENT_MAX_ALERTS 32                        /* alert thresholds per entitlement */
 #define ENT_ALERTS_TEXT (ENT_MAX_ALERTS * 6 + 8) /* them as JSON text: "[1,...,1000]" */
 #define ENT_SCHEMA_VERSION 5

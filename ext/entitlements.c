@@ -57,10 +57,10 @@ __attribute__((visibility("default")))
   EntConn *c;
   int rc;
   SQLITE_EXTENSION_INIT2(pApi);
-  if (sqlite3_libversion_number() < 3035000) {
+  if (sqlite3_libversion_number() < ENT_SQLITE_MINIMUM_NUMBER) {
     if (pzErrMsg) {
       *pzErrMsg = sqlite3_mprintf(
-          "entitlements: needs SQLite 3.35.0 or newer (for RETURNING and "
+          "entitlements: needs SQLite " ENT_SQLITE_MINIMUM " or newer (for RETURNING and "
           "UPSERT), but this program runs SQLite %s; link or load a newer "
           "SQLite library",
           sqlite3_libversion());

@@ -79,6 +79,7 @@ fi
 # program, make install, and the web app in headless Chromium.
 if [ -n "${EXAMPLES:-}" ]; then
   part examples bash tests/test_examples.sh
+  part wheel bash tests/test_wheel.sh
   part webapp node tests/e2e/webapp.test.mjs
 fi
 echo "$passed passed, $failed failed"
