@@ -15,6 +15,7 @@
 #   make bench-scale  the same on 1,000,000 subjects and 10,000,000 ledger rows
 #   make amalgamation  dist/entitlements.c + .h: one file to add to an app's build
 #   make wheel    dist/sqlite_entitlements-VERSION-py3-none-linux_ARCH.whl: the Python package
+#   make npm-pack dist/sqlite-entitlements-VERSION.tgz: the npm package
 #   make install  PREFIX=/usr/local: library, header, pkg-config file (make uninstall)
 #   make format   clang-format the C sources
 #   make clean    remove dist/
@@ -38,8 +39,10 @@ PY      := /usr/bin/python3
 VERSION := $(shell sed -n 's/^\#define ENT_VERSION "\(.*\)"/\1/p' ext/ent.h)
 SQLITE_MINIMUM := $(shell sed -n 's/^\#define ENT_SQLITE_MINIMUM "\(.*\)"/\1/p' ext/ent.h)
 WHEEL := dist/sqlite_entitlements-$(VERSION)-py3-none-linux_$(shell uname -m).whl
+NPM_TGZ := dist/sqlite-entitlements-$(VERSION).tgz
+NPM_CPU := $(if $(filter x86_64,$(shell uname -m)),x64,arm64)
 
-.PHONY: all wheel wheel-deps deps model-deps fuzz-model faults node-deps examples-deps install uninstall bench-deps demo test asan valgrind fuzz bench bench-scale amalgamation format clean
+.PHONY: all wheel wheel-deps npm-pack deps model-deps fuzz-model faults node-deps examples-deps install uninstall bench-deps demo test asan valgrind fuzz bench bench-scale amalgamation format clean
 
 all: dist/entitlements.so
 
@@ -152,7 +155,7 @@ dist/matrix/test_static: tests/c/test_static.c tests/c/testlib.h $(SRC) $(HDR) $
 	@mkdir -p dist/matrix
 	$(CC) $(CFLAGS) $(WARN) -DSQLITE_CORE -I$(VENDOR) -Idist/gen -Iext -o $@ $< $(SRC) $(VENDOR)/sqlite3.o -lcjson $(AMALG_LIBS)
 
-test: $(TEST_BINS) $(MATRIX_BINS) $(EXAMPLE_BINS) $(WHEEL) | examples-deps model-deps
+test: $(TEST_BINS) $(MATRIX_BINS) $(EXAMPLE_BINS) $(WHEEL) $(NPM_TGZ) | examples-deps model-deps
 	@MATRIX=dist/matrix EXAMPLES=1 bash tests/run_all.sh
 
 demo: dist/entitlements.so
@@ -282,6 +285,17 @@ $(WHEEL): dist/entitlements.so LICENSE $(wildcard bindings/python/*.* bindings/p
 	@cd dist/python && $(PY) -m build --wheel --no-isolation --outdir .. . >build.log 2>&1 || \
 	  { tail -n 30 build.log; exit 1; }
 	@ls $(WHEEL) >/dev/null && echo "wrote $(WHEEL)"
+
+# make npm-pack: the npm package (bindings/node) with the compiled library
+# inside, as a tarball that npm install takes.
+npm-pack: $(NPM_TGZ)
+$(NPM_TGZ): dist/entitlements.so LICENSE $(wildcard bindings/node/*) | node-deps
+	@rm -rf dist/npm && mkdir -p dist/npm/lib && cp bindings/node/* LICENSE dist/npm/
+	@cp dist/entitlements.so dist/npm/lib/entitlements.so
+	@sed -i 's/@VERSION@/$(VERSION)/g; s/@SQLITE_MINIMUM@/$(SQLITE_MINIMUM)/g; s/@CPU@/$(NPM_CPU)/g' \
+	  dist/npm/package.json dist/npm/index.js
+	@cd dist/npm && npm pack --silent --pack-destination .. >/dev/null
+	@ls $@ >/dev/null && echo "wrote $@"
 
 amalgamation: dist/entitlements.c dist/entitlements.h
 

@@ -80,6 +80,7 @@ fi
 if [ -n "${EXAMPLES:-}" ]; then
   part examples bash tests/test_examples.sh
   part wheel bash tests/test_wheel.sh
+  part npm bash tests/test_npm.sh
   part webapp node tests/e2e/webapp.test.mjs
 fi
 echo "$passed passed, $failed failed"

@@ -10,10 +10,11 @@ import { rmSync } from 'node:fs';
 
 const ext = fileURLToPath(new URL('../../dist/entitlements', import.meta.url));
 
-export function run(Database, name) {
+// load: how to load the extension; the npm package passes its own load().
+export function run(Database, name, load = (db) => db.loadExtension(ext)) {
   const file = process.argv[2] ?? join(tmpdir(), `ent-${name}-${process.pid}.db`);
   const db = new Database(file);
-  db.loadExtension(ext); // the .so suffix is added by SQLite
+  load(db); // by path: the .so suffix is added by SQLite
   db.pragma('journal_mode = wal');
   db.pragma('busy_timeout = 5000');
   console.log('SQLite', db.prepare('SELECT sqlite_version() AS v').get().v);
