@@ -347,6 +347,9 @@ examples-deps: node-deps
 	command -v tclsh >/dev/null 2>&1 || missing="$$missing tcl"; \
 	[ -d /usr/lib/tcltk/sqlite3 ] || ls /usr/lib/tcltk/*/sqlite3 >/dev/null 2>&1 || missing="$$missing libsqlite3-tcl"; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	command -v ruby >/dev/null 2>&1 && ruby -e 'require "sqlite3"' 2>/dev/null || missing="$$missing ruby ruby-sqlite3"; \
+	command -v php >/dev/null 2>&1 && php -r 'exit(class_exists("SQLite3") ? 0 : 1);' || missing="$$missing php-cli php-sqlite3"; \
+	perl -MDBD::SQLite -e 1 2>/dev/null || missing="$$missing libdbd-sqlite3-perl"; \
 	command -v pkg-config >/dev/null 2>&1 || missing="$$missing pkg-config"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every way users load the extension, run as a user would and compared
-# exactly: Node (better-sqlite3 and libsql), Tcl, the C program that embeds
+# exactly: Node (better-sqlite3 and libsql), Tcl, Ruby, PHP, Perl, the C program that embeds
 # the amalgamation, the amalgamation built as a loadable library, and
 # make install / uninstall with pkg-config. Outputs are in tests/expected/;
 # ENT_CLOCK pins each example's clock. Prints "examples: N passed, N failed".
@@ -37,6 +37,10 @@ same "node examples/node/better-sqlite3.mjs" tests/expected/node-better-sqlite3.
   node examples/node/better-sqlite3.mjs
 same "node examples/node/libsql.mjs" tests/expected/node-libsql.out node examples/node/libsql.mjs
 same "tclsh examples/tcl/quickstart.tcl" tests/expected/tcl.out tclsh examples/tcl/quickstart.tcl
+same "ruby examples/ruby/quickstart.rb" tests/expected/ruby.out ruby examples/ruby/quickstart.rb
+same "php examples/php/quickstart.php" tests/expected/php.out \
+  php -d sqlite3.extension_dir="$PWD/dist" examples/php/quickstart.php
+same "perl examples/perl/quickstart.pl" tests/expected/perl.out perl examples/perl/quickstart.pl
 same "examples/embed (amalgamation + SQLite 3.53 + sqlite3_auto_extension)" tests/expected/embed.out \
   dist/examples/embed
 # The README's embedding recipe, verbatim, on a fresh clone's tools: the
