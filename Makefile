@@ -350,6 +350,8 @@ examples-deps: node-deps
 	command -v ruby >/dev/null 2>&1 && ruby -e 'require "sqlite3"' 2>/dev/null || missing="$$missing ruby ruby-sqlite3"; \
 	command -v php >/dev/null 2>&1 && php -r 'exit(class_exists("SQLite3") ? 0 : 1);' || missing="$$missing php-cli php-sqlite3"; \
 	perl -MDBD::SQLite -e 1 2>/dev/null || missing="$$missing libdbd-sqlite3-perl"; \
+	command -v go >/dev/null 2>&1 || missing="$$missing golang-go"; \
+	[ -d /usr/share/gocode/src/github.com/mattn/go-sqlite3 ] || missing="$$missing golang-github-mattn-go-sqlite3-dev"; \
 	command -v pkg-config >/dev/null 2>&1 || missing="$$missing pkg-config"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every way users load the extension, run as a user would and compared
-# exactly: Node (better-sqlite3 and libsql), Tcl, Ruby, PHP, Perl, the C program that embeds
+# exactly: Node (better-sqlite3 and libsql), Tcl, Ruby, PHP, Perl, Go, the C program that embeds
 # the amalgamation, the amalgamation built as a loadable library, and
 # make install / uninstall with pkg-config. Outputs are in tests/expected/;
 # ENT_CLOCK pins each example's clock. Prints "examples: N passed, N failed".
@@ -41,6 +41,11 @@ same "ruby examples/ruby/quickstart.rb" tests/expected/ruby.out ruby examples/ru
 same "php examples/php/quickstart.php" tests/expected/php.out \
   php -d sqlite3.extension_dir="$PWD/dist" examples/php/quickstart.php
 same "perl examples/perl/quickstart.pl" tests/expected/perl.out perl examples/perl/quickstart.pl
+# Go: Debian's mattn/go-sqlite3 sources, offline (GOPATH mode), linked with
+# the system SQLite (-tags libsqlite3); its build cache stays under dist/.
+GOCACHE=$PWD/dist/gocache GOPATH=/usr/share/gocode GO111MODULE=off \
+  go build -tags libsqlite3 -o "$T/go-example" examples/go/main.go
+same "go: examples/go/main.go (mattn/go-sqlite3, Extensions)" tests/expected/go.out "$T/go-example"
 same "examples/embed (amalgamation + SQLite 3.53 + sqlite3_auto_extension)" tests/expected/embed.out \
   dist/examples/embed
 # The README's embedding recipe, verbatim, on a fresh clone's tools: the
