@@ -352,6 +352,9 @@ examples-deps: node-deps
 	perl -MDBD::SQLite -e 1 2>/dev/null || missing="$$missing libdbd-sqlite3-perl"; \
 	command -v go >/dev/null 2>&1 || missing="$$missing golang-go"; \
 	[ -d /usr/share/gocode/src/github.com/mattn/go-sqlite3 ] || missing="$$missing golang-github-mattn-go-sqlite3-dev"; \
+	command -v cargo >/dev/null 2>&1 || missing="$$missing cargo"; \
+	[ -d /usr/share/cargo/registry ] && ls -d /usr/share/cargo/registry/rusqlite-0.* >/dev/null 2>&1 || missing="$$missing librust-rusqlite-dev"; \
+	ls -d /usr/share/cargo/registry/serde_json-1.* >/dev/null 2>&1 || missing="$$missing librust-serde-json-dev"; \
 	command -v pkg-config >/dev/null 2>&1 || missing="$$missing pkg-config"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every way users load the extension, run as a user would and compared
-# exactly: Node (better-sqlite3 and libsql), Tcl, Ruby, PHP, Perl, Go, the C program that embeds
+# exactly: Node (better-sqlite3 and libsql), Tcl, Ruby, PHP, Perl, Go, Rust, the C program that embeds
 # the amalgamation, the amalgamation built as a loadable library, and
 # make install / uninstall with pkg-config. Outputs are in tests/expected/;
 # ENT_CLOCK pins each example's clock. Prints "examples: N passed, N failed".
@@ -46,6 +46,10 @@ same "perl examples/perl/quickstart.pl" tests/expected/perl.out perl examples/pe
 GOCACHE=$PWD/dist/gocache GOPATH=/usr/share/gocode GO111MODULE=off \
   go build -tags libsqlite3 -o "$T/go-example" examples/go/main.go
 same "go: examples/go/main.go (mattn/go-sqlite3, Extensions)" tests/expected/go.out "$T/go-example"
+# Rust: rusqlite from Debian's packaged crates, offline (examples/rust/.cargo)
+(cd examples/rust && CARGO_TARGET_DIR=$OLDPWD/dist/rust-target cargo build -q)
+same "rust: examples/rust (rusqlite, load_extension)" tests/expected/rust.out \
+  dist/rust-target/debug/entitlements-example
 same "examples/embed (amalgamation + SQLite 3.53 + sqlite3_auto_extension)" tests/expected/embed.out \
   dist/examples/embed
 # The README's embedding recipe, verbatim, on a fresh clone's tools: the
