@@ -72,6 +72,7 @@ if [ -z "${SKIP_PY:-}" ]; then
     --steps "${MODEL_STEPS:-30}"
   MODEL_MEMO=0 part model_nomemo /usr/bin/python3 tests/model/test_model.py --examples 20 --steps 30
   part python /usr/bin/python3 tests/test_python.py
+  part readme /usr/bin/python3 tests/test_readme.py
   part plansets /usr/bin/python3 tests/test_plansets.py
   part shell bash tests/test_shell.sh
 fi
