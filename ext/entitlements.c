@@ -59,11 +59,11 @@ __attribute__((visibility("default")))
   SQLITE_EXTENSION_INIT2(pApi);
   if (sqlite3_libversion_number() < ENT_SQLITE_MINIMUM_NUMBER) {
     if (pzErrMsg) {
-      *pzErrMsg = sqlite3_mprintf(
-          "entitlements: needs SQLite " ENT_SQLITE_MINIMUM " or newer (for RETURNING and "
-          "UPSERT), but this program runs SQLite %s; link or load a newer "
-          "SQLite library",
-          sqlite3_libversion());
+      *pzErrMsg = sqlite3_mprintf("entitlements: needs SQLite " ENT_SQLITE_MINIMUM
+                                  " or newer (for RETURNING and "
+                                  "UPSERT), but this program runs SQLite %s; link or load a newer "
+                                  "SQLite library",
+                                  sqlite3_libversion());
     }
     return SQLITE_ERROR;
   }
