@@ -16,6 +16,7 @@
 #   make amalgamation  dist/entitlements.c + .h: one file to add to an app's build
 #   make wheel    dist/sqlite_entitlements-VERSION-py3-none-linux_ARCH.whl: the Python package
 #   make npm-pack dist/sqlite-entitlements-VERSION.tgz: the npm package
+#   make wasm     dist/wasm/: SQLite and the extension in WebAssembly, for the browser
 #   make install  PREFIX=/usr/local: library, header, pkg-config file (make uninstall)
 #   make format   clang-format the C sources
 #   make clean    remove dist/
@@ -42,7 +43,7 @@ WHEEL := dist/sqlite_entitlements-$(VERSION)-py3-none-linux_$(shell uname -m).wh
 NPM_TGZ := dist/sqlite-entitlements-$(VERSION).tgz
 NPM_CPU := $(if $(filter x86_64,$(shell uname -m)),x64,arm64)
 
-.PHONY: all wheel wheel-deps npm-pack deps model-deps fuzz-model faults node-deps examples-deps install uninstall bench-deps demo test asan valgrind fuzz bench bench-scale amalgamation format clean
+.PHONY: all wheel wheel-deps npm-pack wasm wasm-deps deps model-deps fuzz-model faults node-deps examples-deps install uninstall bench-deps demo test asan valgrind fuzz bench bench-scale amalgamation format clean
 
 all: dist/entitlements.so
 
@@ -155,7 +156,7 @@ dist/matrix/test_static: tests/c/test_static.c tests/c/testlib.h $(SRC) $(HDR) $
 	@mkdir -p dist/matrix
 	$(CC) $(CFLAGS) $(WARN) -DSQLITE_CORE -I$(VENDOR) -Idist/gen -Iext -o $@ $< $(SRC) $(VENDOR)/sqlite3.o -lcjson $(AMALG_LIBS)
 
-test: $(TEST_BINS) $(MATRIX_BINS) $(EXAMPLE_BINS) $(WHEEL) $(NPM_TGZ) | examples-deps model-deps
+test: $(TEST_BINS) $(MATRIX_BINS) $(EXAMPLE_BINS) $(WHEEL) $(NPM_TGZ) dist/wasm/entitlements-core.mjs dist/wasm/entitlements.mjs | examples-deps model-deps
 	@MATRIX=dist/matrix EXAMPLES=1 bash tests/run_all.sh
 
 demo: dist/entitlements.so
@@ -296,6 +297,48 @@ $(NPM_TGZ): dist/entitlements.so LICENSE $(wildcard bindings/node/*) | node-deps
 	  dist/npm/package.json dist/npm/index.js
 	@cd dist/npm && npm pack --silent --pack-destination .. >/dev/null
 	@ls $@ >/dev/null && echo "wrote $@"
+
+# make wasm: SQLite 3.53 (the matrix's amalgamation), the extension and cJSON
+# compiled together to WebAssembly by Debian's emscripten, with the extension
+# registered by sqlite3_auto_extension, and bindings/wasm/entitlements.mjs,
+# the JavaScript API. cJSON's source is Debian's: the version libcjson-dev
+# has, its upstream tarball and Debian's patches, from the Debian archive.
+CJSON_VERSION := $(shell dpkg-query -W -f '$${Version}' libcjson-dev 2>/dev/null)
+CJSON_DIR     := dist/cjson
+DEBIAN_POOL   := http://deb.debian.org/debian/pool/main/c/cjson
+wasm-deps: deps
+	@missing=""; \
+	command -v emcc >/dev/null 2>&1 || missing="$$missing emscripten"; \
+	[ -d /usr/share/nodejs/acorn ] || missing="$$missing node-acorn"; \
+	command -v curl >/dev/null 2>&1 || missing="$$missing curl"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(APT_INSTALL); \
+	fi
+
+$(CJSON_DIR)/cJSON.c: | wasm-deps
+	@rm -rf $(CJSON_DIR) && mkdir -p $(CJSON_DIR)/src
+	@v='$(CJSON_VERSION)'; up=$${v%%-*}; \
+	  curl -fsS -o $(CJSON_DIR)/orig.tar.gz "$(DEBIAN_POOL)/cjson_$$up.orig.tar.gz" && \
+	  curl -fsS -o $(CJSON_DIR)/debian.tar.xz "$(DEBIAN_POOL)/cjson_$$v.debian.tar.xz" && \
+	  tar xzf $(CJSON_DIR)/orig.tar.gz -C $(CJSON_DIR)/src --strip-components=1 && \
+	  tar xJf $(CJSON_DIR)/debian.tar.xz -C $(CJSON_DIR)/src && \
+	  cd $(CJSON_DIR)/src && for p in $$(cat debian/patches/series); do patch -p1 -s < debian/patches/$$p || exit 1; done
+	@mkdir -p $(CJSON_DIR)/include/cjson && cp $(CJSON_DIR)/src/cJSON.h $(CJSON_DIR)/include/cjson/
+	@cp $(CJSON_DIR)/src/cJSON.c $@
+	@echo "cJSON $(CJSON_VERSION) from the Debian archive, Debian's patches applied"
+
+WASM_FLAGS = -O2 -DSQLITE_CORE -DSQLITE_THREADSAFE=0 -DSQLITE_OMIT_LOAD_EXTENSION -DSQLITE_DQS=0 \
+  -s MODULARIZE=1 -s EXPORT_ES6=1 -s ALLOW_MEMORY_GROWTH=1 -s ENVIRONMENT=web \
+  -s "EXPORTED_FUNCTIONS=['_ent_open','_ent_exec','_ent_close','_ent_free']" \
+  -s "EXPORTED_RUNTIME_METHODS=['cwrap','UTF8ToString']"
+wasm: dist/wasm/entitlements-core.mjs dist/wasm/entitlements.mjs
+dist/wasm/entitlements-core.mjs: dist/entitlements.c bindings/wasm/wasm.c $(VENDOR)/sqlite3.c $(CJSON_DIR)/cJSON.c | wasm-deps
+	@mkdir -p dist/wasm
+	NODE_PATH=/usr/share/nodejs emcc $(WASM_FLAGS) -I$(VENDOR) -I$(CJSON_DIR)/include -o $@ \
+	  $(VENDOR)/sqlite3.c $(CJSON_DIR)/src/cJSON.c dist/entitlements.c bindings/wasm/wasm.c
+dist/wasm/entitlements.mjs: bindings/wasm/entitlements.mjs
+	@mkdir -p dist/wasm && cp $< $@
 
 amalgamation: dist/entitlements.c dist/entitlements.h
 

@@ -83,6 +83,7 @@ if [ -n "${EXAMPLES:-}" ]; then
   part wheel bash tests/test_wheel.sh
   part npm bash tests/test_npm.sh
   part webapp node tests/e2e/webapp.test.mjs
+  part browser node tests/e2e/browser.test.mjs
 fi
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
