@@ -11,7 +11,6 @@
 **   ent_close(db)
 */
 #include <cjson/cJSON.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "sqlite3.h"
