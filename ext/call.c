@@ -10,9 +10,11 @@
 #include <cjson/cJSON.h>
 #include <string.h>
 
-const char *const ENT_FN_NAME[] = {"consume_quota", "try_consume_quota", "record_usage",
-                                   "refund_quota",  "reset_quota",       "grant_quota"};
-const char *const ENT_LEDGER_KIND[] = {"consume", "consume", "record", "refund", "reset", "grant"};
+const char *const ENT_FN_NAME[] = {"consume_quota",     "try_consume_quota", "record_usage",
+                                   "refund_quota",      "reset_quota",       "grant_quota",
+                                   "consume_quota_upto"};
+const char *const ENT_LEDGER_KIND[] = {"consume", "consume", "record", "refund",
+                                       "reset",   "grant",   "consume"};
 
 static int lock_error(Call *k, int rc) {
   if ((rc & 0xff) == SQLITE_BUSY) {
@@ -169,7 +171,7 @@ int ent_call_ledger_row(Call *k, int64_t logged, int clamped) {
     sqlite3_bind_text(st, 9, k->u.start_text, -1, SQLITE_STATIC);
   }
   if (clamped) {
-    sqlite3_bind_int64(st, 10, k->amount);
+    sqlite3_bind_int64(st, 10, k->asked);
     ent_bind_forget(k->c, 0, 10);
   } else {
     ent_bind_static(k->c, 0, st, 10, 0);
@@ -213,6 +215,7 @@ int ent_call_args(Call *k, int argc, sqlite3_value **argv) {
   if (argc >= 3 && ent_arg_amount(argv[2], k->fn, "amount", &k->amount, &k->e) != SQLITE_OK) {
     return k->e.code;
   }
+  k->asked = k->amount;
   if (argc >= 4 && sqlite3_value_type(argv[3]) != SQLITE_NULL) {
     int t = sqlite3_value_type(argv[3]);
     if (t != SQLITE_TEXT && t != SQLITE_INTEGER) {
@@ -263,6 +266,7 @@ int ent_call_replay(Call *k, int *found) {
     int64_t asked = sqlite3_column_type(st, 3) == SQLITE_NULL ? sqlite3_column_int64(st, 1)
                                                               : sqlite3_column_int64(st, 3);
     *found = 1;
+    k->replayed = sqlite3_column_int64(st, 1);
     if (!feature || !kind || strcmp(feature, k->feature) ||
         strcmp(kind, ENT_LEDGER_KIND[k->kind]) || asked != k->amount) {
       ent_err(&k->e, SQLITE_ERROR,

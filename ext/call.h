@@ -14,7 +14,8 @@ typedef enum {
   K_RECORD = ENT_RECORD,
   K_REFUND = ENT_REFUND,
   K_RESET,
-  K_GRANT
+  K_GRANT,
+  K_UPTO /* consume_quota_upto: what fits, never a denial */
 } Kind;
 
 /* by Kind: the SQL function's name, and the ledger's kind */
@@ -26,6 +27,8 @@ typedef struct Call {
   Kind kind;
   const char *fn, *subject, *feature, *key, *meta;
   int64_t amount, now;
+  int64_t asked;    /* the amount the caller asked for (upto may take less) */
+  int64_t replayed; /* a retry of a recorded key: the amount its row took */
   EntSubject s;
   EntFeature f;
   EntUsage u;

@@ -165,7 +165,9 @@ static int run_rate(Call *k, int found) {
   k->has_remaining = k->s.plan && k->f.enabled && !k->f.unlimited;
   k->remaining = r.remaining;
   if (found || k->amount == 0) return SQLITE_OK;
-  if (k->f.unlimited) return ent_call_ledger_row(k, k->amount, 0); /* no bucket to keep */
+  if (k->f.unlimited) { /* no bucket to keep */
+    return ent_call_ledger_row(k, k->amount, k->amount != k->asked);
+  }
   if (k->kind == K_REFUND) {
     /* give tokens back: the bucket never holds more than burst. Compared
     ** by division, since amount x T can overflow. */
@@ -185,7 +187,7 @@ static int run_rate(Call *k, int found) {
     new_tat = (has && tat > now_us ? tat : now_us) + k->amount * t;
   }
   if (ent_rate_write(k->c, &k->s, &k->f, new_tat, &k->e) != SQLITE_OK) return k->e.code;
-  if (ent_call_ledger_row(k, k->amount, 0) != SQLITE_OK) return k->e.code;
+  if (ent_call_ledger_row(k, k->amount, k->amount != k->asked) != SQLITE_OK) return k->e.code;
   ent_rate_eval(&k->f, now_us, 1, new_tat, 0, &r);
   k->remaining = r.remaining;
   return SQLITE_OK;
@@ -339,6 +341,46 @@ static int fast_write(Call *k, int *done, int *replay_it) {
   return SQLITE_OK;
 }
 
+/* Whether consume_quota would take n units now (under the write lock). */
+static int upto_fits(Call *k, int64_t n, int has, int64_t tat) {
+  if (k->s.bypass) return 1;
+  if (k->f.type == T_RATE) {
+    EntRate r;
+    if (!k->s.plan || !k->f.enabled) return 0;
+    ent_rate_eval(&k->f, k->now * 1000, has, tat, n, &r);
+    return r.allowed;
+  } else {
+    char *why = 0;
+    int denied = ent_denial(&k->s, &k->f, &k->u, n, &why);
+    sqlite3_free(why);
+    return !denied;
+  }
+}
+
+/* consume_quota_upto: k->amount becomes the most units, up to what was
+** asked, that consume_quota would take now; the same rules decide (both
+** are monotone in the amount), found by bisection. */
+static int upto_amount(Call *k) {
+  int has = 0;
+  int64_t tat = 0, lo = 0, hi = k->amount;
+  if (k->f.type == T_RATE) {
+    if (ent_rate_read(k->c, &k->s, &k->f, &has, &tat, &k->e) != SQLITE_OK) return k->e.code;
+  } else if (ent_usage_load(k->c, &k->s, &k->f, k->now, &k->u, &k->e) != SQLITE_OK ||
+             ent_grants_load(k->c, &k->s, &k->f, k->now, &k->u, &k->e) != SQLITE_OK) {
+    return k->e.code;
+  }
+  while (lo < hi) {
+    int64_t mid = lo + (hi - lo) / 2 + 1;
+    if (upto_fits(k, mid, has, tat)) {
+      lo = mid;
+    } else {
+      hi = mid - 1;
+    }
+  }
+  k->amount = lo;
+  return SQLITE_OK;
+}
+
 /* Everything between argument checks and the result. */
 static int run(Call *k) {
   int found = 0, fit = 0, rc, fast, looked;
@@ -372,6 +414,14 @@ static int run(Call *k) {
     if (k->key && !looked && ent_call_replay(k, &found) != SQLITE_OK) return k->e.code;
   }
   if (ent_call_savepoint_now(k) != SQLITE_OK) return k->e.code;
+  if (k->kind == K_UPTO) {
+    if (found) {
+      k->amount = k->replayed; /* a retry: what the first call took */
+      return SQLITE_OK;
+    }
+    if (k->amount > 0 && upto_amount(k) != SQLITE_OK) return k->e.code;
+    if (k->amount == 0) return SQLITE_OK; /* nothing fits: nothing recorded */
+  }
   if (k->f.type == T_RATE) return run_rate(k, found);
   if (found || k->amount == 0 || k->kind == K_REFUND) return read_first(k, found);
 
@@ -412,7 +462,9 @@ static int run(Call *k) {
     if (ent_grants_burn(k->c, &k->s, &k->f, k->now, burn, &k->e) != SQLITE_OK) return k->e.code;
     k->u.grants_left -= burn;
   }
-  if (ent_call_logs(k) && ent_call_ledger_row(k, k->amount, 0) != SQLITE_OK) return k->e.code;
+  if (ent_call_logs(k) && ent_call_ledger_row(k, k->amount, k->amount != k->asked) != SQLITE_OK) {
+    return k->e.code;
+  }
   if (alerts(k, k->u.used - k->amount) != SQLITE_OK) return k->e.code;
   ent_call_set_remaining(k);
   return SQLITE_OK;
@@ -445,6 +497,7 @@ int ent_write(EntConn *c, int kind, const char *fn, int argc, sqlite3_value **ar
   out->denied = rc != SQLITE_OK && k.denied;
   out->has_remaining = k.has_remaining;
   out->remaining = k.remaining;
+  out->taken = k.amount;
   *e = k.e;
   return rc;
 }
@@ -492,12 +545,27 @@ static void fn_refund(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   consume_fn(ctx, argc, argv, K_REFUND);
 }
 
+/* consume_quota_upto(subject, feature, amount [, key [, metadata]]): takes
+** what fits of amount and returns it; 0 when nothing fits, never a denial. */
+static void fn_upto(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  EntWriteResult w;
+  EntErr e = {0};
+  if (!ent_argc(ctx, argc, 3, 5,
+                "consume_quota_upto(subject, feature, amount [, key [, metadata]])"))
+    return;
+  if (ent_write(sqlite3_user_data(ctx), K_UPTO, 0, argc, argv, 0, &w, &e) == SQLITE_OK) {
+    sqlite3_result_int64(ctx, w.taken);
+  } else {
+    ent_result_err(ctx, &e);
+  }
+  ent_err_clear(&e);
+}
+
 int ent_register_consume(sqlite3 *db, EntConn *c) {
   static const EntFn fns[] = {
-      {"consume_quota", fn_consume},
-      {"try_consume_quota", fn_try_consume},
-      {"record_usage", fn_record},
-      {"refund_quota", fn_refund},
+      {"consume_quota", fn_consume},   {"try_consume_quota", fn_try_consume},
+      {"record_usage", fn_record},     {"refund_quota", fn_refund},
+      {"consume_quota_upto", fn_upto},
   };
   int rc = ent_register_fns(db, c, fns, (int)(sizeof(fns) / sizeof(fns[0])));
   if (rc == SQLITE_OK) rc = ent_register_grant(db, c);

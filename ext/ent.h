@@ -387,6 +387,7 @@ typedef struct EntWriteResult {
   int denied;
   int has_remaining;
   int64_t remaining;
+  int64_t taken; /* the units recorded (consume_quota_upto's result) */
 } EntWriteResult;
 int ent_write(EntConn *c, int kind, const char *fn, int argc, sqlite3_value **argv,
               const int64_t *at, EntWriteResult *out, EntErr *e);

@@ -427,6 +427,43 @@ class Model:
                 return 0
             raise
 
+    def consume_upto(self, subject, name, amount, key=None):
+        """consume_quota_upto: the largest n <= amount that consume_quota
+        would take now is taken and returned (0: nothing fits, nothing
+        recorded); a retry of a recorded key returns what its row took."""
+        snap = self.snapshot()
+        try:
+            if amount < 0:
+                raise Err("error", "negative amount")
+            s = self.resolve(subject)
+            f = self.feature(s, name)
+            if f.type not in ("metered", "rate"):
+                raise Err("error", "not metered")
+            if key is not None and amount > 0:
+                for e in self.events:
+                    if e["subject"] == subject and e["key"] == key:
+                        asked = e["requested"] if e["requested"] is not None else e["amount"]
+                        if e["feature"] != name or e["kind"] != "consume" or asked != amount:
+                            raise Err("error", "key reused")
+                        return e["amount"]
+
+            def fits(n):
+                if s.bypass:
+                    return True
+                if f.type == "rate":
+                    return bool(s.plan) and f.enabled and self.rate_eval(s, f, n)[0]
+                return not self.denied(s, f, self.usage(s, f), n)
+            n = max([n for n in range(1, amount + 1) if fits(n)], default=0)
+            if n == 0:
+                return 0
+            self._write("consume", subject, name, n, key)
+            if n != amount:
+                self.events[-1]["requested"] = amount
+            return n
+        except Err:
+            self.restore(snap)
+            raise
+
     def _write(self, kind, subject, name, amount, key):
         if amount < 0:
             raise Err("error", "negative amount")

@@ -316,6 +316,16 @@ class Differential(RuleBasedStateMachine):
         self.same(f"{fn}({s}, {f}, {amount}, {key})", got,
                   model_call(self.m.write, kind, s, f, amount, key))
 
+    @rule(s=subjects, f=st.sampled_from(["images", "images", "tokens", "storage", "snap"]),
+          amount=st.integers(-1, 12), key=keys)
+    def upto(self, s, f, amount, key):
+        """consume_quota_upto: what fits of amount."""
+        if "upto" in SKIP:
+            return
+        got = real_call(self.db, "SELECT consume_quota_upto(?, ?, ?, ?)", (s, f, amount, key))
+        self.same(f"consume_quota_upto({s}, {f}, {amount}, {key})", got,
+                  model_call(self.m.consume_upto, s, f, amount, key))
+
     @rule(kind=st.sampled_from(["consume", "record"]), s=subjects, f=metered_features,
           amount=amounts, key=keys)
     def write_again(self, kind, s, f, amount, key):
