@@ -407,13 +407,15 @@ class Model:
             requested=requested, pool=owner if owner and owner != subject else None))
 
     def replay(self, subject, key, feature, kind, amount):
+        """The ledger row a retry of this call repeats (None: a new call);
+        an error when the key was used for another call."""
         for e in self.events:
             if e["subject"] == subject and e["key"] == key:
                 asked = e["requested"] if e["requested"] is not None else e["amount"]
                 if e["feature"] != feature or e["kind"] != kind or asked != amount:
                     raise Err("error", "key reused")
-                return True
-        return False
+                return e
+        return None
 
     def write(self, kind, subject, name, amount=1, key=None):
         """consume / try / record / refund: returns remaining (None: NULL), or
@@ -439,13 +441,10 @@ class Model:
             f = self.feature(s, name)
             if f.type not in ("metered", "rate"):
                 raise Err("error", "not metered")
-            if key is not None and amount > 0:
-                for e in self.events:
-                    if e["subject"] == subject and e["key"] == key:
-                        asked = e["requested"] if e["requested"] is not None else e["amount"]
-                        if e["feature"] != name or e["kind"] != "consume" or asked != amount:
-                            raise Err("error", "key reused")
-                        return e["amount"]
+            row = key is not None and amount > 0 and self.replay(subject, key, name, "consume",
+                                                                  amount)
+            if row:
+                return row["amount"]  # a retry: what the first call took
 
             def fits(n):
                 if s.bypass:
@@ -472,7 +471,8 @@ class Model:
         if f.type not in ("metered", "rate"):
             raise Err("error", "not metered")
         lk = {"consume": "consume", "try": "consume", "record": "record", "refund": "refund"}[kind]
-        found = key is not None and amount > 0 and self.replay(subject, key, name, lk, amount)
+        found = key is not None and amount > 0 and self.replay(subject, key, name, lk,
+                                                               amount) is not None
         if f.type == "rate":
             return self._rate(kind, s, f, amount, key, found)
         u = self.usage(s, f)
@@ -580,7 +580,7 @@ class Model:
             if f.type != "metered":
                 raise Err("error", "grants are for metered features")
             owner = self.owner(s, f)
-            if key is not None and self.replay(subject, key, name, "grant", amount):
+            if key is not None and self.replay(subject, key, name, "grant", amount) is not None:
                 return next(g["id"] for g in self.grants if g["subject"] == owner and g["key"] == key)
             g = dict(id=self.next_grant, subject=owner, feature=name, amount=amount,
                      remaining=amount, priority=priority, starts_at=starts,
