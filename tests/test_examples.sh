@@ -6,31 +6,12 @@
 # ENT_CLOCK pins each example's clock. Prints "examples: N passed, N failed".
 set -u
 cd "$(dirname "$0")/.."
-passed=0
-failed=0
+# shellcheck source=tests/lib.sh
+. tests/lib.sh
 CLOCK='2026-11-22 10:00:00'
 T=dist/test-tmp/examples
 VERSION=$(sed -n 's/^#define ENT_VERSION "\(.*\)"/\1/p' ext/ent.h)
 rm -rf "$T" && mkdir -p "$T"
-
-check() { # description, command...
-  local what=$1
-  shift
-  if "$@"; then passed=$((passed + 1)); else
-    failed=$((failed + 1))
-    echo "FAIL $what"
-  fi
-}
-same() { # description, expected file, command... (stdout+stderr compared)
-  local what=$1 want=$2 got
-  shift 2
-  got=$("$@" 2>&1)
-  if [ "$got" = "$(cat "$want")" ]; then passed=$((passed + 1)); else
-    failed=$((failed + 1))
-    echo "FAIL $what"
-    diff <(echo "$got") "$want" | head -20
-  fi
-}
 
 export ENT_CLOCK=$CLOCK
 same "node examples/node/better-sqlite3.mjs" tests/expected/node-better-sqlite3.out \

@@ -7,22 +7,12 @@
 # in rather than compiled again. Prints "npm: N passed, N failed".
 set -u
 cd "$(dirname "$0")/.."
+# shellcheck source=tests/lib.sh
+. tests/lib.sh
 ROOT=$PWD
-passed=0
-failed=0
 T=dist/test-tmp/npm
 VERSION=$(sed -n 's/^#define ENT_VERSION "\(.*\)"/\1/p' ext/ent.h)
 rm -rf "$T" && mkdir -p "$T/node_modules"
-same() { # description, expected file, command... (stdout+stderr compared)
-  local what=$1 want=$2 got
-  shift 2
-  got=$("$@" 2>&1)
-  if [ "$got" = "$(cat "$want")" ]; then passed=$((passed + 1)); else
-    failed=$((failed + 1))
-    echo "FAIL $what"
-    diff <(echo "$got") "$want" | head -20
-  fi
-}
 echo '{"name": "scratch", "private": true, "type": "module"}' > "$T/package.json"
 (cd "$T" && npm install --silent --no-audit --no-fund --no-package-lock \
   "$ROOT/dist/sqlite-entitlements-$VERSION.tgz")
