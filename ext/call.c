@@ -12,9 +12,11 @@
 
 const char *const ENT_FN_NAME[] = {"consume_quota",     "try_consume_quota", "record_usage",
                                    "refund_quota",      "reset_quota",       "grant_quota",
-                                   "consume_quota_upto"};
-const char *const ENT_LEDGER_KIND[] = {"consume", "consume", "record", "refund",
-                                       "reset",   "grant",   "consume"};
+                                   "consume_quota_upto", "quota_reserve",     "quota_settle",
+                                   "quota_release",      "quota_settle",      "quota_settle"};
+const char *const ENT_LEDGER_KIND[] = {"consume", "consume", "record",  "refund", "reset", "grant",
+                                       "consume", "hold",    "consume", "release", "expire",
+                                       "record"};
 
 static int lock_error(Call *k, int rc) {
   if ((rc & 0xff) == SQLITE_BUSY) {
@@ -182,6 +184,12 @@ int ent_call_ledger_row(Call *k, int64_t logged, int clamped) {
   } else {
     ent_bind_static(k->c, 0, st, 11, 0);
   }
+  if (k->hold) {
+    sqlite3_bind_text(st, 12, k->hold, -1, SQLITE_STATIC);
+    ent_bind_forget(k->c, 0, 12);
+  } else {
+    ent_bind_static(k->c, 0, st, 12, 0);
+  }
   return ent_step_done(k->c, st, &k->e, "writing the ledger");
 }
 
@@ -265,8 +273,10 @@ int ent_call_replay(Call *k, int *found) {
     const char *kind = (const char *)sqlite3_column_text(st, 2);
     int64_t asked = sqlite3_column_type(st, 3) == SQLITE_NULL ? sqlite3_column_int64(st, 1)
                                                               : sqlite3_column_int64(st, 3);
+    const char *hold = (const char *)sqlite3_column_text(st, 4);
     *found = 1;
     k->replayed = sqlite3_column_int64(st, 1);
+    if (hold && strlen(hold) < sizeof(k->replayed_hold)) strcpy(k->replayed_hold, hold);
     if (!feature || !kind || strcmp(feature, k->feature) ||
         strcmp(kind, ENT_LEDGER_KIND[k->kind]) || asked != k->amount) {
       ent_err(&k->e, SQLITE_ERROR,

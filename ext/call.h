@@ -15,7 +15,12 @@ typedef enum {
   K_REFUND = ENT_REFUND,
   K_RESET,
   K_GRANT,
-  K_UPTO /* consume_quota_upto: what fits, never a denial */
+  K_UPTO,    /* consume_quota_upto: what fits, never a denial */
+  K_RESERVE, /* quota_reserve: a hold (hold.c) */
+  K_SETTLE,  /* quota_settle: the consumption that ends a hold */
+  K_RELEASE, /* a hold ended without consumption: quota_release, or settling */
+  K_EXPIRE,  /* a hold found expired by the next write to its counter */
+  K_OVERAGE  /* quota_settle(..., 'cap'): what was used beyond the hold */
 } Kind;
 
 /* by Kind: the SQL function's name, and the ledger's kind */
@@ -29,6 +34,8 @@ typedef struct Call {
   int64_t amount, now;
   int64_t asked;    /* the amount the caller asked for (upto may take less) */
   int64_t replayed; /* a retry of a recorded key: the amount its row took */
+  const char *hold; /* the ledger row belongs to this hold (hold.c) */
+  char replayed_hold[40]; /* a retried quota_reserve: the hold its row made */
   EntSubject s;
   EntFeature f;
   EntUsage u;
@@ -55,7 +62,13 @@ int ent_call_args(Call *k, int argc, sqlite3_value **argv);
 /* A retry of a call already recorded under k->key: *found, and an error
 ** when the key was used for another call. */
 int ent_call_replay(Call *k, int *found);
+/* Threshold alerts for the usage a call just added (used was `before`). */
+int ent_consume_alerts(Call *k, int64_t before);
+/* Records the expiry of the holds in k's counter (k->u, loaded) that
+** expired by k->now (hold.c). */
+int ent_holds_expire(Call *k);
 int ent_register_grant(sqlite3 *db, EntConn *c);
 int ent_register_reset(sqlite3 *db, EntConn *c);
+int ent_register_hold(sqlite3 *db, EntConn *c);
 
 #endif

@@ -482,6 +482,7 @@ static int describe(Ask *a, Jw *w) {
     ent_view(&a->s, &a->f, &a->u, &v);
     jw_opt_int(w, "quota", v.has_quota, v.quota);
     jw_int(w, "used", a->u.used);
+    jw_int(w, "held", a->u.held);
     jw_int(w, "granted", v.granted);
     jw_opt_int(w, "remaining", v.has_quota || !live, v.remaining);
     jw_int(w, "overage", v.overage);
@@ -500,6 +501,7 @@ static int describe(Ask *a, Jw *w) {
     if (limited && a->r.new_tat == 0) ok = rate_now(a, 1) == SQLITE_OK;
     jw_opt_int(w, "quota", limited || !live, limited ? a->f.burst : 0);
     jw_int(w, "used", limited ? a->f.burst - a->r.remaining : 0);
+    jw_raw(w, "held", "null");
     jw_int(w, "granted", 0);
     jw_opt_int(w, "remaining", limited || !live, limited ? a->r.remaining : 0);
     jw_int(w, "overage", 0);
@@ -511,8 +513,9 @@ static int describe(Ask *a, Jw *w) {
     jw_raw(w, "value", "null");
     if (live && !access && a->r.retry_us >= 0) ent_fmt_seconds(a->r.retry_us, retry);
   } else {
-    static const char *const NULLS[] = {"quota", "used",   "granted",      "remaining",  "overage",
-                                        "cost",  "period", "period_start", "period_end", "soft"};
+    static const char *const NULLS[] = {"quota",  "used",         "held",       "granted",
+                                        "remaining", "overage",   "cost",       "period",
+                                        "period_start", "period_end", "soft"};
     size_t i;
     for (i = 0; i < sizeof(NULLS) / sizeof(NULLS[0]); i++) jw_raw(w, NULLS[i], "null");
     if (a->f.type == T_BOOLEAN) {

@@ -56,6 +56,8 @@ static int counter_add(Call *k, int64_t delta, int64_t guard, int64_t burn, int 
     v.used = k->u.used;
     v.from_grants = k->u.from_grants;
     v.has_grants = k->u.has_grants;
+    v.held = k->u.held_stored;
+    v.hold_expiry = k->u.hold_expiry;
     ent_memo_put_counter(k->c, ent_counter_subject(&k->s, &k->f), k->feature,
                          ent_period_name(k->f.period), k->u.start_text, 0, &v);
   }
@@ -119,7 +121,7 @@ static int alert_crossed(const Call *k, int i, int64_t before, int64_t after) {
   return before < at && after >= at;
 }
 
-static int alerts(Call *k, int64_t before) {
+int ent_consume_alerts(Call *k, int64_t before) {
   int i;
   for (i = 0; i < k->f.nalerts; i++) {
     int64_t t = k->f.alerts[i];
@@ -258,7 +260,10 @@ static int fast_write(Call *k, int *done, int *replay_it) {
   ent_usage_bounds(k->c, &k->s, &k->f, k->now, &k->u);
   slot =
       ent_memo_counter_slot(k->c, who, k->feature, ent_period_name(k->f.period), k->u.start_text);
-  if (!slot || slot->has_grants || slot->used > INT64_MAX - k->amount) return SQLITE_OK;
+  /* a counter with holds goes the long way (their expiry needs the clock) */
+  if (!slot || slot->has_grants || slot->held || slot->used > INT64_MAX - k->amount) {
+    return SQLITE_OK;
+  }
   v = *slot;
   k->u.used = v.used;
   k->u.from_grants = v.from_grants;
@@ -333,7 +338,7 @@ static int fast_write(Call *k, int *done, int *replay_it) {
     *replay_it = 1;
     return SQLITE_OK;
   }
-  if (alerts(k, v.used) != SQLITE_OK) return k->e.code;
+  if (ent_consume_alerts(k, v.used) != SQLITE_OK) return k->e.code;
   ent_call_set_remaining(k);
   slot->found = 1;
   slot->used = k->u.used; /* nothing changed the memo since the slot was found */
@@ -447,7 +452,10 @@ static int run(Call *k) {
                    "(%lld used); nothing was recorded",
                    k->fn, (long long)k->amount, k->feature, k->subject, (long long)k->u.used);
   }
-  guard = (limit >= 0 ? limit : INT64_MAX) - k->amount;
+  /* holds that expired: recorded now that the counter is written anyway */
+  if (k->u.held != k->u.held_stored && ent_holds_expire(k) != SQLITE_OK) return k->e.code;
+  /* live holds count as used: the guard leaves them room */
+  guard = limit >= 0 ? limit - k->u.held - k->amount : INT64_MAX - k->amount;
   if (counter_add(k, k->amount, guard, burn, &fit) != SQLITE_OK) return k->e.code;
   if (!fit) {
     /* the counter moved between our read and our write: the lock says it
@@ -465,7 +473,7 @@ static int run(Call *k) {
   if (ent_call_logs(k) && ent_call_ledger_row(k, k->amount, k->amount != k->asked) != SQLITE_OK) {
     return k->e.code;
   }
-  if (alerts(k, k->u.used - k->amount) != SQLITE_OK) return k->e.code;
+  if (ent_consume_alerts(k, k->u.used - k->amount) != SQLITE_OK) return k->e.code;
   ent_call_set_remaining(k);
   return SQLITE_OK;
 }
@@ -570,5 +578,6 @@ int ent_register_consume(sqlite3 *db, EntConn *c) {
   int rc = ent_register_fns(db, c, fns, (int)(sizeof(fns) / sizeof(fns[0])));
   if (rc == SQLITE_OK) rc = ent_register_grant(db, c);
   if (rc == SQLITE_OK) rc = ent_register_reset(db, c);
+  if (rc == SQLITE_OK) rc = ent_register_hold(db, c);
   return rc;
 }

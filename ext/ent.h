@@ -24,7 +24,7 @@ SQLITE_EXTENSION_INIT3
 #define ENT_SQLITE_MINIMUM_NUMBER 3035000
 #define ENT_MAX_ALERTS 32                        /* alert thresholds per entitlement */
 #define ENT_ALERTS_TEXT (ENT_MAX_ALERTS * 6 + 8) /* them as JSON text: "[1,...,1000]" */
-#define ENT_SCHEMA_VERSION 5
+#define ENT_SCHEMA_VERSION 6
 
 #ifndef SQLITE_CONSTRAINT_FUNCTION
 #define SQLITE_CONSTRAINT_FUNCTION (SQLITE_CONSTRAINT | (4 << 8))
@@ -78,7 +78,7 @@ typedef struct EntConn {
   ** sqlite3_reset(), so an unchanged one is not bound again */
   struct EntBound {
     sqlite3_stmt *st;
-    const char *p[12];
+    const char *p[13];
   } bound[2];
   /* the last period bounds and time shown, per connection (period.c): the
   ** same period is asked for on every call until the clock leaves it */
@@ -139,6 +139,13 @@ enum {
   ST_COUNTERS_CURRENT,
   ST_BEGIN_IMMEDIATE,
   ST_COMMIT,
+  ST_HOLDS_LIVE,
+  ST_HOLDS_DUE,
+  ST_HOLD_GET,
+  ST_HOLD_INSERT,
+  ST_HOLD_END,
+  ST_HOLD_EXTEND,
+  ST_COUNTER_HOLD,
   ST_COUNT
 };
 
@@ -232,7 +239,7 @@ typedef struct EntSubject {
   int spec_bound;
   EntPeriod spec_period;
   char spec_start[32];
-  int64_t spec_used, spec_from_grants;
+  int64_t spec_used, spec_from_grants, spec_held, spec_hold_expiry;
   int spec_has_grants;
   int has_grants; /* the subject has rows in ent_grants (any feature) */
 } EntSubject;
@@ -337,6 +344,10 @@ typedef struct EntUsage {
   int64_t grants_left; /* active grants' balance, once ent_grants_load ran */
   int grants_loaded;
   int has_grants; /* the subject has grants for the feature (active or not) */
+  /* holds (hold.c): held = the live ones' units, which every decision counts
+  ** as used; held_stored and hold_expiry are the counter's columns (they
+  ** still count holds that expired and were not yet recorded as such) */
+  int64_t held, held_stored, hold_expiry;
 } EntUsage;
 
 int ent_grants_load(EntConn *c, const EntSubject *s, const EntFeature *f, int64_t now, EntUsage *u,
@@ -403,6 +414,11 @@ char *ent_with_upgrade(char *why, EntConn *c, const EntSubject *s, const char *f
 int ent_denial(const EntSubject *s, const EntFeature *f, const EntUsage *u, int64_t amount,
                char **reason);
 
+/* u->held from the counter's held and hold_expiry: the units of the holds
+** still live at now (hold.c); reads the holds only when one has expired. */
+int ent_holds_live(EntConn *c, const char *counter, const char *feature, const char *period,
+                   int64_t now, EntUsage *u, EntErr *e);
+
 /* ---- the memo of subjects and counters (memo.c) ------------------------ */
 
 #define ENT_MEMO_DEFAULT 16384 /* subjects, and as many counters, per connection */
@@ -426,6 +442,7 @@ typedef struct EntRow {
 typedef struct EntCounterMemo {
   int found, has_grants;
   int64_t used, from_grants;
+  int64_t held, hold_expiry; /* the counter's columns (see EntUsage) */
 } EntCounterMemo;
 
 int ent_memo_check(EntConn *c, EntErr *e);

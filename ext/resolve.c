@@ -172,7 +172,9 @@ enum {
   SC_HAS_GRANTS,
   SC_HAS_OVERRIDES,
   SC_FOUND,
-  SC_ANY_GRANTS
+  SC_ANY_GRANTS,
+  SC_HELD,
+  SC_HOLD_EXPIRY
 };
 
 /* The counter key to fetch with the subject: the feature's usual period,
@@ -310,6 +312,8 @@ static int subject_row(EntConn *c, const char *who, int depth, const char *subje
     s->spec_used = sqlite3_column_int64(st, SC_USED); /* no counter row: 0 */
     s->spec_from_grants = s->spec_bound ? sqlite3_column_int64(st, SC_FROM_GRANTS) : 0;
     s->spec_has_grants = s->spec_bound && sqlite3_column_int(st, SC_HAS_GRANTS);
+    s->spec_held = s->spec_bound ? sqlite3_column_int64(st, SC_HELD) : 0;
+    s->spec_hold_expiry = s->spec_bound ? sqlite3_column_int64(st, SC_HOLD_EXPIRY) : 0;
     if (s->spec_bound && !counter_ok(st, SC_USED, &s->spec_used)) {
       return bad_counter(e, subject, feature_hint);
     }
@@ -320,6 +324,8 @@ static int subject_row(EntConn *c, const char *who, int depth, const char *subje
       v.used = s->spec_used;
       v.from_grants = s->spec_from_grants;
       v.has_grants = s->spec_has_grants;
+      v.held = s->spec_held;
+      v.hold_expiry = s->spec_hold_expiry;
       ent_memo_put_counter(c, who, feature_hint, ent_period_name(s->spec_period), s->spec_start, 1,
                            &v);
     }
@@ -646,8 +652,8 @@ void ent_usage_bounds(EntConn *c, const EntSubject *s, const EntFeature *f, int6
   }
 }
 
-int ent_usage_load(EntConn *c, const EntSubject *s, const EntFeature *f, int64_t now, EntUsage *u,
-                   EntErr *e) {
+static int usage_read(EntConn *c, const EntSubject *s, const EntFeature *f, int64_t now,
+                      EntUsage *u, EntErr *e) {
   sqlite3_stmt *st;
   int rc;
   ent_usage_bounds(c, s, f, now, u);
@@ -656,6 +662,8 @@ int ent_usage_load(EntConn *c, const EntSubject *s, const EntFeature *f, int64_t
     u->used = s->spec_used; /* fetched with the subject, under the same key */
     u->from_grants = s->spec_from_grants;
     u->has_grants = s->spec_has_grants;
+    u->held_stored = s->spec_held;
+    u->hold_expiry = s->spec_hold_expiry;
     return SQLITE_OK;
   }
   {
@@ -665,6 +673,8 @@ int ent_usage_load(EntConn *c, const EntSubject *s, const EntFeature *f, int64_t
       u->used = v.used;
       u->from_grants = v.from_grants;
       u->has_grants = v.has_grants;
+      u->held_stored = v.held;
+      u->hold_expiry = v.hold_expiry;
       return SQLITE_OK;
     }
   }
@@ -681,11 +691,15 @@ int ent_usage_load(EntConn *c, const EntSubject *s, const EntFeature *f, int64_t
     v.found = sqlite3_column_type(st, 0) != SQLITE_NULL;
     u->from_grants = sqlite3_column_int64(st, 1);
     u->has_grants = sqlite3_column_int(st, 2);
+    u->held_stored = sqlite3_column_int64(st, 3);
+    u->hold_expiry = sqlite3_column_int64(st, 4);
     sqlite3_reset(st);
     if (!ok) return bad_counter(e, s->subject, f->feature);
     v.used = u->used;
     v.from_grants = u->from_grants;
     v.has_grants = u->has_grants;
+    v.held = u->held_stored;
+    v.hold_expiry = u->hold_expiry;
     ent_memo_put_counter(c, ent_counter_subject(s, f), f->feature, ent_period_name(f->period),
                          u->start_text, 1, &v);
     return SQLITE_OK;
@@ -695,8 +709,17 @@ int ent_usage_load(EntConn *c, const EntSubject *s, const EntFeature *f, int64_t
   return SQLITE_OK;
 }
 
-/* Whether `amount` more units are denied, and why (the reason has no
-** "entitlements: " prefix; callers add it or show it in entitlement()). */
+/* The counter of the feature's current period, with the live holds' units
+** (hold.c) in u->held. */
+int ent_usage_load(EntConn *c, const EntSubject *s, const EntFeature *f, int64_t now, EntUsage *u,
+                   EntErr *e) {
+  if (usage_read(c, s, f, now, u, e) != SQLITE_OK) return e->code;
+  return ent_holds_live(c, ent_counter_subject(s, f), f->feature, ent_period_name(f->period), now,
+                        u, e);
+}
+
+/* The plan's quota not yet used (holds aside: they take grants' units only
+** once settled). */
 int64_t ent_plan_left(const EntFeature *f, const EntUsage *u) {
   int64_t plan_used = u->used - u->from_grants;
   return plan_used < f->quota ? f->quota - plan_used : 0;
@@ -707,7 +730,9 @@ int64_t ent_plan_left(const EntFeature *f, const EntUsage *u) {
 ** come from, so they cannot disagree. */
 int64_t ent_available(const EntFeature *f, const EntUsage *u) {
   int64_t left = ent_plan_left(f, u);
-  return left > INT64_MAX - u->grants_left ? INT64_MAX : left + u->grants_left;
+  left = left > INT64_MAX - u->grants_left ? INT64_MAX : left + u->grants_left;
+  /* live holds take their units from what is left, before any new call */
+  return left > u->held ? left - u->held : 0;
 }
 
 int64_t ent_grant_part(const EntFeature *f, const EntUsage *u, int64_t amount) {
@@ -789,6 +814,7 @@ int ent_grants_burn(EntConn *c, const EntSubject *s, const EntFeature *f, int64_
 int ent_denial(const EntSubject *s, const EntFeature *f, const EntUsage *u, int64_t amount,
                char **reason) {
   int64_t total;
+  char held[48];
   *reason = 0;
   if (s->bypass) return 0;
   if (!s->plan) {
@@ -808,14 +834,17 @@ int ent_denial(const EntSubject *s, const EntFeature *f, const EntUsage *u, int6
   if (f->soft) {
     /* soft: over the quota and grants is overage, up to the cap */
     int64_t plan_part = u->used - u->from_grants;
-    int64_t add = amount - ent_grant_part(f, u, amount);
+    int64_t want = amount > INT64_MAX - u->held ? INT64_MAX : amount + u->held;
+    /* the live holds and this call together, less what grants cover of them */
+    int64_t add = want - ent_grant_part(f, u, want);
     if (!f->has_cap || (add <= f->cap && plan_part <= f->cap - add)) return 0;
+    sqlite3_snprintf(sizeof(held), held, " and %lld held", (long long)u->held);
     *reason = sqlite3_mprintf(
         "usage cap reached: '%s' for subject '%s' on plan '%s': %lld used "
-        "%s of a cap of %lld, %lld requested%s%s",
+        "%s%s of a cap of %lld, %lld requested%s%s",
         f->feature, s->subject, s->plan, (long long)plan_part, ent_period_words(f->period),
-        (long long)f->cap, (long long)amount, f->period == P_LIFETIME ? "" : "; resets ",
-        u->end_text);
+        u->held ? held : "", (long long)f->cap, (long long)amount,
+        f->period == P_LIFETIME ? "" : "; resets ", u->end_text);
     return 1;
   }
   /* a grant covers new use from its start, even after overage that
@@ -823,12 +852,13 @@ int ent_denial(const EntSubject *s, const EntFeature *f, const EntUsage *u, int6
   if (amount <= ent_available(f, u)) return 0;
   total = f->quota + u->from_grants;
   total = total > INT64_MAX - u->grants_left ? INT64_MAX : total + u->grants_left;
+  sqlite3_snprintf(sizeof(held), held, " and %lld held", (long long)u->held);
   *reason = sqlite3_mprintf(
       "quota exceeded: '%s' for subject '%s' on plan '%s': %lld of %lld "
-      "used %s, %lld requested%s%s",
+      "used %s%s, %lld requested%s%s",
       f->feature, s->subject, s->plan, (long long)u->used, (long long)total,
-      ent_period_words(f->period), (long long)amount, f->period == P_LIFETIME ? "" : "; resets ",
-      u->end_text);
+      ent_period_words(f->period), u->held ? held : "", (long long)amount,
+      f->period == P_LIFETIME ? "" : "; resets ", u->end_text);
   return 1;
 }
 
@@ -862,7 +892,7 @@ void ent_view(const EntSubject *s, const EntFeature *f, const EntUsage *u, EntVi
     v->status = "over";
   } else if (v->remaining == 0) {
     v->status = "exhausted";
-  } else if ((double)plan_used * 5 >= (double)v->quota * 4) {
+  } else if ((double)(plan_used + u->held) * 5 >= (double)v->quota * 4) {
     v->status = "warning";
   } else {
     v->status = "ok";

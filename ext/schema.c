@@ -63,6 +63,14 @@ int ent_schema_verify(EntConn *c, EntErr *e) {
                    "entitlements_init() or entitlements_load(...) first");
   }
   if (v > ENT_SCHEMA_VERSION) return newer_schema(e, v);
+  if (v < ENT_SCHEMA_VERSION) {
+    /* its statements would name columns the old tables lack */
+    return ent_err(e, SQLITE_ERROR,
+                   "this database has entitlements schema version %lld, older than version %d "
+                   "that this extension (%s) uses; run SELECT entitlements_init() once (or "
+                   "entitlements_load(...)) to migrate it in place",
+                   (long long)v, ENT_SCHEMA_VERSION, ENT_VERSION);
+  }
   return SQLITE_OK;
 }
 
@@ -124,6 +132,50 @@ static const char MIGRATE_4_TO_5[] =
     "DROP TRIGGER IF EXISTS main.ent_meta_gen_u;"
     "DROP TRIGGER IF EXISTS main.ent_meta_gen_d;";
 
+/* Version 5 to 6: holds (hold.c). The ledger gains the hold column and a
+** schema-5 counter table its two columns (one of schema 1 to 4 is rebuilt
+** with them, below); the DDL adds ent_holds. Each column only where it is
+** missing: a version edited by hand, or a table the DDL just created, may
+** have it already. */
+static int table_exists(EntConn *c, const char *name) {
+  sqlite3_stmt *st = 0;
+  int exists = 0;
+  if (sqlite3_prepare_v2(c->db,
+                         "SELECT 1 FROM main.sqlite_master WHERE type = 'table' AND name = ?1", -1,
+                         &st, 0) == SQLITE_OK) {
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    exists = sqlite3_step(st) == SQLITE_ROW;
+  }
+  sqlite3_finalize(st);
+  return exists;
+}
+
+static const struct {
+  const char *probe, *add;
+} MIGRATE_5_TO_6[] = {
+    {"SELECT hold FROM main.ent_events", "ALTER TABLE main.ent_events ADD COLUMN hold TEXT"},
+    {"SELECT held FROM main.ent_counters",
+     "ALTER TABLE main.ent_counters ADD COLUMN held INTEGER NOT NULL DEFAULT 0"},
+    {"SELECT hold_expiry FROM main.ent_counters",
+     "ALTER TABLE main.ent_counters ADD COLUMN hold_expiry INTEGER"},
+};
+
+static int add_missing_columns(EntConn *c, char **msg) {
+  size_t i;
+  int rc = SQLITE_OK;
+  for (i = 0; rc == SQLITE_OK && i < sizeof(MIGRATE_5_TO_6) / sizeof(MIGRATE_5_TO_6[0]); i++) {
+    sqlite3_stmt *st = 0;
+    /* fails (no such table or column) unless the column is there */
+    int has = sqlite3_prepare_v2(c->db, MIGRATE_5_TO_6[i].probe, -1, &st, 0) == SQLITE_OK;
+    sqlite3_finalize(st);
+    /* a missing table is created by the DDL, with the column */
+    if (!has && table_exists(c, i == 0 ? "ent_events" : "ent_counters")) {
+      rc = sqlite3_exec(c->db, MIGRATE_5_TO_6[i].add, 0, 0, msg);
+    }
+  }
+  return rc;
+}
+
 typedef struct AppObjects {
   char **sql;
   int n;
@@ -141,16 +193,8 @@ static void app_objects_free(AppObjects *o) {
 ** (not when it is missing: the DDL creates it). */
 static int counters_without_rowid(EntConn *c) {
   sqlite3_stmt *st = 0;
-  int exists = 0, rowid;
-  if (sqlite3_prepare_v2(c->db,
-                         "SELECT 1 FROM main.sqlite_master WHERE type = 'table' AND name = "
-                         "'ent_counters'",
-                         -1, &st, 0) == SQLITE_OK) {
-    exists = sqlite3_step(st) == SQLITE_ROW;
-  }
-  sqlite3_finalize(st);
-  st = 0;
-  if (!exists) return 0;
+  int rowid;
+  if (!table_exists(c, "ent_counters")) return 0;
   rowid = sqlite3_prepare_v2(c->db, "SELECT rowid FROM main.ent_counters", -1, &st, 0) == SQLITE_OK;
   sqlite3_finalize(st);
   return !rowid;
@@ -215,13 +259,14 @@ int ent_schema_ensure(EntConn *c, int repair, EntErr *e) {
   if (schema_version(c, &v, e) != SQLITE_OK) return e->code;
   if (v == ENT_SCHEMA_VERSION && !repair) return SQLITE_OK;
   if (v > ENT_SCHEMA_VERSION) return newer_schema(e, v);
-  /* v == 0: a new database (or a repair); v == 1 to 4: migrate in place,
+  /* v == 0: a new database (or a repair); v == 1 to 5: migrate in place,
   ** in the same savepoint, around the DDL that creates what is new. */
   if (ent_sp_open(c, &sp, "entitlements_init", e) != SQLITE_OK) return e->code;
   rc = v == 1 ? sqlite3_exec(c->db, MIGRATE_1_TO_2, 0, 0, &msg) : SQLITE_OK;
   if (rc == SQLITE_OK && (v == 1 || v == 2)) rc = sqlite3_exec(c->db, MIGRATE_2_TO_3, 0, 0, &msg);
   if (rc == SQLITE_OK && v >= 1 && v <= 4) rc = sqlite3_exec(c->db, MIGRATE_4_TO_5, 0, 0, &msg);
   if (rc == SQLITE_OK && (rebuild = counters_without_rowid(c))) rc = counters_aside(c, &app, &msg);
+  if (rc == SQLITE_OK && v >= 1) rc = add_missing_columns(c, &msg);
   if (rc == SQLITE_OK) rc = sqlite3_exec(c->db, ENT_SCHEMA_SQL, 0, 0, &msg);
   if (rc == SQLITE_OK && rebuild) rc = counters_back(c, &app, &msg);
   app_objects_free(&app);
@@ -298,6 +343,23 @@ static const char *const CHECK_SQL[] = {
     "c.period_start = l.period_start) ORDER BY 2, 3, 4, 5",
     "SELECT 'negative_balance', subject, feature, period, period_start, used, NULL "
     "FROM main.ent_counters WHERE used < 0 ORDER BY 2, 3, 4, 5",
+    /* held against the ledger: 'hold' rows add, 'release' and 'expire' rows
+    ** take away (periods whose ledger is complete, as above) */
+    "WITH h(at) AS (SELECT coalesce((SELECT value FROM main.ent_meta WHERE key = 'purge_horizon'), "
+    "'')), l AS (SELECT coalesce(pool, subject) AS subject, feature, period, period_start, "
+    "sum(CASE kind WHEN 'hold' THEN amount ELSE -amount END) AS total FROM main.ent_events WHERE "
+    "kind IN ('hold', 'release', 'expire') AND period IS NOT NULL GROUP BY 1, 2, 3, 4) "
+    "SELECT 'held_mismatch', c.subject, c.feature, c.period, c.period_start, c.held, "
+    "coalesce(l.total, 0) FROM main.ent_counters c LEFT JOIN l ON l.subject = c.subject AND "
+    "l.feature = c.feature AND l.period = c.period AND l.period_start = c.period_start, h WHERE "
+    "c.held IS NOT coalesce(l.total, 0) AND c.period_start >= h.at ORDER BY 2, 3, 4, 5",
+    /* held against the holds themselves, with the earliest expiry */
+    "SELECT 'hold_mismatch', c.subject, c.feature, c.period, c.period_start, c.held, "
+    "coalesce(x.total, 0) FROM main.ent_counters c LEFT JOIN (SELECT counter, feature, period, "
+    "period_start, sum(amount) AS total, min(expires_ms) AS first FROM main.ent_holds WHERE state "
+    "= 'held' GROUP BY 1, 2, 3, 4) x ON x.counter = c.subject AND x.feature = c.feature AND "
+    "x.period = c.period AND x.period_start = c.period_start WHERE c.held IS NOT coalesce(x.total, "
+    "0) OR c.hold_expiry IS NOT x.first ORDER BY 2, 3, 4, 5",
     "SELECT 'negative_grant', subject, feature, NULL, NULL, remaining, NULL FROM main.ent_grants "
     "WHERE remaining < 0 ORDER BY 2, 3",
     /* of used, the part grants covered is between 0 and used: more would
@@ -399,7 +461,10 @@ static void fn_check(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
 static void fn_purge(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   static const char *const SQL[] = {
       "DELETE FROM main.ent_events WHERE at < ?1",
-      "DELETE FROM main.ent_counters WHERE period_end IS NOT NULL AND period_end <= ?1",
+      /* ended holds go with their ledger rows; live ones stay */
+      "DELETE FROM main.ent_holds WHERE state <> 'held' AND ended_at < ?1",
+      "DELETE FROM main.ent_counters WHERE period_end IS NOT NULL AND period_end <= ?1 AND "
+      "held = 0",
       "DELETE FROM main.ent_alerts WHERE period_end IS NOT NULL AND period_end <= ?1",
       "INSERT INTO main.ent_meta(key, value) VALUES ('purge_horizon', ?1) ON CONFLICT(key) DO "
       "UPDATE SET value = max(value, excluded.value)",
@@ -409,7 +474,7 @@ static void fn_purge(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   char before[32];
   int64_t ms, deleted = 0;
   int all = 0, i, rc = SQLITE_OK;
-  sqlite3_stmt *st[4] = {0, 0, 0, 0};
+  sqlite3_stmt *st[5] = {0, 0, 0, 0, 0};
   EntSavepoint sp;
   memset(&sp, 0, sizeof(sp));
   if (!ent_argc(ctx, argc, 1, 2, "usage_purge(before [, 'events' | 'all'])")) return;
@@ -432,20 +497,20 @@ static void fn_purge(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   }
   ent_fmt_time(ms, 0, before);
   /* every statement prepared before the first delete (see ent_stmts_for_writes) */
-  for (i = 0; i < 4 && rc == SQLITE_OK; i++) rc = sqlite3_prepare_v2(c->db, SQL[i], -1, &st[i], 0);
+  for (i = 0; i < 5 && rc == SQLITE_OK; i++) rc = sqlite3_prepare_v2(c->db, SQL[i], -1, &st[i], 0);
   if (rc == SQLITE_OK && ent_sp_open(c, &sp, "entitlements_purge", &e) != SQLITE_OK) {
-    for (i = 0; i < 4; i++) sqlite3_finalize(st[i]);
+    for (i = 0; i < 5; i++) sqlite3_finalize(st[i]);
     ent_result_err(ctx, &e);
     return;
   }
-  for (i = 0; i < 4 && rc == SQLITE_OK; i++) {
-    if ((i == 1 || i == 2) && !all) continue;
+  for (i = 0; i < 5 && rc == SQLITE_OK; i++) {
+    if ((i == 2 || i == 3) && !all) continue;
     sqlite3_bind_text(st[i], 1, before, -1, SQLITE_STATIC);
     rc = sqlite3_step(st[i]) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(c->db);
-    if (i < 3) deleted += sqlite3_changes(c->db);
+    if (i < 4) deleted += sqlite3_changes(c->db);
   }
   if (rc != SQLITE_OK) ent_err_db(&e, c->db, rc, "purging the ledger");
-  for (i = 0; i < 4; i++) sqlite3_finalize(st[i]);
+  for (i = 0; i < 5; i++) sqlite3_finalize(st[i]);
   if (ent_sp_close(c, &sp, rc == SQLITE_OK, &e) != SQLITE_OK) {
     ent_result_err(ctx, &e);
     return;

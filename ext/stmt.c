@@ -45,7 +45,7 @@ static const char *const SQL[ST_COUNT] = {
         "SELECT m.value, s.plan, s.status, s.trial_ends_at, s.grace_ends_at, "
         "s.seats, s.parent, s.billing_anchor, s.bypass, NULL, NULL, NULL, EXISTS (SELECT 1 "
         "FROM main.ent_overrides o WHERE o.subject = ?1), s.subject IS NOT NULL, EXISTS (SELECT "
-        "1 FROM main.ent_grants g WHERE g.subject = ?1) FROM main.ent_meta m "
+        "1 FROM main.ent_grants g WHERE g.subject = ?1), NULL, NULL FROM main.ent_meta m "
         "LEFT JOIN main.ent_subjects s ON s.subject = ?1 WHERE m.key = "
         "'config_generation'",
     [ST_SUBJECT_COUNTER] =
@@ -55,14 +55,13 @@ static const char *const SQL[ST_COUNT] = {
         "WHERE g.subject = ?1 AND g.feature = ?2), EXISTS (SELECT 1 FROM main.ent_overrides o "
         "WHERE "
         "o.subject = ?1), s.subject IS NOT NULL, EXISTS (SELECT 1 FROM main.ent_grants g WHERE "
-        "g.subject = ?1) FROM main.ent_meta m LEFT JOIN main.ent_subjects s ON "
+        "g.subject = ?1), c.held, c.hold_expiry FROM main.ent_meta m LEFT JOIN main.ent_subjects s ON "
         "s.subject = ?1 LEFT JOIN main.ent_counters c ON c.subject = ?1 AND c.feature = ?2 AND "
         "c.period = ?3 AND c.period_start = ?4 WHERE m.key = 'config_generation'",
     [ST_PLAN] = "SELECT trial_days FROM main.ent_plans WHERE plan = ?1",
     [ST_COUNTER_GET] =
         "SELECT c.used, c.from_grants, EXISTS (SELECT 1 FROM main.ent_grants g WHERE g.subject = "
-        "?1 "
-        "AND g.feature = ?2) FROM (SELECT 1) LEFT JOIN main.ent_counters c ON c.subject = ?1 AND "
+        "?1 AND g.feature = ?2), c.held, c.hold_expiry FROM (SELECT 1) LEFT JOIN main.ent_counters c ON c.subject = ?1 AND "
         "c.feature = ?2 AND c.period = ?3 AND c.period_start = ?4",
     /* The guard (?7: the most `used` may be before adding) repeats in SQL
     ** the decision just made under the write lock, as a hand-written guarded
@@ -125,7 +124,7 @@ static const char *const SQL[ST_COUNT] = {
     [ST_COUNTER_UPD_IF] =
         "UPDATE main.ent_counters SET used = used + ?5, unlogged = unlogged + ?8 WHERE subject = "
         "?1 AND feature = ?2 AND period = ?3 AND period_start = ?4 AND used = ?6 AND from_grants "
-        "= ?7",
+        "= ?7 AND held = 0",
     [ST_COUNTER_INS_IF] =
         "INSERT OR IGNORE INTO main.ent_counters(subject, feature, period, period_start, "
         "period_end, used, unlogged) VALUES (?1, ?2, ?3, ?4, ?9, ?5, ?8)",
@@ -141,16 +140,47 @@ static const char *const SQL[ST_COUNT] = {
     ** on; lifetime ones, whose period_start is '', when ?3), as ranges of
     ** ent_counters' key (subject, period_start, ...), not its whole history */
     [ST_COUNTERS_CURRENT] =
-        "SELECT feature, period, period_start, used, from_grants FROM main.ent_counters WHERE "
-        "subject = ?1 AND period_start >= ?2 UNION ALL SELECT feature, period, period_start, "
-        "used, from_grants FROM main.ent_counters WHERE subject = ?1 AND period_start <= '' AND "
-        "?3",
+        "SELECT feature, period, period_start, used, from_grants, held, hold_expiry FROM "
+        "main.ent_counters WHERE subject = ?1 AND period_start >= ?2 UNION ALL SELECT feature, "
+        "period, period_start, used, from_grants, held, hold_expiry FROM main.ent_counters WHERE "
+        "subject = ?1 AND period_start <= '' AND ?3",
+    /* holds (hold.c): the live ones' units, once one of them has expired */
+    [ST_HOLDS_LIVE] =
+        "SELECT coalesce(sum(amount), 0) FROM main.ent_holds WHERE counter = ?1 AND feature = ?2 "
+        "AND period = ?3 AND period_start = ?4 AND state = 'held' AND expires_ms > ?5",
+    [ST_HOLDS_DUE] =
+        "SELECT id FROM main.ent_holds WHERE counter = ?1 AND feature = ?2 AND period = ?3 AND "
+        "period_start = ?4 AND state = 'held' AND expires_ms <= ?5 ORDER BY expires_ms, rowid",
+    [ST_HOLD_GET] =
+        "SELECT subject, feature, counter, period, period_start, period_end, amount, state, "
+        "expires_at, expires_ms, ended_at, actual, created_at, mode, idempotency_key, metadata "
+        "FROM main.ent_holds WHERE id = ?1",
+    [ST_HOLD_INSERT] =
+        "INSERT INTO main.ent_holds(id, subject, feature, counter, period, period_start, "
+        "period_end, amount, created_at, expires_at, expires_ms, idempotency_key, metadata) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+    [ST_HOLD_END] =
+        "UPDATE main.ent_holds SET state = ?2, ended_at = ?3, actual = ?4, mode = ?5 WHERE id = "
+        "?1 AND state = 'held'",
+    [ST_HOLD_EXTEND] =
+        "UPDATE main.ent_holds SET expires_at = ?2, expires_ms = ?3 WHERE id = ?1 AND state = "
+        "'held'",
+    /* a hold's counter: used and the grants' share as ST_COUNTER_ADD, held,
+    ** and the earliest expiry of the holds it still counts */
+    [ST_COUNTER_HOLD] =
+        "INSERT INTO main.ent_counters(subject, feature, period, period_start, period_end, used, "
+        "from_grants, held, hold_expiry) VALUES (?1, ?2, ?3, ?4, ?5, ?6, max(?7, 0), ?8, (SELECT "
+        "min(expires_ms) FROM main.ent_holds WHERE counter = ?1 AND feature = ?2 AND period = ?3 "
+        "AND period_start = ?4 AND state = 'held')) ON CONFLICT(subject, feature, period, "
+        "period_start) DO UPDATE SET used = used + excluded.used, from_grants = max(0, "
+        "min(from_grants + ?7, used + excluded.used)), held = held + excluded.held, hold_expiry = "
+        "excluded.hold_expiry",
     [ST_EVENT_INSERT] =
         "INSERT INTO main.ent_events(at, subject, feature, amount, kind, "
-        "idempotency_key, metadata, period, period_start, requested, pool) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        "idempotency_key, metadata, period, period_start, requested, pool, hold) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     [ST_EVENT_BY_KEY] =
-        "SELECT feature, amount, kind, requested FROM main.ent_events "
+        "SELECT feature, amount, kind, requested, hold FROM main.ent_events "
         "WHERE subject = ?1 AND idempotency_key = ?2",
     [ST_SUBJECT_SET_PLAN] =
         "INSERT INTO main.ent_subjects(subject, plan, status) VALUES (?1, ?2, "
@@ -242,7 +272,14 @@ int ent_stmts_for_writes(EntConn *c, EntErr *e) {
                             ST_COUNTER_INS_IF,
                             ST_GENS,
                             ST_COUNTER_UNDO_UPD,
-                            ST_COUNTER_UNDO_INS};
+                            ST_COUNTER_UNDO_INS,
+                            ST_HOLDS_LIVE,
+                            ST_HOLDS_DUE,
+                            ST_HOLD_GET,
+                            ST_HOLD_INSERT,
+                            ST_HOLD_END,
+                            ST_HOLD_EXTEND,
+                            ST_COUNTER_HOLD};
   size_t i;
   if (c->cache && c->cache->writes_ready) return SQLITE_OK;
   for (i = 0; i < sizeof(IDS) / sizeof(IDS[0]); i++) {

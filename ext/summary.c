@@ -38,7 +38,8 @@ enum {
   COL_OVERAGE,
   COL_COST,
   COL_SOFT,
-  COL_STATUS
+  COL_STATUS,
+  COL_HELD
 };
 
 typedef struct SumTab {
@@ -52,7 +53,7 @@ typedef struct Row {
   char rate_period[24]; /* rate rows: minute, hour, day or seconds */
   EntPeriod period;
   int soft;
-  int64_t used;
+  int64_t used, held; /* held: live holds' units (metered rows) */
   char start[32], end[32];
   EntView v;
 } Row;
@@ -78,7 +79,7 @@ static int sum_connect(sqlite3 *db, void *aux, int argc, const char *const *argv
                         "CREATE TABLE x(subject TEXT, feature TEXT, plan TEXT, type TEXT, "
                         "period TEXT, period_start TEXT, period_end TEXT, used INTEGER, "
                         "quota INTEGER, granted INTEGER, remaining INTEGER, percent REAL, "
-                        "overage INTEGER, cost REAL, soft INTEGER, status TEXT)",
+                        "overage INTEGER, cost REAL, soft INTEGER, status TEXT, held INTEGER)",
                         sizeof(SumTab), 1, out);
   if (rc != SQLITE_OK) return rc;
   if (!conn->cache && ent_cache_open(conn, &((SumTab *)*out)->cache) != SQLITE_OK) {
@@ -186,7 +187,7 @@ static int rate_row(EntConn *conn, const EntSubject *s, const EntFeature *f, int
 ** that wait for them (need[i]). A row of another period, or of a feature
 ** whose period changed, matches no row and is skipped. */
 static int current_counters(EntConn *conn, const char *subject, Row *rows, EntUsage *us,
-                            const char *need, int n, EntErr *e) {
+                            const char *need, int n, int64_t now, EntErr *e) {
   sqlite3_stmt *st = ent_stmt(conn, ST_COUNTERS_CURRENT, e);
   const char *from = 0;
   int i, lifetime = 0, rc;
@@ -225,11 +226,20 @@ static int current_counters(EntConn *conn, const char *subject, Row *rows, EntUs
       }
       us[i].used = sqlite3_column_int64(st, 3);
       us[i].from_grants = sqlite3_column_int64(st, 4);
+      us[i].held_stored = sqlite3_column_int64(st, 5);
+      us[i].hold_expiry = sqlite3_column_int64(st, 6);
       break;
     }
   }
   sqlite3_reset(st);
-  return rc == SQLITE_DONE ? SQLITE_OK : ent_err_db(e, conn->db, rc, "reading ent_counters");
+  if (rc != SQLITE_DONE) return ent_err_db(e, conn->db, rc, "reading ent_counters");
+  for (i = 0; i < n; i++) {
+    if (need[i] && ent_holds_live(conn, subject, rows[i].feature, ent_period_name(rows[i].period),
+                                  now, &us[i], e) != SQLITE_OK) {
+      return e->code;
+    }
+  }
+  return SQLITE_OK;
 }
 
 /* Fills the cursor with the rows of one subject: the features first (and
@@ -306,12 +316,13 @@ static int load_subject(Cur *c, const char *subject) {
     if (f->type == T_RATE) rc = rate_row(conn, &s, f, now, r, &e);
   }
   if (rc == SQLITE_OK && any_need)
-    rc = current_counters(conn, subject, c->rows, us, need, c->nrows, &e);
+    rc = current_counters(conn, subject, c->rows, us, need, c->nrows, now, &e);
   for (i = 0; rc == SQLITE_OK && i < c->nrows; i++) {
     Row *r = &c->rows[i];
     if (r->type == T_RATE) continue;
     r->soft = fs[i].soft;
     r->used = us[i].used;
+    r->held = us[i].held;
     if (fs[i].enabled && fs[i].period != P_LIFETIME) {
       memcpy(r->start, us[i].start_text, sizeof(r->start));
       memcpy(r->end, us[i].end_text, sizeof(r->end));
@@ -460,6 +471,9 @@ static int sum_column(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int col) {
       break;
     case COL_SOFT:
       sqlite3_result_int(ctx, r->soft);
+      break;
+    case COL_HELD:
+      if (r->type != T_RATE) sqlite3_result_int64(ctx, r->held);
       break;
     default:
       sqlite3_result_text(ctx, r->v.status, -1, SQLITE_STATIC);

@@ -1,4 +1,4 @@
--- sqlite-entitlements schema, version 5.
+-- sqlite-entitlements schema, version 6.
 --
 -- Compiled into the extension and run by entitlements_init(); every statement
 -- is idempotent. Users may read every table and write ent_subjects with plain
@@ -92,6 +92,13 @@ CREATE TABLE IF NOT EXISTS ent_counters(
   used         INTEGER NOT NULL DEFAULT 0,
   unlogged     INTEGER NOT NULL DEFAULT 0, -- of used, the units of "ledger": false calls
   from_grants  INTEGER NOT NULL DEFAULT 0, -- of used, the units grants covered
+  -- Holds (quota_reserve) taken in this period and not ended, whether or not
+  -- expired: they count as used in every decision while live. hold_expiry is
+  -- the earliest expiry among them (unix ms), so that a read knows without
+  -- looking at ent_holds whether all of them are still live. Not part of
+  -- used: a hold is not consumption and burns no grant until it is settled.
+  held         INTEGER NOT NULL DEFAULT 0,
+  hold_expiry  INTEGER,
   -- period_start second: usage_summary reads a subject's counters of the
   -- current periods as one range of this key (period_start from the earliest
   -- current start on), not one lookup per feature; a consumption gives all
@@ -180,7 +187,8 @@ CREATE TABLE IF NOT EXISTS ent_events(
   period          TEXT,
   period_start    TEXT,
   requested       INTEGER,
-  pool            TEXT  -- pooled features: the subject whose counter it counted in
+  pool            TEXT, -- pooled features: the subject whose counter it counted in
+  hold            TEXT  -- the hold (ent_holds.id) a hold, release, expire or settled row belongs to
 );
 CREATE UNIQUE INDEX IF NOT EXISTS ent_events_key
   ON ent_events(subject, idempotency_key) WHERE idempotency_key IS NOT NULL;
@@ -189,6 +197,36 @@ CREATE UNIQUE INDEX IF NOT EXISTS ent_events_key
 -- usage_history or usage_events by subject often can add
 --   CREATE INDEX ent_events_subject ON ent_events(subject, at);
 -- and SQLite uses it for both.
+
+-- Holds: units reserved by quota_reserve() for work that takes time, counted
+-- in their counter's `held` until settled (quota_settle), released
+-- (quota_release) or expired. state stays 'held' past expires_at until the
+-- next write to the counter records the expiry (reads already leave an
+-- expired hold out). counter: whose counter (the pool owner for pooled
+-- features); period and period_start: the counter's key (NULL for rate
+-- limits, which take tokens at once).
+CREATE TABLE IF NOT EXISTS ent_holds(
+  id              TEXT PRIMARY KEY,
+  subject         TEXT NOT NULL,
+  feature         TEXT NOT NULL,
+  counter         TEXT NOT NULL,
+  period          TEXT,
+  period_start    TEXT,
+  period_end      TEXT,
+  amount          INTEGER NOT NULL,
+  state           TEXT NOT NULL DEFAULT 'held'
+                  CHECK (state IN ('held', 'settled', 'released', 'expired')),
+  created_at      TEXT NOT NULL,
+  expires_at      TEXT NOT NULL,
+  expires_ms      INTEGER NOT NULL,
+  ended_at        TEXT,
+  actual          INTEGER, -- settled: the units consumed
+  mode            TEXT,    -- settled: reject, cap or overflow
+  idempotency_key TEXT,
+  metadata        TEXT
+); -- a rowid table: expiries at the same instant are recorded in the order taken
+CREATE INDEX IF NOT EXISTS ent_holds_live ON ent_holds(counter, feature, period, period_start,
+  expires_ms) WHERE state = 'held';
 
 -- Plain-SQL writes to ent_subjects get the same checks as the functions.
 -- Only innocuous built-in functions may appear here, so that the triggers
