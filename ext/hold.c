@@ -52,7 +52,7 @@ int ent_holds_live(EntConn *c, const char *counter, const char *feature, const c
 typedef struct Hold {
   char id[40];
   char *subject, *feature, *counter, *period, *start, *end, *state, *mode, *meta, *key;
-  char expires_at[32], ended_at[32];
+  char expires_at[32], ended_at[32], created_at[32];
   int64_t amount, expires_ms, actual;
   int has_actual;
 } Hold;
@@ -117,6 +117,7 @@ static int hold_read(EntConn *c, const char *id, Hold *h, int *found, EntErr *e)
     sqlite3_snprintf(sizeof(h->expires_at), h->expires_at, "%s", col_or_empty(st, 8));
     h->expires_ms = sqlite3_column_int64(st, 9);
     sqlite3_snprintf(sizeof(h->ended_at), h->ended_at, "%s", col_or_empty(st, 10));
+    sqlite3_snprintf(sizeof(h->created_at), h->created_at, "%s", col_or_empty(st, 12));
     h->has_actual = sqlite3_column_type(st, 11) != SQLITE_NULL;
     h->actual = sqlite3_column_int64(st, 11);
     sqlite3_snprintf(sizeof(h->id), h->id, "%s", id);
@@ -232,6 +233,10 @@ static int hold_row(Call *k, const Hold *h, Kind kind, int64_t amount, const cha
   x.asked = amount;
   x.e.code = 0;
   x.e.msg = 0;
+  /* never before the hold itself: its period's rows must all be at or after
+  ** the period's start (usage_purge and entitlements_check rely on it), even
+  ** when the clock was set back */
+  if (!at && strcmp(x.at, h->created_at) < 0) at = h->created_at;
   if (at) sqlite3_snprintf(sizeof(x.at), x.at, "%s", at);
   rc = ent_call_ledger_row(&x, amount, 0);
   if (rc != SQLITE_OK) k->e = x.e;

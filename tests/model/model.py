@@ -127,6 +127,8 @@ class Model:
         self.events = []  # ledger rows as dicts
         self.alerts = set()  # (subject, feature, period, start, threshold, used, quota)
         self.next_grant = 1
+        self.holds = {}  # id -> dict: quota_reserve's holds, in the order taken
+        self.next_hold = 1
 
     def snapshot(self):
         return copy.deepcopy(self.__dict__)
@@ -312,7 +314,13 @@ class Model:
         start, end = period_bounds(f.period, s.anchor, self.now)
         key = (self.owner(s, f), f.name, f.period, fmt(start) if start is not None else "")
         used, from_grants = self.counters.get(key, [0, 0])
-        return {"key": key, "start": start, "end": end, "used": used, "from_grants": from_grants}
+        return {"key": key, "start": start, "end": end, "used": used, "from_grants": from_grants,
+                "held": self.live_held(key)}
+
+    def live_held(self, key):
+        """The units of the holds on this counter that are still live now."""
+        return sum(h["amount"] for h in self.holds.values()
+                   if h["ckey"] == key and h["state"] == "held" and h["expires"] > self.now)
 
     def active_grants(self, s, f):
         now = fmt(self.now)
@@ -334,7 +342,8 @@ class Model:
         """What the plan's quota and the active grants still cover."""
         plan_used = u["used"] - u["from_grants"]
         left = max(f.quota - plan_used, 0)
-        return min(left + sum(g["remaining"] for g in self.active_grants(s, f)), MAXI)
+        total = min(left + sum(g["remaining"] for g in self.active_grants(s, f)), MAXI)
+        return max(total - u.get("held", 0), 0)  # live holds take theirs first
 
     def grant_part(self, s, f, u, amount):
         left = max(f.quota - (u["used"] - u["from_grants"]), 0)
@@ -351,7 +360,8 @@ class Model:
         if f.soft:
             if f.cap is None:
                 return False
-            add = amount - self.grant_part(s, f, u, amount)
+            want = min(amount + u.get("held", 0), MAXI)  # with the live holds
+            add = want - self.grant_part(s, f, u, want)
             return u["used"] - u["from_grants"] + add > f.cap
         return amount > self.available(s, f, u)
 
@@ -370,7 +380,7 @@ class Model:
         percent = 100.0 * plan_used / f.quota if f.quota > 0 else None
         cost = overage * f.price / 1e6 if f.price is not None else None
         status = ("over" if overage > 0 else "exhausted" if remaining == 0
-                  else "warning" if plan_used * 5 >= f.quota * 4 else "ok")
+                  else "warning" if (plan_used + u.get("held", 0)) * 5 >= f.quota * 4 else "ok")
         return dict(quota=f.quota, remaining=remaining, overage=overage, granted=granted,
                     percent=percent, cost=cost, status=status)
 
@@ -493,6 +503,7 @@ class Model:
             return self._result(kind, s, f, has_quota)
         if kind in ("consume", "try") and self.denied(s, f, u, amount):
             raise Err("denied")
+        self.expire_due(u["key"])  # the counter is written anyway: expiries recorded first
         burn = self.grant_part(s, f, u, amount) if has_quota else 0
         c = self.counters.setdefault(u["key"], [0, 0])
         before = c[0]
@@ -503,14 +514,18 @@ class Model:
             g["remaining"] -= take
             burn -= take
         self.ledger(subject, f, amount, lk, key, u, owner=self.owner(s, f))
-        if has_quota and 0 < f.quota <= MAXI // 1000:
+        if has_quota:
+            self.alert(f, u["key"], before, c[0])
+        return self._result(kind, s, f, has_quota)
+
+    def alert(self, f, key, before, after):
+        if 0 < f.quota <= MAXI // 1000:
             for t in f.alerts:
                 at = -(-t * f.quota // 100)
-                if before < at <= c[0]:
-                    k = (u["key"][0], f.name, f.period, u["key"][3], t)
+                if before < at <= after:
+                    k = (key[0], f.name, f.period, key[3], t)
                     if not any(a[:5] == k for a in self.alerts):
-                        self.alerts.add(k + (c[0], f.quota))
-        return self._result(kind, s, f, has_quota)
+                        self.alerts.add(k + (after, f.quota))
 
     def _result(self, kind, s, f, has_quota):
         if kind == "try":
@@ -621,6 +636,214 @@ class Model:
             self.restore(snap)
             raise
 
+    # ---- holds (quota_reserve, quota_settle, quota_release, quota_extend) ----
+
+    MODES = ("reject", "cap", "overflow")
+
+    def hold_ledger(self, h, kind, amount, at=None, key=None):
+        self.events.append(dict(
+            id=len(self.events) + 1, at=at or max(fmt(self.now), h["created"]),
+            subject=h["subject"],
+            feature=h["feature"], amount=amount, kind=kind, key=key, period=h["period"],
+            period_start=h["start"], requested=None,
+            pool=h["counter"] if h["counter"] != h["subject"] else None))
+
+    def expire_due(self, key):
+        """A write reached this counter: its holds that expired by now are
+        recorded as expired (a ledger row each, at the expiry), in the order
+        they expire, then the order taken."""
+        due = [h for h in self.holds.values()
+               if h["ckey"] == key and h["state"] == "held" and h["expires"] <= self.now]
+        for h in sorted(due, key=lambda h: (h["expires"], h["n"])):
+            h["state"], h["ended"] = "expired", fmt(h["expires"])
+            self.hold_ledger(h, "expire", h["amount"], at=fmt(h["expires"]))
+
+    def rate_move(self, s, f, n, check):
+        """Takes n tokens (n > 0; check: a denial when they do not fit) or
+        gives -n back (never more than a full bucket)."""
+        if f.unlimited or n == 0:
+            return
+        now_us = self.now * 1000
+        tat = self.rates.get((s.name, f.name))
+        t = -(-f.rate_seconds * 1000000 // f.quota) if f.quota > 0 else 0
+        if n > 0:
+            if check and not s.bypass and not self.rate_eval(s, f, n)[0]:
+                raise Err("denied", "rate")
+            new = (max(tat, now_us) if tat is not None else now_us) + n * t
+        elif tat is None or tat <= now_us or t == 0 or -n > (tat - now_us) // t:
+            new = now_us
+        else:
+            new = tat + n * t
+        self.rates[(s.name, f.name)] = new
+
+    def reserve(self, subject, name, amount, ttl, key=None):
+        """quota_reserve: decided like consume_quota; the hold's id."""
+        snap = self.snapshot()
+        try:
+            if amount < 1:
+                raise Err("error", "amount < 1")
+            if ttl <= 0:
+                raise Err("error", "ttl")
+            s = self.resolve(subject)
+            f = self.feature(s, name)
+            if f.type not in ("metered", "rate"):
+                raise Err("error", "not metered")
+            if key is not None:
+                row = self.replay(subject, key, name, "hold", amount)
+                if row:
+                    return row["hold"]
+            if f.type == "rate":
+                if not s.bypass and (not s.plan or not f.enabled):
+                    raise Err("denied", "no plan")
+                self.rate_move(s, f, amount, True)
+                ckey, period, start, end = None, None, None, None
+            else:
+                u = self.usage(s, f)
+                self.expire_due(u["key"])
+                if self.denied(s, f, u, amount):
+                    raise Err("denied", "quota")
+                ckey, period, start = u["key"], f.period, u["key"][3]
+            hid = f"m{self.next_hold}"
+            h = dict(n=self.next_hold, id=hid, subject=subject, feature=name,
+                     counter=self.owner(s, f), period=period, start=start, ckey=ckey,
+                     amount=amount, state="held", expires=self.now + ttl * 1000, actual=None,
+                     mode=None, ended=None, created=fmt(self.now))
+            self.next_hold += 1
+            self.holds[hid] = h
+            self.hold_ledger(h, "hold", amount, key=key)
+            self.events[-1]["hold"] = hid
+            return hid
+        except Err:
+            self.restore(snap)
+            raise
+
+    def live_hold(self, hid):
+        h = self.holds.get(hid)
+        if h is None:
+            raise Err("error", "no such hold")
+        if h["state"] == "settled":
+            raise Err("error", "settled")
+        if h["state"] == "released":
+            raise Err("error", "released")
+        if h["state"] == "expired" or h["expires"] <= self.now:
+            raise Err("error", "expired")
+        return h
+
+    def hold_ctx(self, h):
+        """The hold's subject and feature now, at the hold's counter."""
+        s = self.resolve(h["subject"])
+        f = self.feature(s, h["feature"])
+        if (h["period"] is not None) != (f.type == "metered") or (
+                h["period"] is None and f.type != "rate"):
+            raise Err("error", "feature changed type")
+        u = None
+        if h["period"] is not None:
+            f.period, f.pool, s.pool_owner = h["period"], h["counter"] != h["subject"], h["counter"]
+            key = h["ckey"]
+            used, from_grants = self.counters.get(key, [0, 0])
+            u = {"key": key, "used": used, "from_grants": from_grants, "held": self.live_held(key)}
+            self.expire_due(key)
+        return s, f, u
+
+    def settle_result(self, h, s, f):
+        if h["period"] is None:
+            live = s.plan and f.enabled and not f.unlimited
+            return self.rate_eval(s, f, 0)[1] if live else None
+        key = h["ckey"]
+        used, from_grants = self.counters.get(key, [0, 0])
+        u = {"key": key, "used": used, "from_grants": from_grants, "held": self.live_held(key)}
+        if not s.plan or not f.enabled or f.unlimited:
+            return None
+        return self.available(s, f, u)
+
+    def settle(self, hid, actual, mode="overflow"):
+        snap = self.snapshot()
+        try:
+            if actual < 0:
+                raise Err("error", "negative actual")
+            if mode not in self.MODES:
+                raise Err("error", "mode")
+            h = self.holds.get(hid)
+            if h is not None and h["state"] == "settled" and h["actual"] == actual and (
+                    h["mode"] == mode):
+                s, f, _u = self.hold_ctx(h)  # a retry: the same answer again
+                return self.settle_result(h, s, f)
+            h = self.live_hold(hid)
+            s, f, u = self.hold_ctx(h)
+            within = min(actual, h["amount"])
+            over = actual - within
+            if over > 0 and mode == "reject":
+                raise Err("denied", "reject")
+            burn = 0
+            if u is not None:
+                u["held"] -= h["amount"]
+                if over > 0 and mode == "overflow" and not s.bypass and self.denied(s, f, u, actual):
+                    raise Err("denied", "overflow")
+                if s.plan and f.enabled and not f.unlimited:
+                    burn = self.grant_part(s, f, u, actual)
+            else:
+                self.rate_move(s, f, over if over > 0 else within - h["amount"],
+                               over > 0 and mode == "overflow")
+            h.update(state="settled", actual=actual, mode=mode, ended=fmt(self.now))
+            before = None
+            if u is not None:
+                c = self.counters.setdefault(u["key"], [0, 0])
+                before = c[0]
+                c[0] += actual
+                c[1] = max(0, min(c[1] + burn, c[0]))
+                for g in self.active_grants(s, f):
+                    take = min(g["remaining"], burn)
+                    g["remaining"] -= take
+                    burn -= take
+            self.hold_ledger(h, "release", h["amount"])
+            if (actual if mode != "cap" else within) > 0:
+                self.hold_ledger(h, "consume", actual if mode != "cap" else within)
+            if mode == "cap" and over > 0:
+                self.hold_ledger(h, "record", over)
+            if u is not None and s.plan and f.enabled and not f.unlimited:
+                self.alert(f, u["key"], before, before + actual)
+            return self.settle_result(h, s, f)
+        except Err:
+            self.restore(snap)
+            raise
+
+    def release(self, hid):
+        snap = self.snapshot()
+        try:
+            h = self.live_hold(hid)
+            s, f, _u = self.hold_ctx(h)
+            h.update(state="released", ended=fmt(self.now))
+            if h["period"] is None:
+                self.rate_move(s, f, -h["amount"], False)
+            self.hold_ledger(h, "release", h["amount"])
+            return h["amount"]
+        except Err:
+            self.restore(snap)
+            raise
+
+    def extend(self, hid, ttl):
+        snap = self.snapshot()
+        try:
+            h = self.live_hold(hid)
+            if ttl <= 0:
+                raise Err("error", "ttl")
+            self.hold_ctx(h)
+            h["expires"] = self.now + ttl * 1000
+            return fmt(h["expires"])
+        except Err:
+            self.restore(snap)
+            raise
+
+    def purge(self, before):
+        """usage_purge(before): ledger rows before it, and ended holds."""
+        kept = [e for e in self.events if e["at"] >= before]
+        n = len(self.events) - len(kept)
+        self.events = kept
+        ended = [i for i, h in self.holds.items() if h["state"] != "held" and h["ended"] < before]
+        for i in ended:
+            del self.holds[i]
+        return n + len(ended)
+
     # ---- reads ------------------------------------------------------------
 
     def plan_allows(self, subject, name, n=1):
@@ -663,7 +886,8 @@ class Model:
         if f.type == "metered":
             u = self.usage(s, f)
             v = self.view(s, f, u)
-            o.update(quota=v["quota"], used=u["used"] if live else 0, granted=v["granted"],
+            o.update(quota=v["quota"], used=u["used"] if live else 0,
+                     held=u["held"] if live else 0, granted=v["granted"],
                      remaining=v["remaining"] if (v["quota"] is not None or not live) else None,
                      overage=v["overage"], cost=v["cost"],
                      period=f.period if live else None,
@@ -675,7 +899,7 @@ class Model:
             limited = live and not f.unlimited
             allowed, rem, _n, retry_us = self.rate_eval(s, f, 1) if limited else (1, 0, 0, -1)
             o.update(quota=f.burst if limited else (None if live else 0),
-                     used=f.burst - rem if limited else 0, granted=0,
+                     used=f.burst - rem if limited else 0, held=None, granted=0,
                      remaining=rem if limited else (None if live else 0), overage=0, cost=None,
                      period=f.rate_period if live else None, period_start=None, period_end=None,
                      soft=False, value=None)
@@ -683,7 +907,7 @@ class Model:
             if limited and not access and retry_us >= 0:
                 retry = -(-retry_us // 1000) / 1000
         else:
-            o.update(quota=None, used=None, granted=None, remaining=None, overage=None,
+            o.update(quota=None, used=None, held=None, granted=None, remaining=None, overage=None,
                      cost=None, period=None, period_start=None, period_end=None, soft=None)
             if f.type == "boolean":
                 o["value"] = bool(s.plan and f.enabled)
@@ -724,20 +948,20 @@ class Model:
             if ftype == "rate":
                 if not f.enabled:
                     rows.append((subject, name, s.plan, "rate", None, None, None, 0, 0, 0, 0,
-                                 None, 0, None, 0, "disabled"))
+                                 None, 0, None, 0, "disabled", None))
                 elif f.unlimited:
                     rows.append((subject, name, s.plan, "rate", f.rate_period, None, None, 0, None,
-                                 0, None, None, 0, None, 0, "unlimited"))
+                                 0, None, None, 0, None, 0, "unlimited", None))
                 else:
                     rem = self.rate_eval(s, f, 0)[1]
                     used = f.burst - rem
                     status = ("exhausted" if rem == 0 else
                               "warning" if used * 5 >= f.burst * 4 else "ok")
                     rows.append((subject, name, s.plan, "rate", f.rate_period, None, None, used,
-                                 f.burst, 0, rem, 100.0 * used / f.burst, 0, None, 0, status))
+                                 f.burst, 0, rem, 100.0 * used / f.burst, 0, None, 0, status, None))
                 continue
             u = self.usage(s, f) if f.enabled else dict(used=0, from_grants=0, start=None,
-                                                        end=None, key=None)
+                                                        end=None, key=None, held=0)
             v = self.view(s, f, u) if f.enabled else self.view(s, f, u)
             disabled = v["status"] == "disabled"
             rows.append((
@@ -746,7 +970,7 @@ class Model:
                 fmt(u["end"]) if f.enabled and u["end"] is not None else None,
                 u["used"], 0 if disabled else v["quota"], v["granted"],
                 0 if disabled else v["remaining"], v["percent"], v["overage"], v["cost"],
-                int(bool(f.soft)), v["status"]))
+                int(bool(f.soft)), v["status"], u["held"]))
         return rows
 
     def check(self):

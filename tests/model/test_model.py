@@ -146,6 +146,7 @@ class Differential(RuleBasedStateMachine):
         self.m = M.Model()
         self.in_txn = None
         self.savepoint = None  # the model's state when SAVEPOINT sp opened
+        self.holds = {}  # model hold id -> the extension's (ids are random there)
         # each connection's memo size (entitlements_cache), as the model sees it
         self.cache = [0 if os.environ.get('MODEL_MEMO') == '0' else 16384] * 2
 
@@ -362,10 +363,74 @@ class Differential(RuleBasedStateMachine):
         if "purge_events" in SKIP:
             return
         got = real_call(self.db, "SELECT usage_purge(?)", (M.fmt(before),))
-        kept = [e for e in self.m.events if e["at"] >= M.fmt(before)]
-        want = ("ok", len(self.m.events) - len(kept))
-        self.m.events = kept
-        self.same("usage_purge", got, want)
+        self.same("usage_purge", got, model_call(self.m.purge, M.fmt(before)))
+
+    # ---- holds --------------------------------------------------------------
+
+    @rule(s=subjects, f=st.sampled_from(["images", "images", "tokens", "snap"]),
+          amount=st.integers(0, 8), ttl=st.sampled_from([1, 2, 60, 3600, 86400, 86400 * 40, 0]),
+          key=keys)
+    def reserve(self, s, f, amount, ttl, key):
+        if "hold" in SKIP:
+            return
+        before = set(self.m.holds)
+        got = real_call(self.db, "SELECT quota_reserve(?, ?, ?, ?, ?)", (s, f, amount, ttl, key))
+        want = model_call(self.m.reserve, s, f, amount, ttl, key)
+        if got[0] == "ok" and want[0] == "ok":
+            if want[1] in before:  # a retry with the key: the same hold again
+                self.same("quota_reserve retried", got[1], self.holds[want[1]])
+            self.holds[want[1]] = got[1]
+            got = ("ok", want[1])
+        self.same(f"quota_reserve({s}, {f}, {amount}, {ttl}, {key})", got, want)
+
+    @rule(s=subjects, f=st.sampled_from(["images", "tokens", "snap"]), amount=st.integers(1, 5),
+          ttl=st.sampled_from([1, 30, 600]), key=keys)
+    def reserve_again(self, s, f, amount, ttl, key):
+        """Holds are drawn twice as often, with short lives, so that they
+        expire under the writes and reads that follow."""
+        self.reserve(s, f, amount, ttl, key)
+
+    @rule(seconds=st.sampled_from([1, 2, 45, 700, 4000]))
+    def tick(self, seconds):
+        """The clock a little forward: holds expire within a period."""
+        if "clock" in SKIP:
+            return
+        self.set_clock(self.m.now + seconds * 1000)
+
+    def pick_hold(self, data):
+        mid = data.draw(st.sampled_from(sorted(self.holds) + ["nope"]))
+        return mid, self.holds.get(mid, "hold_nope")
+
+    @rule(data=st.data(), actual=st.integers(-1, 10),
+          mode=st.sampled_from([None, None, "overflow", "cap", "reject", "bad"]))
+    def settle(self, data, actual, mode):
+        if "hold" in SKIP:
+            return
+        mid, rid = self.pick_hold(data)
+        if mode is None:
+            got = real_call(self.db, "SELECT quota_settle(?, ?)", (rid, actual))
+            want = model_call(self.m.settle, mid, actual)
+        else:
+            got = real_call(self.db, "SELECT quota_settle(?, ?, ?)", (rid, actual, mode))
+            want = model_call(self.m.settle, mid, actual, mode)
+        self.same(f"quota_settle({mid}, {actual}, {mode})", got, want)
+
+    @rule(data=st.data())
+    def release(self, data):
+        if "hold" in SKIP:
+            return
+        mid, rid = self.pick_hold(data)
+        self.same(f"quota_release({mid})", real_call(self.db, "SELECT quota_release(?)", (rid,)),
+                  model_call(self.m.release, mid))
+
+    @rule(data=st.data(), ttl=st.sampled_from([60, 86400 * 40, 0]))
+    def extend(self, data, ttl):
+        if "hold" in SKIP:
+            return
+        mid, rid = self.pick_hold(data)
+        self.same(f"quota_extend({mid}, {ttl})",
+                  real_call(self.db, "SELECT quota_extend(?, ?)", (rid, ttl)),
+                  model_call(self.m.extend, mid, ttl))
 
     @rule(which=st.integers(0, 1),
           size=st.one_of(st.none(), st.sampled_from([0, 1, 2, 3, 16384]), st.integers(-2, 2),
@@ -455,6 +520,11 @@ class Differential(RuleBasedStateMachine):
             self.same("ent_alerts", alerts, {a[:2] + a[3:] for a in m.alerts})
         check = db.execute("SELECT entitlements_check()").fetchone()[0]
         self.same("entitlements_check()", check if check == "ok" else json.loads(check), m.check())
+        holds = sorted(db.execute("SELECT subject, feature, amount, state, expires_at, actual, mode "
+                                  "FROM ent_holds").fetchall())
+        self.same("ent_holds", holds, sorted(
+            (h["subject"], h["feature"], h["amount"], h["state"], M.fmt(h["expires"]), h["actual"],
+             h["mode"]) for h in m.holds.values()))
         ledger = db.execute("SELECT at, subject, feature, amount, kind, idempotency_key, period, "
                             "period_start, requested, pool FROM ent_events ORDER BY id").fetchall()
         self.same("ent_events", ledger, [
