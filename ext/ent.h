@@ -486,6 +486,7 @@ int ent_argc(sqlite3_context *ctx, int argc, int lo, int hi, const char *usage);
 int ent_schema_ensure(EntConn *c, int repair, EntErr *e);
 int ent_schema_verify(EntConn *c, EntErr *e);
 int ent_register_schema(sqlite3 *db, EntConn *c);
+int ent_register_purge(sqlite3 *db, EntConn *c);
 int ent_register_config(sqlite3 *db, EntConn *c);
 int ent_register_checks(sqlite3 *db, EntConn *c);
 int ent_register_consume(sqlite3 *db, EntConn *c);

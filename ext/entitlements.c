@@ -92,6 +92,7 @@ __attribute__((visibility("default")))
   }
   if (rc == SQLITE_OK) ent_register_clock(db, c, &rc);
   if (rc == SQLITE_OK) rc = ent_register_schema(db, c);
+  if (rc == SQLITE_OK) rc = ent_register_purge(db, c);
   if (rc == SQLITE_OK) rc = ent_register_config(db, c);
   if (rc == SQLITE_OK) rc = ent_register_subjects(db, c);
   if (rc == SQLITE_OK) rc = ent_register_checks(db, c);

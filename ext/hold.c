@@ -472,17 +472,16 @@ static void fn_reserve(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   k.kind = K_RESERVE;
   k.fn = "quota_reserve";
   k.now = ent_now(k.c);
-  {
+  if (sqlite3_value_type(argv[2]) == SQLITE_INTEGER && sqlite3_value_int64(argv[2]) < 1) {
+    rc = ent_err(&k.e, SQLITE_ERROR,
+                 "quota_reserve: amount must be a whole number >= 1, got %lld; a hold of "
+                 "nothing reserves nothing",
+                 (long long)sqlite3_value_int64(argv[2]));
+  } else {
     /* ttl is argument 4 here; ent_call_args() reads key and metadata from 4 and 5 */
     sqlite3_value *v[5] = {argv[0], argv[1], argv[2], argc >= 5 ? argv[4] : 0,
                            argc >= 6 ? argv[5] : 0};
     rc = ent_call_args(&k, argc - 1, v);
-  }
-  if (rc == SQLITE_OK && k.amount < 1) {
-    rc = ent_err(&k.e, SQLITE_ERROR,
-                 "quota_reserve: amount must be a whole number >= 1, got %lld; a hold of "
-                 "nothing reserves nothing",
-                 (long long)k.amount);
   }
   if (rc == SQLITE_OK) rc = arg_ttl(&k, argv[3], &expires);
   if (rc == SQLITE_OK) rc = ent_call_enter(k.c, k.fn, &k.e);
@@ -510,9 +509,11 @@ static int live_hold(Call *k, const char *id, Hold *h) {
   }
   if (strcmp(h->state, "settled") == 0) {
     return ent_err(&k->e, SQLITE_ERROR,
-                   "%s: hold '%s' was already settled at %s with actual %lld (mode '%s'); a retry "
-                   "of that settle must repeat the same actual and mode",
-                   k->fn, id, h->ended_at, (long long)h->actual, h->mode ? h->mode : "");
+                   "%s: hold '%s' was already settled at %s with actual %lld (mode '%s'); %s", k->fn,
+                   id, h->ended_at, (long long)h->actual, h->mode ? h->mode : "",
+                   k->kind == K_SETTLE ? "a retry of that settle must repeat the same actual and "
+                                         "mode"
+                                       : "it has ended; reserve a new hold for more work");
   }
   if (strcmp(h->state, "released") == 0) {
     return ent_err(&k->e, SQLITE_ERROR,

@@ -280,6 +280,9 @@ static void run_file(Run *r, const char *file) {
   }
   snprintf(r->path, sizeof(r->path), "dist/test-tmp/%s.db", base ? base + 1 : file);
   unlink(r->path);
+  /* the same random numbers in every run (hold ids, which error messages
+  ** name, come from SQLite's generator), whatever ran before this file */
+  sqlite3_test_control(SQLITE_TESTCTRL_PRNG_SEED, 20261129, (sqlite3 *)0);
   {
     char side[600];
     snprintf(side, sizeof(side), "%s-wal", r->path);

@@ -835,7 +835,12 @@ class Model:
             raise
 
     def purge(self, before):
-        """usage_purge(before): ledger rows before it, and ended holds."""
+        """usage_purge(before): every expired hold recorded as such (all
+        counters, rate limits' too), then ledger rows before it, and ended holds."""
+        due = [h for h in self.holds.values() if h["state"] == "held" and h["expires"] <= self.now]
+        for h in sorted(due, key=lambda h: (h["expires"], h["n"])):
+            h["state"], h["ended"] = "expired", fmt(h["expires"])
+            self.hold_ledger(h, "expire", h["amount"], at=fmt(h["expires"]))
         kept = [e for e in self.events if e["at"] >= before]
         n = len(self.events) - len(kept)
         self.events = kept
