@@ -32,9 +32,9 @@ typedef struct Call {
   Kind kind;
   const char *fn, *subject, *feature, *key, *meta;
   int64_t amount, now;
-  int64_t asked;    /* the amount the caller asked for (upto may take less) */
-  int64_t replayed; /* a retry of a recorded key: the amount its row took */
-  const char *hold; /* the ledger row belongs to this hold (hold.c) */
+  int64_t asked;          /* the amount the caller asked for (upto may take less) */
+  int64_t replayed;       /* a retry of a recorded key: the amount its row took */
+  const char *hold;       /* the ledger row belongs to this hold (hold.c) */
   char replayed_hold[40]; /* a retried quota_reserve: the hold its row made */
   EntSubject s;
   EntFeature f;

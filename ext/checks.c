@@ -513,8 +513,8 @@ static int describe(Ask *a, Jw *w) {
     jw_raw(w, "value", "null");
     if (live && !access && a->r.retry_us >= 0) ent_fmt_seconds(a->r.retry_us, retry);
   } else {
-    static const char *const NULLS[] = {"quota",  "used",         "held",       "granted",
-                                        "remaining", "overage",   "cost",       "period",
+    static const char *const NULLS[] = {"quota",        "used",       "held", "granted",
+                                        "remaining",    "overage",    "cost", "period",
                                         "period_start", "period_end", "soft"};
     size_t i;
     for (i = 0; i < sizeof(NULLS) / sizeof(NULLS[0]); i++) jw_raw(w, NULLS[i], "null");

@@ -164,8 +164,8 @@ static int counter_read(Call *k) {
   sqlite3_reset(st);
   if (rc != SQLITE_DONE) return ent_err_db(&k->e, k->c->db, rc, "reading ent_counters");
   k->u.grants_loaded = 0;
-  if (ent_holds_live(k->c, who, k->feature, ent_period_name(k->f.period), k->now, &k->u,
-                     &k->e) != SQLITE_OK) {
+  if (ent_holds_live(k->c, who, k->feature, ent_period_name(k->f.period), k->now, &k->u, &k->e) !=
+      SQLITE_OK) {
     return k->e.code;
   }
   return ent_grants_load(k->c, &k->s, &k->f, k->now, &k->u, &k->e);
@@ -319,8 +319,8 @@ static int arg_ttl(Call *k, sqlite3_value *v, int64_t *expires) {
     ent_fmt_time(*expires, 0, at);
     ent_fmt_time(k->now, 0, now);
     return ent_err(&k->e, SQLITE_ERROR,
-                   "%s: ttl %s is not after now (%s); pass a later time or seconds from now",
-                   k->fn, at, now);
+                   "%s: ttl %s is not after now (%s); pass a later time or seconds from now", k->fn,
+                   at, now);
   }
   return SQLITE_OK;
 }
@@ -383,7 +383,7 @@ static int rate_move(Call *k, int64_t n, int check, int *denied) {
   return ent_rate_write(k->c, &k->s, &k->f, new_tat, &k->e);
 }
 
-static int reserve_run(Call *k, int64_t expires, char id[40]) {
+static int reserve_run(Call *k, int64_t expires, char *id /* 40 bytes */) {
   int found = 0;
   sqlite3_stmt *st;
   char exp_text[32];
@@ -462,7 +462,7 @@ static void fn_reserve(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   Call k;
   int rc;
   int64_t expires = 0;
-  char id[40] = "";
+  char *id;
   if (!ent_argc(ctx, argc, 4, 6,
                 "quota_reserve(subject, feature, amount, ttl [, key [, metadata]])")) {
     return;
@@ -484,11 +484,16 @@ static void fn_reserve(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     rc = ent_call_args(&k, argc - 1, v);
   }
   if (rc == SQLITE_OK) rc = arg_ttl(&k, argv[3], &expires);
+  /* the result's memory before the write: once committed, the call must
+  ** not fail for want of it */
+  id = rc == SQLITE_OK ? sqlite3_malloc(40) : 0;
+  if (rc == SQLITE_OK && !id) rc = ent_err(&k.e, SQLITE_NOMEM, "out of memory");
   if (rc == SQLITE_OK) rc = ent_call_enter(k.c, k.fn, &k.e);
   if (rc == SQLITE_OK) rc = hold_call_end(&k, reserve_run(&k, expires, id));
   if (rc == SQLITE_OK) {
-    sqlite3_result_text(ctx, id, -1, SQLITE_TRANSIENT);
+    sqlite3_result_text(ctx, id, -1, sqlite3_free); /* taken over, not copied */
   } else {
+    sqlite3_free(id);
     ent_result_err(ctx, &k.e);
   }
   ent_err_clear(&k.e);
@@ -509,8 +514,8 @@ static int live_hold(Call *k, const char *id, Hold *h) {
   }
   if (strcmp(h->state, "settled") == 0) {
     return ent_err(&k->e, SQLITE_ERROR,
-                   "%s: hold '%s' was already settled at %s with actual %lld (mode '%s'); %s", k->fn,
-                   id, h->ended_at, (long long)h->actual, h->mode ? h->mode : "",
+                   "%s: hold '%s' was already settled at %s with actual %lld (mode '%s'); %s",
+                   k->fn, id, h->ended_at, (long long)h->actual, h->mode ? h->mode : "",
                    k->kind == K_SETTLE ? "a retry of that settle must repeat the same actual and "
                                          "mode"
                                        : "it has ended; reserve a new hold for more work");
@@ -722,7 +727,7 @@ static void fn_release(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   ent_err_clear(&k.e);
 }
 
-static int extend_run(Call *k, const char *id, sqlite3_value *ttl, char out[32]) {
+static int extend_run(Call *k, const char *id, sqlite3_value *ttl, char *out /* 32 bytes */) {
   Hold h;
   int rc;
   int64_t expires = 0;
@@ -751,7 +756,7 @@ static void fn_extend(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   Call k;
   int rc;
   const char *id = 0;
-  char out[32] = "";
+  char *out;
   if (!ent_argc(ctx, argc, 2, 2, "quota_extend(hold, ttl)")) return;
   memset(&k, 0, sizeof(k));
   k.c = sqlite3_user_data(ctx);
@@ -759,11 +764,14 @@ static void fn_extend(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   k.fn = "quota_extend";
   k.now = ent_now(k.c);
   rc = arg_hold_id(argv[0], k.fn, &id, &k.e);
+  out = rc == SQLITE_OK ? sqlite3_malloc(32) : 0; /* before the write, as in fn_reserve */
+  if (rc == SQLITE_OK && !out) rc = ent_err(&k.e, SQLITE_NOMEM, "out of memory");
   if (rc == SQLITE_OK) rc = ent_call_enter(k.c, k.fn, &k.e);
   if (rc == SQLITE_OK) rc = hold_call_end(&k, extend_run(&k, id, argv[1], out));
   if (rc == SQLITE_OK) {
-    sqlite3_result_text(ctx, out, -1, SQLITE_TRANSIENT);
+    sqlite3_result_text(ctx, out, -1, sqlite3_free);
   } else {
+    sqlite3_free(out);
     ent_result_err(ctx, &k.e);
   }
   ent_err_clear(&k.e);

@@ -55,13 +55,15 @@ static const char *const SQL[ST_COUNT] = {
         "WHERE g.subject = ?1 AND g.feature = ?2), EXISTS (SELECT 1 FROM main.ent_overrides o "
         "WHERE "
         "o.subject = ?1), s.subject IS NOT NULL, EXISTS (SELECT 1 FROM main.ent_grants g WHERE "
-        "g.subject = ?1), c.held, c.hold_expiry FROM main.ent_meta m LEFT JOIN main.ent_subjects s ON "
+        "g.subject = ?1), c.held, c.hold_expiry FROM main.ent_meta m LEFT JOIN main.ent_subjects s "
+        "ON "
         "s.subject = ?1 LEFT JOIN main.ent_counters c ON c.subject = ?1 AND c.feature = ?2 AND "
         "c.period = ?3 AND c.period_start = ?4 WHERE m.key = 'config_generation'",
     [ST_PLAN] = "SELECT trial_days FROM main.ent_plans WHERE plan = ?1",
     [ST_COUNTER_GET] =
         "SELECT c.used, c.from_grants, EXISTS (SELECT 1 FROM main.ent_grants g WHERE g.subject = "
-        "?1 AND g.feature = ?2), c.held, c.hold_expiry FROM (SELECT 1) LEFT JOIN main.ent_counters c ON c.subject = ?1 AND "
+        "?1 AND g.feature = ?2), c.held, c.hold_expiry FROM (SELECT 1) LEFT JOIN main.ent_counters "
+        "c ON c.subject = ?1 AND "
         "c.feature = ?2 AND c.period = ?3 AND c.period_start = ?4",
     /* The guard (?7: the most `used` may be before adding) repeats in SQL
     ** the decision just made under the write lock, as a hand-written guarded

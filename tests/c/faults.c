@@ -249,7 +249,12 @@ static int run(sqlite3 *db, const char *sql, char **msg) {
 static const char STATE_SQL[] =
     "SELECT group_concat(x, ' | ') FROM (SELECT x FROM ("
     "SELECT 'c ' || subject || ' ' || feature || ' ' || period || ' ' || period_start || ' ' || "
-    "used || ' ' || unlogged || ' ' || from_grants AS x FROM main.ent_counters "
+    "used || ' ' || unlogged || ' ' || from_grants || ' ' || held || ' ' || "
+    "coalesce(hold_expiry, '-') AS x FROM main.ent_counters "
+    /* holds without their ids, which are random */
+    "UNION ALL SELECT 'h ' || subject || ' ' || feature || ' ' || amount || ' ' || state || ' ' "
+    "|| expires_at || ' ' || coalesce(actual, '-') || ' ' || coalesce(idempotency_key, '-') FROM "
+    "main.ent_holds "
     "UNION ALL SELECT 'e ' || id || ' ' || subject || ' ' || feature || ' ' || amount || ' ' || "
     "kind || ' ' || coalesce(idempotency_key, '-') || ' ' || coalesce(metadata, '-') FROM "
     "main.ent_events "
@@ -341,7 +346,12 @@ static const char SETUP[] =
     ** time, when the memo admits it), for the calls that write from the
     ** memo's hint without a savepoint inside BEGIN */
     "SELECT consume_quota('u2', 'api', 1, 'kk'), quota_remaining('u2', 'api'), "
-    "quota_remaining('u2', 'images'), quota_remaining('u2', 'images');";
+    "quota_remaining('u2', 'images'), quota_remaining('u2', 'images');"
+    /* holds of subject h: two on images, one on the rate limit, one that
+    ** expires at 10:00:30 */
+    "SELECT quota_reserve('h', 'images', 2, 600, 'hk1'), quota_reserve('h', 'images', 1, 600, "
+    "'hk2'), quota_reserve('h', 'snap', 2, 600, 'hk3'), quota_reserve('h', 'images', 3, 30, "
+    "'hk4');";
 
 typedef struct Case {
   const char *name;
@@ -395,6 +405,31 @@ static const Case CASES[] = {
     {"grant_quota", "SELECT grant_quota('u2', 'images', 5, '2026-12-31', 'g1', 1)"},
     {"reset_quota", "SELECT reset_quota('u1')"},
     {"usage_purge all", "SELECT usage_purge('2026-11-23', 'all')"},
+    {"quota_reserve", "SELECT quota_reserve('h', 'images', 2, 60, 'hk5', '{\"job\": 1}')"},
+    {"quota_reserve rate", "SELECT quota_reserve('h', 'snap', 2, 60)"},
+    {"quota_reserve denied", "SELECT quota_reserve('h', 'images', 50, 60)"},
+    {"quota_reserve replayed key", "SELECT quota_reserve('h', 'images', 2, 600, 'hk1')"},
+    {"quota_settle",
+     "SELECT quota_settle((SELECT id FROM ent_holds WHERE idempotency_key = 'hk1'), 1)"},
+    {"quota_settle cap",
+     "SELECT quota_settle((SELECT id FROM ent_holds WHERE idempotency_key = 'hk2'), 9, 'cap')"},
+    {"quota_settle overflow denied",
+     "SELECT quota_settle((SELECT id FROM ent_holds WHERE idempotency_key = 'hk2'), 9)"},
+    {"quota_settle rate",
+     "SELECT quota_settle((SELECT id FROM ent_holds WHERE idempotency_key = 'hk3'), 0)"},
+    {"quota_release",
+     "SELECT quota_release((SELECT id FROM ent_holds WHERE idempotency_key = 'hk1'))"},
+    {"quota_release rate",
+     "SELECT quota_release((SELECT id FROM ent_holds WHERE idempotency_key = 'hk3'))"},
+    {"quota_extend",
+     "SELECT quota_extend((SELECT id FROM ent_holds WHERE idempotency_key = 'hk2'), 3600)"},
+    {"an expired hold recorded by a consumption",
+     "SELECT entitlements_clock('2026-11-22 10:01:00'); SELECT consume_quota('h', 'images', 1)"},
+    {"an expired hold recorded by a settle",
+     "SELECT entitlements_clock('2026-11-22 10:01:00'); SELECT quota_settle((SELECT id FROM "
+     "ent_holds WHERE idempotency_key = 'hk1'), 2)"},
+    {"usage_purge recording expired holds",
+     "SELECT entitlements_clock('2026-11-22 10:01:00'); SELECT usage_purge('2026-11-22 10:00:00')"},
     {"usage_events insert",
      "INSERT INTO usage_events(subject, feature, amount, kind) VALUES "
      "('u2', 'images', 2, 'consume'), ('u2', 'images', 1, 'record')"},
@@ -522,6 +557,8 @@ static const char *IO_CALLS[] = {
     "SELECT grant_quota('u2', 'images', 5)",
     "SELECT reset_quota('u1')",
     "SELECT usage_purge('2026-11-23', 'all')",
+    "SELECT quota_reserve('h', 'images', 1, 60)",
+    "SELECT quota_settle((SELECT id FROM ent_holds WHERE idempotency_key = 'hk1'), 3)",
     "SELECT entitlements_load('{\"plans\": {\"team\": {\"rank\": 2, \"inherits\": \"pro\"}}}')",
     "INSERT INTO usage_events(subject, feature, amount) VALUES ('u2', 'images', 1), ('u2', "
     "'images', 2)",
