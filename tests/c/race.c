@@ -7,7 +7,9 @@
 ** until it is denied, (a) inside BEGIN IMMEDIATE ... COMMIT, (b) as a bare
 ** autocommit SELECT, (c) with an idempotency key per unit, sending every call
 ** twice; (d) 16 processes mixing reads and writes; (e) two members of one
-** pool, in two processes, drawing on the pooled quota. After each round:
+** pool, in two processes, drawing on the pooled quota; (f) holds: each
+** process reserves 3 units, then settles 1 to 4 of them (more than the hold
+** is taken only if the quota still has room, else released). After each round:
 ** exactly the quota was granted in total (never more), the counter and the
 ** ledger both say so, entitlements_check() is 'ok', and no process saw an
 ** unexpected error.
@@ -109,6 +111,43 @@ static void mixed_child(int id, int fd) {
   exit(0);
 }
 
+/* Holds: reserve 3, settle 1..4 (4: beyond the hold, 'overflow'); a denied
+** settle releases the hold. Stops at the first denied reservation. */
+static void hold_child(int id, int fd) {
+  sqlite3 *db = open_db();
+  long long granted = 0;
+  int n;
+  for (n = 0;; n++) {
+    sqlite3_stmt *st = 0;
+    char hold[40] = "", sql[160];
+    int rc, actual = 1 + (n + id) % 4;
+    if (sqlite3_prepare_v2(db, "SELECT quota_reserve('team', 'credits', 3, 600)", -1, &st, 0) !=
+        SQLITE_OK)
+      exit(4);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) snprintf(hold, sizeof(hold), "%s", sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW) {
+      if (sqlite3_extended_errcode(db) == SQLITE_CONSTRAINT_FUNCTION) break; /* no room for 3 */
+      fprintf(stderr, "hold %d: %s\n", id, sqlite3_errmsg(db));
+      exit(4);
+    }
+    snprintf(sql, sizeof(sql), "SELECT quota_settle('%s', %d) IS NOT NULL", hold, actual);
+    if (scalar(db, sql, 0) == 1) {
+      granted += actual;
+    } else if (sqlite3_extended_errcode(db) == SQLITE_CONSTRAINT_FUNCTION) {
+      snprintf(sql, sizeof(sql), "SELECT quota_release('%s')", hold);
+      if (scalar(db, sql, 0) != 3) exit(4);
+    } else {
+      fprintf(stderr, "hold %d: %s\n", id, sqlite3_errmsg(db));
+      exit(4);
+    }
+  }
+  if (write(fd, &granted, sizeof(granted)) != sizeof(granted)) exit(5);
+  if (sqlite3_close(db) != SQLITE_OK) exit(6);
+  exit(0);
+}
+
 static void round_of(int mode, const char *name) {
   sqlite3 *db;
   int procs = mode == 3 ? MIXED_PROCS : mode == 4 ? 2 : PROCS;
@@ -144,6 +183,7 @@ static void round_of(int mode, const char *name) {
     if (pid == 0) {
       close(fds[i][0]);
       if (mode == 3) mixed_child(i, fds[i][1]);
+      if (mode == 5) hold_child(i, fds[i][1]);
       child(i, mode, fds[i][1]);
     }
     close(fds[i][1]);
@@ -160,14 +200,29 @@ static void round_of(int mode, const char *name) {
   db = open_db();
   snprintf(what, sizeof(what), "%s: every process ended without an unexpected error", name);
   check(clean, what);
-  snprintf(what, sizeof(what),
-           "%s: exactly the quota (%d) was granted across %d processes, got %lld", name, quota,
-           procs, total);
-  check(total == quota, what);
-  snprintf(what, sizeof(what), "%s: the counter says %d", name, quota);
-  check(scalar(db, "SELECT used FROM ent_counters WHERE subject = 'team'", 0) == quota, what);
-  snprintf(what, sizeof(what), "%s: the ledger holds %d units", name, quota);
-  check(scalar(db, "SELECT sum(amount) FROM ent_events WHERE kind = 'consume'", 0) == quota, what);
+  if (mode == 5) {
+    /* no room for a 3-unit hold is left at the end, and never more than the quota */
+    snprintf(what, sizeof(what),
+             "%s: what was settled (%lld) is at most the quota (%d), within 3 of it, and the "
+             "counter and ledger say so; nothing is still held",
+             name, total, quota);
+    check(total <= quota && total > quota - 3 &&
+              scalar(db, "SELECT used FROM ent_counters WHERE subject = 'team'", 0) == total &&
+              scalar(db, "SELECT sum(amount) FROM ent_events WHERE kind = 'consume'", 0) == total &&
+              scalar(db, "SELECT held FROM ent_counters WHERE subject = 'team'", 0) == 0 &&
+              scalar(db, "SELECT count(*) FROM ent_holds WHERE state = 'held'", 0) == 0,
+          what);
+  } else {
+    snprintf(what, sizeof(what),
+             "%s: exactly the quota (%d) was granted across %d processes, got %lld", name, quota,
+             procs, total);
+    check(total == quota, what);
+    snprintf(what, sizeof(what), "%s: the counter says %d", name, quota);
+    check(scalar(db, "SELECT used FROM ent_counters WHERE subject = 'team'", 0) == quota, what);
+    snprintf(what, sizeof(what), "%s: the ledger holds %d units", name, quota);
+    check(scalar(db, "SELECT sum(amount) FROM ent_events WHERE kind = 'consume'", 0) == quota,
+          what);
+  }
   snprintf(what, sizeof(what), "%s: entitlements_check() is ok", name);
   check(scalar(db, "SELECT entitlements_check() = 'ok'", 0) == 1, what);
   sqlite3_close(db);
@@ -182,5 +237,6 @@ int main(int argc, char **argv) {
   round_of(2, "idempotency keys, every call sent twice");
   round_of(3, "16 processes mixing reads and writes, 6400 operations");
   round_of(4, "2 members of one pool in 2 processes");
+  round_of(5, "8 processes reserving and settling holds on one quota");
   return report();
 }
