@@ -45,7 +45,7 @@ got=$({ sqlite3 "$v1" ".load dist/entitlements" "SELECT entitlements_clock('2026
     "INSERT INTO ent_subjects(subject, plan, billing_anchor) VALUES ('n', 'free', 'now')" 2>&1; })
 want="2026-11-22 10:00:00
 1
-5
+6
 1|1
 80|NULL
 80|day
@@ -77,7 +77,7 @@ got=$(sqlite3 "$v4" ".load dist/entitlements" "SELECT entitlements_clock('2026-1
   "SELECT entitlements_check()" "PRAGMA integrity_check" 2>&1)
 want="2026-11-22 10:00:00
 1
-5
+6
 1
 1|u|9
 used 9
@@ -90,6 +90,36 @@ ent_counters
 ok
 ok"
 check "a version-4 database is migrated in place (rowid counters, the app's index, trigger and view kept)" test "$got" = "$want"
+[ "$got" = "$want" ] || diff <(echo "$got") <(echo "$want")
+
+# A database made by version 5 (tests/fixtures/schema_v5.sql, as it shipped)
+# gains holds in place: the ledger's hold column, the counters' held and
+# hold_expiry, ent_holds; its rows kept. Until then, functions refuse it with
+# a message that says how to migrate.
+v5=dist/test-tmp/v5.db
+rm -f "$v5"
+sqlite3 "$v5" < tests/fixtures/schema_v5.sql
+sqlite3 "$v5" "INSERT OR REPLACE INTO ent_meta(key, value) VALUES ('schema_version', 5);
+INSERT INTO ent_counters(subject, feature, period, period_start, period_end, used) VALUES ('u', 'images', 'month', '2026-11-01 00:00:00', '2026-12-01 00:00:00', 8);
+INSERT INTO ent_events(at, subject, feature, amount, kind, period, period_start) VALUES ('2026-11-22 10:00:00', 'u', 'images', 8, 'consume', 'month', '2026-11-01 00:00:00');"
+refused=$(sqlite3 "$v5" ".load dist/entitlements" "SELECT plan_allows('u', 'images')" 2>&1)
+check "a version-5 database is refused, saying how to migrate it" test "$refused" = "Error: stepping, entitlements: this database has entitlements schema version 5, older than version 6 that this extension (0.1.0) uses; run SELECT entitlements_init() once (or entitlements_load(...)) to migrate it in place"
+got=$(sqlite3 "$v5" ".load dist/entitlements" "SELECT entitlements_clock('2026-11-22 10:00:00')" \
+  "SELECT entitlements_load('{\"plans\": {\"free\": {\"default\": true, \"features\": {\"images\": {\"limit\": 10}}}}}')" \
+  "SELECT value FROM ent_meta WHERE key = 'schema_version'" \
+  "SELECT quota_reserve('u', 'images', 2, 60) IS NOT NULL, quota_remaining('u', 'images')" \
+  "SELECT subject, used, held FROM ent_counters" "SELECT kind, amount FROM ent_events ORDER BY id" \
+  "SELECT entitlements_check()" "PRAGMA integrity_check" 2>&1)
+want="2026-11-22 10:00:00
+1
+6
+1|0
+u|8|2
+consume|8
+hold|2
+ok
+ok"
+check "a version-5 database is migrated in place (holds added, rows kept)" test "$got" = "$want"
 [ "$got" = "$want" ] || diff <(echo "$got") <(echo "$want")
 
 if command -v clang-format >/dev/null 2>&1; then
