@@ -10,10 +10,11 @@ Operations: loads (merge/replace, committed or rolled back), clock moves
 grace, seats, parent, anchor and bypass changes, overrides, grants (priority,
 starts_at, expiry), consume/try/record/refund with and without keys,
 INSERT [OR IGNORE] INTO usage_events, override values valid or not, resets,
-purges, transactions that commit or roll back. Reads compared after each
+purges, transactions that commit or roll back, holds (reserve, settle,
+release, extend) with short lives and small clock ticks. Reads compared after each
 step, on the writing connection and on a second one: plan_allows,
 quota_remaining, entitlement(), entitlements(), usage_summary, ent_alerts,
-entitlements_check(), the ledger. Prints "model: N passed, N failed" (steps
+ent_holds, entitlements_check(), the ledger. Prints "model: N passed, N failed" (steps
 compared); a failure prints Hypothesis's shrunk sequence.
 """
 import argparse
