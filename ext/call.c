@@ -13,10 +13,12 @@
 const char *const ENT_FN_NAME[] = {"consume_quota",      "try_consume_quota", "record_usage",
                                    "refund_quota",       "reset_quota",       "grant_quota",
                                    "consume_quota_upto", "quota_reserve",     "quota_settle",
-                                   "quota_release",      "quota_settle",      "quota_settle"};
+                                   "quota_release",      "quota_settle",      "quota_settle",
+                                   "grant_void"};
 const char *const ENT_LEDGER_KIND[] = {"consume", "consume", "record",  "refund",
                                        "reset",   "grant",   "consume", "hold",
-                                       "consume", "release", "expire",  "record"};
+                                       "consume", "release", "expire",  "record",
+                                       "void"};
 
 static int lock_error(Call *k, int rc) {
   if ((rc & 0xff) == SQLITE_BUSY) {
@@ -165,7 +167,7 @@ int ent_call_ledger_row(Call *k, int64_t logged, int clamped) {
   } else {
     ent_bind_static(k->c, 0, st, 7, 0);
   }
-  if (k->f.type == T_RATE || k->kind == K_GRANT) { /* counted in no counter */
+  if (k->f.type == T_RATE || k->kind == K_GRANT || k->kind == K_VOID) { /* in no counter */
     ent_bind_static(k->c, 0, st, 8, 0);
     sqlite3_bind_null(st, 9);
   } else {

@@ -20,7 +20,8 @@ typedef enum {
   K_SETTLE,  /* quota_settle: the consumption that ends a hold */
   K_RELEASE, /* a hold ended without consumption: quota_release, or settling */
   K_EXPIRE,  /* a hold found expired by the next write to its counter */
-  K_OVERAGE  /* quota_settle(..., 'cap'): what was used beyond the hold */
+  K_OVERAGE, /* quota_settle(..., 'cap'): what was used beyond the hold */
+  K_VOID     /* grant_void: a grant's unburned units stop counting */
 } Kind;
 
 /* by Kind: the SQL function's name, and the ledger's kind */

@@ -132,9 +132,10 @@ static const char MIGRATE_4_TO_5[] =
     "DROP TRIGGER IF EXISTS main.ent_meta_gen_u;"
     "DROP TRIGGER IF EXISTS main.ent_meta_gen_d;";
 
-/* Version 5 to 6: holds (hold.c). The ledger gains the hold column and a
-** schema-5 counter table its two columns (one of schema 1 to 4 is rebuilt
-** with them, below); the DDL adds ent_holds. Each column only where it is
+/* Version 5 to 6: holds (hold.c) and grant categories (grant.c). The ledger
+** gains the hold column, a schema-5 counter table its two columns (one of
+** schema 1 to 4 is rebuilt with them, below), ent_grants three; the DDL adds
+** ent_holds. Each column only where it is
 ** missing: a version edited by hand, or a table the DDL just created, may
 ** have it already. */
 static int table_exists(EntConn *c, const char *name) {
@@ -158,6 +159,13 @@ static const struct {
      "ALTER TABLE main.ent_counters ADD COLUMN held INTEGER NOT NULL DEFAULT 0"},
     {"SELECT hold_expiry FROM main.ent_counters",
      "ALTER TABLE main.ent_counters ADD COLUMN hold_expiry INTEGER"},
+    /* grant categories and voiding (grant.c) */
+    {"SELECT category FROM main.ent_grants",
+     "ALTER TABLE main.ent_grants ADD COLUMN category TEXT NOT NULL DEFAULT 'paid' CHECK "
+     "(category IN ('promotional', 'paid'))"},
+    {"SELECT voided_at FROM main.ent_grants", "ALTER TABLE main.ent_grants ADD COLUMN voided_at TEXT"},
+    {"SELECT void_reason FROM main.ent_grants",
+     "ALTER TABLE main.ent_grants ADD COLUMN void_reason TEXT"},
 };
 
 static int add_missing_columns(EntConn *c, char **msg) {
@@ -169,7 +177,7 @@ static int add_missing_columns(EntConn *c, char **msg) {
     int has = sqlite3_prepare_v2(c->db, MIGRATE_5_TO_6[i].probe, -1, &st, 0) == SQLITE_OK;
     sqlite3_finalize(st);
     /* a missing table is created by the DDL, with the column */
-    if (!has && table_exists(c, i == 0 ? "ent_events" : "ent_counters")) {
+    if (!has && table_exists(c, i == 0 ? "ent_events" : i < 3 ? "ent_counters" : "ent_grants")) {
       rc = sqlite3_exec(c->db, MIGRATE_5_TO_6[i].add, 0, 0, msg);
     }
   }

@@ -99,13 +99,14 @@ static const char *const SQL[ST_COUNT] = {
     [ST_GRANTS_ACTIVE] =
         "SELECT id, remaining FROM main.ent_grants WHERE subject = ?1 AND feature = "
         "?2 AND remaining > 0 AND starts_at <= ?3 AND (expires_at IS NULL OR "
-        "expires_at > ?3) ORDER BY priority, expires_at IS NULL, expires_at, id",
+        "expires_at > ?3) AND voided_at IS NULL ORDER BY category <> 'promotional', priority, "
+        "expires_at IS NULL, expires_at, id",
     [ST_GRANTS_ANY] = "SELECT EXISTS (SELECT 1 FROM main.ent_grants WHERE subject = ?1)",
     [ST_GRANT_BURN] = "UPDATE main.ent_grants SET remaining = remaining - ?2 WHERE id = ?1",
     [ST_GRANT_INSERT] =
         "INSERT INTO main.ent_grants(subject, feature, amount, remaining, priority, "
-        "starts_at, expires_at, idempotency_key, created_at) VALUES (?1, ?2, ?3, "
-        "?3, ?4, ?5, ?6, ?7, ?8)",
+        "starts_at, expires_at, idempotency_key, created_at, category) VALUES (?1, ?2, ?3, "
+        "?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     [ST_GRANT_BY_KEY] =
         "SELECT id, feature, amount FROM main.ent_grants WHERE subject = ?1 AND "
         "idempotency_key = ?2",

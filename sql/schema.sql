@@ -125,8 +125,9 @@ CREATE TABLE IF NOT EXISTS ent_overrides(
 ) WITHOUT ROWID;
 
 -- Credits on top of a plan's quota (grant_quota). They count from starts_at
--- until expires_at, across periods, and are burned only for what the
--- period's quota does not cover: lowest priority number first, then the
+-- until expires_at (or until voided: grant_void), across periods, and are
+-- burned only for what the period's quota does not cover: promotional
+-- grants before paid ones, then the lowest priority number, then the
 -- soonest expiry (none: last), then the oldest.
 CREATE TABLE IF NOT EXISTS ent_grants(
   id              INTEGER PRIMARY KEY,
@@ -138,7 +139,10 @@ CREATE TABLE IF NOT EXISTS ent_grants(
   starts_at       TEXT NOT NULL,
   expires_at      TEXT,
   idempotency_key TEXT,
-  created_at      TEXT NOT NULL
+  created_at      TEXT NOT NULL,
+  category        TEXT NOT NULL DEFAULT 'paid' CHECK (category IN ('promotional', 'paid')),
+  voided_at       TEXT, -- grant_void(): what was left stopped counting then
+  void_reason     TEXT
 );
 CREATE INDEX IF NOT EXISTS ent_grants_subject ON ent_grants(subject, feature);
 

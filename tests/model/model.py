@@ -333,9 +333,12 @@ class Model:
             and g["remaining"] > 0
             and g["starts_at"] <= now
             and (g["expires_at"] is None or g["expires_at"] > now)
+            and g["voided"] is None
         ]
+        # promotional grants burn before paid ones, then priority, expiry, age
         return sorted(
-            gs, key=lambda g: (g["priority"], g["expires_at"] is None, g["expires_at"] or "", g["id"])
+            gs, key=lambda g: (g["category"] != "promotional", g["priority"],
+                               g["expires_at"] is None, g["expires_at"] or "", g["id"])
         )
 
     def available(self, s, f, u):
@@ -582,11 +585,14 @@ class Model:
             self.restore(snap)
             raise
 
-    def grant(self, subject, name, amount, expires_at=None, key=None, priority=0, starts_at=None):
+    def grant(self, subject, name, amount, expires_at=None, key=None, priority=0, starts_at=None,
+              category=None):
         snap = self.snapshot()
         try:
             if amount < 1:
                 raise Err("error", "amount < 1")
+            if category not in (None, "paid", "promotional"):
+                raise Err("error", "category")
             starts = starts_at if starts_at is not None else fmt(self.now)
             if expires_at is not None and not expires_at > starts:
                 raise Err("error", "expires before start")
@@ -599,7 +605,7 @@ class Model:
                 return next(g["id"] for g in self.grants if g["subject"] == owner and g["key"] == key)
             g = dict(id=self.next_grant, subject=owner, feature=name, amount=amount,
                      remaining=amount, priority=priority, starts_at=starts,
-                     expires_at=expires_at, key=key)
+                     expires_at=expires_at, key=key, category=category or "paid", voided=None)
             self.next_grant += 1
             self.grants.append(g)
             self.ledger(subject, f, amount, "grant", key, None, owner=owner)
@@ -607,6 +613,20 @@ class Model:
         except Err:
             self.restore(snap)
             raise
+
+    def void(self, gid, reason=None):
+        """grant_void: what is left of the grant stops counting; returns it."""
+        g = next((g for g in self.grants if g["id"] == gid), None)
+        if g is None:
+            raise Err("error", "no such grant")
+        if g["voided"] is not None:
+            raise Err("error", "already voided")
+        g["voided"] = fmt(self.now)
+        self.events.append(dict(
+            id=len(self.events) + 1, at=fmt(self.now), subject=g["subject"], feature=g["feature"],
+            amount=g["remaining"], kind="void", key=None, period=None, period_start=None,
+            requested=None, pool=None))
+        return g["remaining"]
 
     def reset(self, subject, name=None):
         snap = self.snapshot()

@@ -295,14 +295,30 @@ class Differential(RuleBasedStateMachine):
         self.m.overrides.pop((s, f), None)
 
     @rule(s=subjects, f=metered_features, amount=st.integers(0, 6), key=keys,
-          priority=st.integers(0, 2), expires=maybe_time, starts=maybe_time)
-    def grant(self, s, f, amount, key, priority, expires, starts):
+          priority=st.integers(0, 2), expires=maybe_time, starts=maybe_time,
+          category=st.sampled_from([None, None, "paid", "promotional", "promotional", "gift"]))
+    def grant(self, s, f, amount, key, priority, expires, starts, category):
         if "grant" in SKIP:
             return
-        got = real_call(self.db, "SELECT grant_quota(?, ?, ?, ?, ?, ?, ?)",
-                        (s, f, amount, expires, key, priority, starts))
-        want = model_call(self.m.grant, s, f, amount, expires, key, priority, starts)
+        got = real_call(self.db, "SELECT grant_quota(?, ?, ?, ?, ?, ?, ?, ?)",
+                        (s, f, amount, expires, key, priority, starts, category))
+        want = model_call(self.m.grant, s, f, amount, expires, key, priority, starts, category)
         self.same("grant_quota", got, want)
+
+    @rule(amount=st.integers(1, 4), priority=st.integers(0, 1),
+          category=st.sampled_from(["paid", "promotional"]))
+    def grant_u1(self, amount, priority, category):
+        """Grants of both categories on the counter most calls meet, so that
+        their burn-down order shows in each grant's remaining."""
+        self.grant("u1", "images", amount, None, None, priority, None, category)
+
+    @rule(gid=st.integers(0, 4), reason=st.sampled_from([None, "refunded"]))
+    def void(self, gid, reason):
+        """grant_void: the units left of a grant stop counting."""
+        if "grant" in SKIP:
+            return
+        got = real_call(self.db, "SELECT grant_void(?, ?)", (gid, reason))
+        self.same(f"grant_void({gid}, {reason})", got, model_call(self.m.void, gid, reason))
 
     @rule(kind=st.sampled_from(["consume", "try", "record", "refund"]), s=subjects,
           f=st.sampled_from(["images", "images", "tokens", "storage", "snap"]), amount=amounts,
@@ -521,6 +537,11 @@ class Differential(RuleBasedStateMachine):
             self.same("ent_alerts", alerts, {a[:2] + a[3:] for a in m.alerts})
         check = db.execute("SELECT entitlements_check()").fetchone()[0]
         self.same("entitlements_check()", check if check == "ok" else json.loads(check), m.check())
+        grants = db.execute("SELECT id, subject, feature, remaining, category, voided_at FROM "
+                            "ent_grants ORDER BY id").fetchall()
+        self.same("ent_grants", grants, [
+            (g["id"], g["subject"], g["feature"], g["remaining"], g["category"], g["voided"])
+            for g in m.grants])
         holds = sorted(db.execute("SELECT subject, feature, amount, state, expires_at, actual, mode "
                                   "FROM ent_holds").fetchall())
         self.same("ent_holds", holds, sorted(
