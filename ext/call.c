@@ -10,15 +10,13 @@
 #include <cjson/cJSON.h>
 #include <string.h>
 
-const char *const ENT_FN_NAME[] = {"consume_quota",      "try_consume_quota", "record_usage",
-                                   "refund_quota",       "reset_quota",       "grant_quota",
-                                   "consume_quota_upto", "quota_reserve",     "quota_settle",
-                                   "quota_release",      "quota_settle",      "quota_settle",
-                                   "grant_void"};
-const char *const ENT_LEDGER_KIND[] = {"consume", "consume", "record",  "refund",
-                                       "reset",   "grant",   "consume", "hold",
-                                       "consume", "release", "expire",  "record",
-                                       "void"};
+const char *const ENT_FN_NAME[] = {
+    "consume_quota", "try_consume_quota",  "record_usage",  "refund_quota", "reset_quota",
+    "grant_quota",   "consume_quota_upto", "quota_reserve", "quota_settle", "quota_release",
+    "quota_settle",  "quota_settle",       "grant_void"};
+const char *const ENT_LEDGER_KIND[] = {"consume", "consume", "record", "refund",  "reset",
+                                       "grant",   "consume", "hold",   "consume", "release",
+                                       "expire",  "record",  "void"};
 
 static int lock_error(Call *k, int rc) {
   if ((rc & 0xff) == SQLITE_BUSY) {

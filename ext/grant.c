@@ -152,10 +152,11 @@ static int void_run(Call *k, int64_t id, const char *reason, int64_t *left) {
   cJSON *m;
   *left = 0;
   if ((rc = ent_call_begin(k, 0)) != SQLITE_OK) return rc;
-  rc = sqlite3_prepare_v2(k->c->db,
-                          "SELECT subject, feature, remaining, voided_at FROM main.ent_grants WHERE "
-                          "id = ?1",
-                          -1, &st, 0);
+  rc =
+      sqlite3_prepare_v2(k->c->db,
+                         "SELECT subject, feature, remaining, voided_at FROM main.ent_grants WHERE "
+                         "id = ?1",
+                         -1, &st, 0);
   if (rc == SQLITE_OK) {
     sqlite3_bind_int64(st, 1, id);
     rc = sqlite3_step(st);
@@ -195,10 +196,11 @@ static int void_run(Call *k, int64_t id, const char *reason, int64_t *left) {
     cJSON_Delete(m);
   }
   if (rc == SQLITE_OK) {
-    rc = sqlite3_prepare_v2(k->c->db,
-                            "UPDATE main.ent_grants SET voided_at = ?2, void_reason = ?3 WHERE id = "
-                            "?1 AND voided_at IS NULL",
-                            -1, &st, 0);
+    rc =
+        sqlite3_prepare_v2(k->c->db,
+                           "UPDATE main.ent_grants SET voided_at = ?2, void_reason = ?3 WHERE id = "
+                           "?1 AND voided_at IS NULL",
+                           -1, &st, 0);
     if (rc == SQLITE_OK) {
       sqlite3_bind_int64(st, 1, id);
       sqlite3_bind_text(st, 2, k->at, -1, SQLITE_STATIC);
@@ -248,8 +250,9 @@ static void fn_void(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   if (rc == SQLITE_OK && argc == 2 && sqlite3_value_type(argv[1]) != SQLITE_NULL) {
     reason = (const char *)sqlite3_value_text(argv[1]);
     if (sqlite3_value_type(argv[1]) != SQLITE_TEXT || !reason) {
-      rc = ent_err(&k.e, SQLITE_ERROR, "grant_void: reason must be text (or NULL), such as "
-                                       "'refunded: order 42'");
+      rc = ent_err(&k.e, SQLITE_ERROR,
+                   "grant_void: reason must be text (or NULL), such as "
+                   "'refunded: order 42'");
     }
   }
   if (rc == SQLITE_OK) rc = ent_call_enter(k.c, k.fn, &k.e);

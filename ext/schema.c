@@ -163,7 +163,8 @@ static const struct {
     {"SELECT category FROM main.ent_grants",
      "ALTER TABLE main.ent_grants ADD COLUMN category TEXT NOT NULL DEFAULT 'paid' CHECK "
      "(category IN ('promotional', 'paid'))"},
-    {"SELECT voided_at FROM main.ent_grants", "ALTER TABLE main.ent_grants ADD COLUMN voided_at TEXT"},
+    {"SELECT voided_at FROM main.ent_grants",
+     "ALTER TABLE main.ent_grants ADD COLUMN voided_at TEXT"},
     {"SELECT void_reason FROM main.ent_grants",
      "ALTER TABLE main.ent_grants ADD COLUMN void_reason TEXT"},
 };

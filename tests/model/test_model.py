@@ -306,11 +306,14 @@ class Differential(RuleBasedStateMachine):
         self.same("grant_quota", got, want)
 
     @rule(amount=st.integers(1, 4), priority=st.integers(0, 1),
-          category=st.sampled_from(["paid", "promotional"]))
-    def grant_u1(self, amount, priority, category):
-        """Grants of both categories on the counter most calls meet, so that
-        their burn-down order shows in each grant's remaining."""
-        self.grant("u1", "images", amount, None, None, priority, None, category)
+          category=st.sampled_from(["paid", "promotional"]), spend=st.sampled_from([0, 5, 9]))
+    def grant_u1(self, amount, priority, category, spend):
+        """Grants of both categories on the counter most calls meet, and a
+        consumption that reaches past the plan's quota, so that their
+        burn-down order shows in each grant's remaining."""
+        self.grant("u1", "images", amount, None, priority, None, None, category)
+        if spend:
+            self.write("record", "u1", "images", spend, None)
 
     @rule(gid=st.integers(0, 4), reason=st.sampled_from([None, "refunded"]))
     def void(self, gid, reason):
