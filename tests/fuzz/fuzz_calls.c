@@ -1,7 +1,9 @@
 /*
 ** fuzz_calls.c — libFuzzer: bytes become a sequence of calls (consume, try,
-** record, refund, usage_events INSERTs, clock moves, plan and status changes,
-** transactions, purges, and reads of every table), on a fixed configuration
+** record, refund, usage_events INSERTs, holds (reserve, settle in each mode,
+** release, extend), grants of both categories and their voiding, clock
+** moves, plan and status changes, transactions, purges, and reads of every
+** table), on a fixed configuration
 ** with hard, soft, capped, unlimited, per-seat, lifetime and rate features.
 **
 ** After each sequence the invariants must hold:
@@ -97,7 +99,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     db = fresh_db(0);
   }
   for (i = 0; i + 3 <= size; i += 3) {
-    int op = data[i] % 16, a = data[i + 1], b = data[i + 2];
+    int op = data[i] % 22, a = data[i + 1], b = data[i + 2];
     const char *feature = FEATURES[(a / 4) % 6];
     snprintf(subject, sizeof(subject), "s%d", a % 4);
     snprintf(key, sizeof(key), "k%d", b % 5);
@@ -171,8 +173,41 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       case 14:
         if (a == 0) run(db, "SELECT usage_purge(entitlements_clock(), 'all')", 0, 0, 0, 0);
         break;
-      default:
+      case 15:
         run(db, "SELECT * FROM usage_events WHERE subject = ?1", subject, 0, 0, 0);
+        break;
+      case 16: /* a hold that lives 1 to 30 minutes */
+        run(db, "SELECT quota_reserve(?1, ?2, ?3, 60 * (1 + ?3 * 5), ?4)", subject, feature, b % 7,
+            (b & 0x80) ? key : 0);
+        break;
+      case 17: /* the subject's last hold settled; 'cap' (past the quota) never on 'hard' */
+        run(db,
+            "SELECT quota_settle(h.id, ?3, CASE WHEN ?3 % 3 = 0 AND h.feature <> 'hard' THEN 'cap' "
+            "WHEN ?3 % 3 = 1 THEN 'reject' ELSE 'overflow' END) FROM (SELECT id, feature FROM "
+            "ent_holds WHERE subject = ?1 ORDER BY rowid DESC LIMIT 1) h",
+            subject, 0, b % 9, 0);
+        break;
+      case 18:
+        run(db,
+            "SELECT quota_release(id) FROM (SELECT id FROM ent_holds WHERE subject = ?1 ORDER BY "
+            "rowid DESC LIMIT 1)",
+            subject, 0, 0, 0);
+        break;
+      case 19:
+        run(db,
+            "SELECT quota_extend(id, 60 * ?3) FROM (SELECT id FROM ent_holds WHERE subject = ?1 "
+            "ORDER BY rowid ASC LIMIT 1)",
+            subject, 0, b % 4, 0);
+        break;
+      case 20: /* grants add to the quota: never on 'hard', whose invariant is the quota */
+        run(db,
+            "SELECT grant_quota(?1, ?2, ?3, NULL, NULL, 0, NULL, CASE ?3 % 2 WHEN 0 THEN "
+            "'promotional' ELSE 'paid' END)",
+            subject, strcmp(feature, "hard") ? feature : "soft", b % 5, 0);
+        break;
+      default:
+        run(db, "SELECT grant_void((SELECT max(id) FROM ent_grants WHERE subject = ?1))", subject,
+            0, 0, 0);
         break;
     }
     in_txn = sqlite3_get_autocommit(db) == 0;
