@@ -57,7 +57,6 @@ static int counter_add(Call *k, int64_t delta, int64_t guard, int64_t burn, int 
     v.from_grants = k->u.from_grants;
     v.has_grants = k->u.has_grants;
     v.held = k->u.held_stored;
-    v.hold_expiry = k->u.hold_expiry;
     ent_memo_put_counter(k->c, ent_counter_subject(&k->s, &k->f), k->feature,
                          ent_period_name(k->f.period), k->u.start_text, 0, &v);
   }

@@ -239,7 +239,7 @@ typedef struct EntSubject {
   int spec_bound;
   EntPeriod spec_period;
   char spec_start[32];
-  int64_t spec_used, spec_from_grants, spec_held, spec_hold_expiry;
+  int64_t spec_used, spec_from_grants, spec_held;
   int spec_has_grants;
   int has_grants; /* the subject has rows in ent_grants (any feature) */
 } EntSubject;
@@ -345,9 +345,9 @@ typedef struct EntUsage {
   int grants_loaded;
   int has_grants; /* the subject has grants for the feature (active or not) */
   /* holds (hold.c): held = the live ones' units, which every decision counts
-  ** as used; held_stored and hold_expiry are the counter's columns (they
-  ** still count holds that expired and were not yet recorded as such) */
-  int64_t held, held_stored, hold_expiry;
+  ** as used; held_stored is the counter's column (it still counts holds that
+  ** expired and were not yet recorded as such) */
+  int64_t held, held_stored;
 } EntUsage;
 
 int ent_grants_load(EntConn *c, const EntSubject *s, const EntFeature *f, int64_t now, EntUsage *u,
@@ -414,8 +414,8 @@ char *ent_with_upgrade(char *why, EntConn *c, const EntSubject *s, const char *f
 int ent_denial(const EntSubject *s, const EntFeature *f, const EntUsage *u, int64_t amount,
                char **reason);
 
-/* u->held from the counter's held and hold_expiry: the units of the holds
-** still live at now (hold.c); reads the holds only when one has expired. */
+/* u->held from the counter's held: the units of the holds still live at
+** now (hold.c); reads the holds only when the counter has any. */
 int ent_holds_live(EntConn *c, const char *counter, const char *feature, const char *period,
                    int64_t now, EntUsage *u, EntErr *e);
 
@@ -442,7 +442,7 @@ typedef struct EntRow {
 typedef struct EntCounterMemo {
   int found, has_grants;
   int64_t used, from_grants;
-  int64_t held, hold_expiry; /* the counter's columns (see EntUsage) */
+  int64_t held; /* the counter's column (see EntUsage) */
 } EntCounterMemo;
 
 int ent_memo_check(EntConn *c, EntErr *e);

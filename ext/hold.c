@@ -13,9 +13,9 @@
 ** was taken in and settles there, even after that period ended.
 **
 ** Expiry needs no job: a read leaves an expired hold out (ent_holds_live():
-** the counter keeps the earliest expiry of its holds, so the common read
-** looks at nothing more), and the next write to the same counter records the
-** expiry (state 'expired', a ledger row of kind 'expire'). A rate limit's
+** a counter whose held is 0, nearly all of them, needs nothing more; else
+** the live holds are summed), and the next write to the same counter records
+** the expiry (state 'expired', a ledger row of kind 'expire'). A rate limit's
 ** hold takes its tokens at once; settling or releasing gives back what was
 ** not used, and an expired one gives nothing back (the bucket refills with
 ** time anyway).
@@ -34,7 +34,7 @@ int ent_holds_live(EntConn *c, const char *counter, const char *feature, const c
   sqlite3_stmt *st;
   int rc;
   u->held = u->held_stored;
-  if (u->held_stored == 0 || now < u->hold_expiry) return SQLITE_OK; /* all live */
+  if (u->held_stored == 0) return SQLITE_OK; /* nearly every counter */
   if (!(st = ent_stmt(c, ST_HOLDS_LIVE, e))) return e->code;
   sqlite3_bind_text(st, 1, counter, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 2, feature, -1, SQLITE_STATIC);
@@ -158,7 +158,6 @@ static int counter_read(Call *k) {
     k->u.from_grants = sqlite3_column_int64(st, 1);
     k->u.has_grants = sqlite3_column_int(st, 2);
     k->u.held_stored = sqlite3_column_int64(st, 3);
-    k->u.hold_expiry = sqlite3_column_int64(st, 4);
     rc = SQLITE_DONE;
   }
   sqlite3_reset(st);
@@ -172,7 +171,7 @@ static int counter_read(Call *k) {
 }
 
 /* Adds to the counter k points at: used (and the grants' share of it) and
-** held, and sets hold_expiry again from the holds still held. */
+** held. */
 static int counter_change(Call *k, int64_t used, int64_t burn, int64_t held) {
   sqlite3_stmt *st = ent_stmt(k->c, ST_COUNTER_HOLD, &k->e);
   const char *who = ent_counter_subject(&k->s, &k->f);
@@ -250,7 +249,7 @@ int ent_holds_expire(Call *k) {
   const char *who = ent_counter_subject(&k->s, &k->f);
   char ids[16][40];
   int n, i, rc;
-  if (k->u.held_stored == 0 || k->now < k->u.hold_expiry) return SQLITE_OK;
+  if (k->u.held == k->u.held_stored) return SQLITE_OK; /* none expired */
   do { /* a batch at a time: the updates run other statements on these rows */
     if (!(st = ent_stmt(k->c, ST_HOLDS_DUE, &k->e))) return k->e.code;
     sqlite3_bind_text(st, 1, who, -1, SQLITE_STATIC);
@@ -746,8 +745,6 @@ static int extend_run(Call *k, const char *id, sqlite3_value *ttl, char *out /* 
       rc = ent_step_done(k->c, st, &k->e, "updating ent_holds");
     }
   }
-  /* the counter's earliest expiry, again */
-  if (rc == SQLITE_OK && h.period) rc = counter_change(k, 0, 0, 0);
   hold_clear(&h);
   return rc;
 }

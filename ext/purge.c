@@ -22,12 +22,10 @@ static void fn_purge(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
       "'expire', metadata, period, period_start, CASE WHEN counter <> subject THEN counter END, "
       "id FROM main.ent_holds WHERE state = 'held' AND expires_ms <= ?2 ORDER BY expires_ms, "
       "rowid",
-      "UPDATE main.ent_counters AS c SET held = held - (SELECT sum(amount) FROM main.ent_holds h "
-      "WHERE h.state = 'held' AND h.expires_ms <= ?2 AND h.counter = c.subject AND h.feature = "
-      "c.feature AND h.period = c.period AND h.period_start = c.period_start), hold_expiry = "
-      "(SELECT min(expires_ms) FROM main.ent_holds h WHERE h.state = 'held' AND h.expires_ms > ?2 "
-      "AND h.counter = c.subject AND h.feature = c.feature AND h.period = c.period AND "
-      "h.period_start = c.period_start) WHERE held <> 0 AND hold_expiry <= ?2",
+      "UPDATE main.ent_counters AS c SET held = held - (SELECT coalesce(sum(amount), 0) FROM "
+      "main.ent_holds h WHERE h.state = 'held' AND h.expires_ms <= ?2 AND h.counter = c.subject "
+      "AND h.feature = c.feature AND h.period = c.period AND h.period_start = c.period_start) "
+      "WHERE held <> 0",
       "UPDATE main.ent_holds SET state = 'expired', ended_at = expires_at WHERE state = 'held' "
       "AND expires_ms <= ?2",
       "DELETE FROM main.ent_events WHERE at < ?1",

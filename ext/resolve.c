@@ -173,8 +173,7 @@ enum {
   SC_HAS_OVERRIDES,
   SC_FOUND,
   SC_ANY_GRANTS,
-  SC_HELD,
-  SC_HOLD_EXPIRY
+  SC_HELD
 };
 
 /* The counter key to fetch with the subject: the feature's usual period,
@@ -313,7 +312,6 @@ static int subject_row(EntConn *c, const char *who, int depth, const char *subje
     s->spec_from_grants = s->spec_bound ? sqlite3_column_int64(st, SC_FROM_GRANTS) : 0;
     s->spec_has_grants = s->spec_bound && sqlite3_column_int(st, SC_HAS_GRANTS);
     s->spec_held = s->spec_bound ? sqlite3_column_int64(st, SC_HELD) : 0;
-    s->spec_hold_expiry = s->spec_bound ? sqlite3_column_int64(st, SC_HOLD_EXPIRY) : 0;
     if (s->spec_bound && !counter_ok(st, SC_USED, &s->spec_used)) {
       return bad_counter(e, subject, feature_hint);
     }
@@ -325,7 +323,6 @@ static int subject_row(EntConn *c, const char *who, int depth, const char *subje
       v.from_grants = s->spec_from_grants;
       v.has_grants = s->spec_has_grants;
       v.held = s->spec_held;
-      v.hold_expiry = s->spec_hold_expiry;
       ent_memo_put_counter(c, who, feature_hint, ent_period_name(s->spec_period), s->spec_start, 1,
                            &v);
     }
@@ -663,7 +660,6 @@ static int usage_read(EntConn *c, const EntSubject *s, const EntFeature *f, int6
     u->from_grants = s->spec_from_grants;
     u->has_grants = s->spec_has_grants;
     u->held_stored = s->spec_held;
-    u->hold_expiry = s->spec_hold_expiry;
     return SQLITE_OK;
   }
   {
@@ -674,7 +670,6 @@ static int usage_read(EntConn *c, const EntSubject *s, const EntFeature *f, int6
       u->from_grants = v.from_grants;
       u->has_grants = v.has_grants;
       u->held_stored = v.held;
-      u->hold_expiry = v.hold_expiry;
       return SQLITE_OK;
     }
   }
@@ -692,14 +687,12 @@ static int usage_read(EntConn *c, const EntSubject *s, const EntFeature *f, int6
     u->from_grants = sqlite3_column_int64(st, 1);
     u->has_grants = sqlite3_column_int(st, 2);
     u->held_stored = sqlite3_column_int64(st, 3);
-    u->hold_expiry = sqlite3_column_int64(st, 4);
     sqlite3_reset(st);
     if (!ok) return bad_counter(e, s->subject, f->feature);
     v.used = u->used;
     v.from_grants = u->from_grants;
     v.has_grants = u->has_grants;
     v.held = u->held_stored;
-    v.hold_expiry = u->hold_expiry;
     ent_memo_put_counter(c, ent_counter_subject(s, f), f->feature, ent_period_name(f->period),
                          u->start_text, 1, &v);
     return SQLITE_OK;

@@ -133,7 +133,7 @@ static const char MIGRATE_4_TO_5[] =
     "DROP TRIGGER IF EXISTS main.ent_meta_gen_d;";
 
 /* Version 5 to 6: holds (hold.c) and grant categories (grant.c). The ledger
-** gains the hold column, a schema-5 counter table its two columns (one of
+** gains the hold column, a schema-5 counter table its held column (one of
 ** schema 1 to 4 is rebuilt with them, below), ent_grants three; the DDL adds
 ** ent_holds. Each column only where it is
 ** missing: a version edited by hand, or a table the DDL just created, may
@@ -157,8 +157,6 @@ static const struct {
     {"SELECT hold FROM main.ent_events", "ALTER TABLE main.ent_events ADD COLUMN hold TEXT"},
     {"SELECT held FROM main.ent_counters",
      "ALTER TABLE main.ent_counters ADD COLUMN held INTEGER NOT NULL DEFAULT 0"},
-    {"SELECT hold_expiry FROM main.ent_counters",
-     "ALTER TABLE main.ent_counters ADD COLUMN hold_expiry INTEGER"},
     /* grant categories and voiding (grant.c) */
     {"SELECT category FROM main.ent_grants",
      "ALTER TABLE main.ent_grants ADD COLUMN category TEXT NOT NULL DEFAULT 'paid' CHECK "
@@ -178,7 +176,7 @@ static int add_missing_columns(EntConn *c, char **msg) {
     int has = sqlite3_prepare_v2(c->db, MIGRATE_5_TO_6[i].probe, -1, &st, 0) == SQLITE_OK;
     sqlite3_finalize(st);
     /* a missing table is created by the DDL, with the column */
-    if (!has && table_exists(c, i == 0 ? "ent_events" : i < 3 ? "ent_counters" : "ent_grants")) {
+    if (!has && table_exists(c, i == 0 ? "ent_events" : i == 1 ? "ent_counters" : "ent_grants")) {
       rc = sqlite3_exec(c->db, MIGRATE_5_TO_6[i].add, 0, 0, msg);
     }
   }
@@ -362,13 +360,12 @@ static const char *const CHECK_SQL[] = {
     "coalesce(l.total, 0) FROM main.ent_counters c LEFT JOIN l ON l.subject = c.subject AND "
     "l.feature = c.feature AND l.period = c.period AND l.period_start = c.period_start, h WHERE "
     "c.held IS NOT coalesce(l.total, 0) AND c.period_start >= h.at ORDER BY 2, 3, 4, 5",
-    /* held against the holds themselves, with the earliest expiry */
+    /* held against the holds themselves */
     "SELECT 'hold_mismatch', c.subject, c.feature, c.period, c.period_start, c.held, "
     "coalesce(x.total, 0) FROM main.ent_counters c LEFT JOIN (SELECT counter, feature, period, "
-    "period_start, sum(amount) AS total, min(expires_ms) AS first FROM main.ent_holds WHERE state "
-    "= 'held' GROUP BY 1, 2, 3, 4) x ON x.counter = c.subject AND x.feature = c.feature AND "
-    "x.period = c.period AND x.period_start = c.period_start WHERE c.held IS NOT coalesce(x.total, "
-    "0) OR c.hold_expiry IS NOT x.first ORDER BY 2, 3, 4, 5",
+    "period_start, sum(amount) AS total FROM main.ent_holds WHERE state = 'held' GROUP BY 1, 2, "
+    "3, 4) x ON x.counter = c.subject AND x.feature = c.feature AND x.period = c.period AND "
+    "x.period_start = c.period_start WHERE c.held IS NOT coalesce(x.total, 0) ORDER BY 2, 3, 4, 5",
     "SELECT 'negative_grant', subject, feature, NULL, NULL, remaining, NULL FROM main.ent_grants "
     "WHERE remaining < 0 ORDER BY 2, 3",
     /* of used, the part grants covered is between 0 and used: more would

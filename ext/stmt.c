@@ -45,7 +45,7 @@ static const char *const SQL[ST_COUNT] = {
         "SELECT m.value, s.plan, s.status, s.trial_ends_at, s.grace_ends_at, "
         "s.seats, s.parent, s.billing_anchor, s.bypass, NULL, NULL, NULL, EXISTS (SELECT 1 "
         "FROM main.ent_overrides o WHERE o.subject = ?1), s.subject IS NOT NULL, EXISTS (SELECT "
-        "1 FROM main.ent_grants g WHERE g.subject = ?1), NULL, NULL FROM main.ent_meta m "
+        "1 FROM main.ent_grants g WHERE g.subject = ?1), NULL FROM main.ent_meta m "
         "LEFT JOIN main.ent_subjects s ON s.subject = ?1 WHERE m.key = "
         "'config_generation'",
     [ST_SUBJECT_COUNTER] =
@@ -55,14 +55,14 @@ static const char *const SQL[ST_COUNT] = {
         "WHERE g.subject = ?1 AND g.feature = ?2), EXISTS (SELECT 1 FROM main.ent_overrides o "
         "WHERE "
         "o.subject = ?1), s.subject IS NOT NULL, EXISTS (SELECT 1 FROM main.ent_grants g WHERE "
-        "g.subject = ?1), c.held, c.hold_expiry FROM main.ent_meta m LEFT JOIN main.ent_subjects s "
+        "g.subject = ?1), c.held FROM main.ent_meta m LEFT JOIN main.ent_subjects s "
         "ON "
         "s.subject = ?1 LEFT JOIN main.ent_counters c ON c.subject = ?1 AND c.feature = ?2 AND "
         "c.period = ?3 AND c.period_start = ?4 WHERE m.key = 'config_generation'",
     [ST_PLAN] = "SELECT trial_days FROM main.ent_plans WHERE plan = ?1",
     [ST_COUNTER_GET] =
         "SELECT c.used, c.from_grants, EXISTS (SELECT 1 FROM main.ent_grants g WHERE g.subject = "
-        "?1 AND g.feature = ?2), c.held, c.hold_expiry FROM (SELECT 1) LEFT JOIN main.ent_counters "
+        "?1 AND g.feature = ?2), c.held FROM (SELECT 1) LEFT JOIN main.ent_counters "
         "c ON c.subject = ?1 AND "
         "c.feature = ?2 AND c.period = ?3 AND c.period_start = ?4",
     /* The guard (?7: the most `used` may be before adding) repeats in SQL
@@ -143,9 +143,9 @@ static const char *const SQL[ST_COUNT] = {
     ** on; lifetime ones, whose period_start is '', when ?3), as ranges of
     ** ent_counters' key (subject, period_start, ...), not its whole history */
     [ST_COUNTERS_CURRENT] =
-        "SELECT feature, period, period_start, used, from_grants, held, hold_expiry FROM "
+        "SELECT feature, period, period_start, used, from_grants, held FROM "
         "main.ent_counters WHERE subject = ?1 AND period_start >= ?2 UNION ALL SELECT feature, "
-        "period, period_start, used, from_grants, held, hold_expiry FROM main.ent_counters WHERE "
+        "period, period_start, used, from_grants, held FROM main.ent_counters WHERE "
         "subject = ?1 AND period_start <= '' AND ?3",
     /* holds (hold.c): the live ones' units, once one of them has expired */
     [ST_HOLDS_LIVE] =
@@ -168,16 +168,12 @@ static const char *const SQL[ST_COUNT] = {
     [ST_HOLD_EXTEND] =
         "UPDATE main.ent_holds SET expires_at = ?2, expires_ms = ?3 WHERE id = ?1 AND state = "
         "'held'",
-    /* a hold's counter: used and the grants' share as ST_COUNTER_ADD, held,
-    ** and the earliest expiry of the holds it still counts */
+    /* a hold's counter: used and the grants' share as ST_COUNTER_ADD, and held */
     [ST_COUNTER_HOLD] =
         "INSERT INTO main.ent_counters(subject, feature, period, period_start, period_end, used, "
-        "from_grants, held, hold_expiry) VALUES (?1, ?2, ?3, ?4, ?5, ?6, max(?7, 0), ?8, (SELECT "
-        "min(expires_ms) FROM main.ent_holds WHERE counter = ?1 AND feature = ?2 AND period = ?3 "
-        "AND period_start = ?4 AND state = 'held')) ON CONFLICT(subject, feature, period, "
-        "period_start) DO UPDATE SET used = used + excluded.used, from_grants = max(0, "
-        "min(from_grants + ?7, used + excluded.used)), held = held + excluded.held, hold_expiry = "
-        "excluded.hold_expiry",
+        "from_grants, held) VALUES (?1, ?2, ?3, ?4, ?5, ?6, max(?7, 0), ?8) ON CONFLICT(subject, "
+        "feature, period, period_start) DO UPDATE SET used = used + excluded.used, from_grants = "
+        "max(0, min(from_grants + ?7, used + excluded.used)), held = held + excluded.held",
     [ST_EVENT_INSERT] =
         "INSERT INTO main.ent_events(at, subject, feature, amount, kind, "
         "idempotency_key, metadata, period, period_start, requested, pool, hold) "

@@ -227,7 +227,6 @@ static int current_counters(EntConn *conn, const char *subject, Row *rows, EntUs
       us[i].used = sqlite3_column_int64(st, 3);
       us[i].from_grants = sqlite3_column_int64(st, 4);
       us[i].held_stored = sqlite3_column_int64(st, 5);
-      us[i].hold_expiry = sqlite3_column_int64(st, 6);
       break;
     }
   }

@@ -93,12 +93,10 @@ CREATE TABLE IF NOT EXISTS ent_counters(
   unlogged     INTEGER NOT NULL DEFAULT 0, -- of used, the units of "ledger": false calls
   from_grants  INTEGER NOT NULL DEFAULT 0, -- of used, the units grants covered
   -- Holds (quota_reserve) taken in this period and not ended, whether or not
-  -- expired: they count as used in every decision while live. hold_expiry is
-  -- the earliest expiry among them (unix ms), so that a read knows without
-  -- looking at ent_holds whether all of them are still live. Not part of
-  -- used: a hold is not consumption and burns no grant until it is settled.
+  -- expired: while it is 0, as on nearly every counter, a read needs nothing
+  -- more; else the live ones are summed from ent_holds. Not part of used: a
+  -- hold is not consumption and burns no grant until it is settled.
   held         INTEGER NOT NULL DEFAULT 0,
-  hold_expiry  INTEGER,
   -- period_start second: usage_summary reads a subject's counters of the
   -- current periods as one range of this key (period_start from the earliest
   -- current start on), not one lookup per feature; a consumption gives all

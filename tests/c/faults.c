@@ -249,8 +249,7 @@ static int run(sqlite3 *db, const char *sql, char **msg) {
 static const char STATE_SQL[] =
     "SELECT group_concat(x, ' | ') FROM (SELECT x FROM ("
     "SELECT 'c ' || subject || ' ' || feature || ' ' || period || ' ' || period_start || ' ' || "
-    "used || ' ' || unlogged || ' ' || from_grants || ' ' || held || ' ' || "
-    "coalesce(hold_expiry, '-') AS x FROM main.ent_counters "
+    "used || ' ' || unlogged || ' ' || from_grants || ' ' || held AS x FROM main.ent_counters "
     /* holds without their ids, which are random */
     "UNION ALL SELECT 'h ' || subject || ' ' || feature || ' ' || amount || ' ' || state || ' ' "
     "|| expires_at || ' ' || coalesce(actual, '-') || ' ' || coalesce(idempotency_key, '-') FROM "
