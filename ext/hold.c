@@ -609,6 +609,16 @@ static int settle_run(Call *k, const char *id, int64_t actual, int mode) {
     char *why = 0;
     /* beyond the hold, 'overflow' asks the quota like consume_quota */
     if (over > 0 && mode == 2 && !k->s.bypass && ent_denial(&k->s, &k->f, &k->u, actual, &why)) {
+      /* say what became of the hold, and the ways out */
+      char *more = why ? sqlite3_mprintf(
+                             "%s; hold '%s' (%lld) is kept: settle it with mode 'cap' "
+                             "to record the rest past the quota, or release it",
+                             why, h.id, (long long)h.amount)
+                       : 0;
+      if (more) {
+        sqlite3_free(why);
+        why = more;
+      }
       rc = deny_with(k, why);
       goto done;
     }
