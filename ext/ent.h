@@ -384,6 +384,10 @@ void ent_usage_bounds(EntConn *c, const EntSubject *s, const EntFeature *f, int6
                       EntUsage *u);
 int ent_usage_load(EntConn *c, const EntSubject *s, const EntFeature *f, int64_t now, EntUsage *u,
                    EntErr *e);
+/* A counter's used column must be an integer >= 0 (NULL: no row yet, 0);
+** ent_bad_counter() is the error when it is not (usage.c). */
+int ent_counter_ok(sqlite3_stmt *st, int col, int64_t *used);
+int ent_bad_counter(EntErr *e, const char *subject, const char *feature);
 void ent_subject_clear(EntSubject *s);
 void ent_feature_clear(EntFeature *f);
 int ent_rate_read(EntConn *c, const EntSubject *s, const EntFeature *f, int *has, int64_t *tat,
