@@ -313,9 +313,12 @@ class Model:
     def usage(self, s, f):
         start, end = period_bounds(f.period, s.anchor, self.now)
         key = (self.owner(s, f), f.name, f.period, fmt(start) if start is not None else "")
+        return dict(self.counter_usage(key), start=start, end=end)
+
+    def counter_usage(self, key):
+        """One counter: used, the grants' share of it, the live holds on it."""
         used, from_grants = self.counters.get(key, [0, 0])
-        return {"key": key, "start": start, "end": end, "used": used, "from_grants": from_grants,
-                "held": self.live_held(key)}
+        return {"key": key, "used": used, "from_grants": from_grants, "held": self.live_held(key)}
 
     def live_held(self, key):
         """The units of the holds on this counter that are still live now."""
@@ -507,8 +510,17 @@ class Model:
         if kind in ("consume", "try") and self.denied(s, f, u, amount):
             raise Err("denied")
         self.expire_due(u["key"])  # the counter is written anyway: expiries recorded first
-        burn = self.grant_part(s, f, u, amount) if has_quota else 0
-        c = self.counters.setdefault(u["key"], [0, 0])
+        before = self.add_usage(s, f, u["key"], amount,
+                                self.grant_part(s, f, u, amount) if has_quota else 0)
+        self.ledger(subject, f, amount, lk, key, u, owner=self.owner(s, f))
+        if has_quota:
+            self.alert(f, u["key"], before, before + amount)
+        return self._result(kind, s, f, has_quota)
+
+    def add_usage(self, s, f, key, amount, burn):
+        """amount more used on the counter, burn of it from the active grants
+        in burn-down order; returns used before."""
+        c = self.counters.setdefault(key, [0, 0])
         before = c[0]
         c[0] += amount
         c[1] = max(0, min(c[1] + burn, c[0]))
@@ -516,10 +528,7 @@ class Model:
             take = min(g["remaining"], burn)
             g["remaining"] -= take
             burn -= take
-        self.ledger(subject, f, amount, lk, key, u, owner=self.owner(s, f))
-        if has_quota:
-            self.alert(f, u["key"], before, c[0])
-        return self._result(kind, s, f, has_quota)
+        return before
 
     def alert(self, f, key, before, after):
         if 0 < f.quota <= MAXI // 1000:
@@ -668,12 +677,13 @@ class Model:
             period_start=h["start"], requested=None,
             pool=h["counter"] if h["counter"] != h["subject"] else None))
 
-    def expire_due(self, key):
-        """A write reached this counter: its holds that expired by now are
-        recorded as expired (a ledger row each, at the expiry), in the order
-        they expire, then the order taken."""
-        due = [h for h in self.holds.values()
-               if h["ckey"] == key and h["state"] == "held" and h["expires"] <= self.now]
+    def expire_due(self, key, everywhere=False):
+        """A write reached this counter (everywhere: usage_purge, all of them,
+        rate limits' holds too): its holds that expired by now are recorded
+        as expired (a ledger row each, at the expiry), in the order they
+        expire, then the order taken."""
+        due = [h for h in self.holds.values() if (everywhere or h["ckey"] == key)
+               and h["state"] == "held" and h["expires"] <= self.now]
         for h in sorted(due, key=lambda h: (h["expires"], h["n"])):
             h["state"], h["ended"] = "expired", fmt(h["expires"])
             self.hold_ledger(h, "expire", h["amount"], at=fmt(h["expires"]))
@@ -759,22 +769,17 @@ class Model:
         u = None
         if h["period"] is not None:
             f.period, f.pool, s.pool_owner = h["period"], h["counter"] != h["subject"], h["counter"]
-            key = h["ckey"]
-            used, from_grants = self.counters.get(key, [0, 0])
-            u = {"key": key, "used": used, "from_grants": from_grants, "held": self.live_held(key)}
-            self.expire_due(key)
+            u = self.counter_usage(h["ckey"])
+            self.expire_due(h["ckey"])
         return s, f, u
 
     def settle_result(self, h, s, f):
         if h["period"] is None:
             live = s.plan and f.enabled and not f.unlimited
             return self.rate_eval(s, f, 0)[1] if live else None
-        key = h["ckey"]
-        used, from_grants = self.counters.get(key, [0, 0])
-        u = {"key": key, "used": used, "from_grants": from_grants, "held": self.live_held(key)}
         if not s.plan or not f.enabled or f.unlimited:
             return None
-        return self.available(s, f, u)
+        return self.available(s, f, self.counter_usage(h["ckey"]))
 
     def settle(self, hid, actual, mode="overflow"):
         snap = self.snapshot()
@@ -805,16 +810,7 @@ class Model:
                 self.rate_move(s, f, over if over > 0 else within - h["amount"],
                                over > 0 and mode == "overflow")
             h.update(state="settled", actual=actual, mode=mode, ended=fmt(self.now))
-            before = None
-            if u is not None:
-                c = self.counters.setdefault(u["key"], [0, 0])
-                before = c[0]
-                c[0] += actual
-                c[1] = max(0, min(c[1] + burn, c[0]))
-                for g in self.active_grants(s, f):
-                    take = min(g["remaining"], burn)
-                    g["remaining"] -= take
-                    burn -= take
+            before = self.add_usage(s, f, u["key"], actual, burn) if u is not None else None
             self.hold_ledger(h, "release", h["amount"])
             if (actual if mode != "cap" else within) > 0:
                 self.hold_ledger(h, "consume", actual if mode != "cap" else within)
@@ -857,10 +853,7 @@ class Model:
     def purge(self, before):
         """usage_purge(before): every expired hold recorded as such (all
         counters, rate limits' too), then ledger rows before it, and ended holds."""
-        due = [h for h in self.holds.values() if h["state"] == "held" and h["expires"] <= self.now]
-        for h in sorted(due, key=lambda h: (h["expires"], h["n"])):
-            h["state"], h["ended"] = "expired", fmt(h["expires"])
-            self.hold_ledger(h, "expire", h["amount"], at=fmt(h["expires"]))
+        self.expire_due(None, everywhere=True)
         kept = [e for e in self.events if e["at"] >= before]
         n = len(self.events) - len(kept)
         self.events = kept
