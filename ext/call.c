@@ -213,6 +213,22 @@ int ent_call_enter(EntConn *c, const char *fn, EntErr *e) {
   return SQLITE_OK;
 }
 
+/* The subject and the feature's entitlement at k->now, which must be a
+** metered feature or a rate limit (else the error ends with `hint`); and
+** k->at, now as the ledger shows it. */
+int ent_call_resolve(Call *k, const char *hint) {
+  if (ent_resolve_subject(k->c, k->subject, k->feature, k->now, &k->s, &k->e) != SQLITE_OK ||
+      ent_resolve_feature(k->c, &k->s, k->feature, &k->f, &k->e) != SQLITE_OK) {
+    return k->e.code;
+  }
+  if (k->f.type != T_METERED && k->f.type != T_RATE) {
+    return ent_err(&k->e, SQLITE_ERROR, "%s: feature '%s' is %s, not metered; %s", k->fn,
+                   k->feature, ent_type_name(k->f.type), hint);
+  }
+  ent_now_text(k->c, k->now, k->at);
+  return SQLITE_OK;
+}
+
 /* subject, feature [, amount [, key [, metadata]]], checked. */
 int ent_call_args(Call *k, int argc, sqlite3_value **argv) {
   if (ent_arg_subject(argv[0], k->fn, &k->subject, &k->e) != SQLITE_OK ||

@@ -60,6 +60,7 @@ int ent_call_logs(const Call *k);
 int ent_call_ledger_row(Call *k, int64_t logged, int clamped);
 int ent_call_enter(EntConn *c, const char *fn, EntErr *e);
 int ent_call_args(Call *k, int argc, sqlite3_value **argv);
+int ent_call_resolve(Call *k, const char *hint);
 /* A retry of a call already recorded under k->key: *found, and an error
 ** when the key was used for another call. */
 int ent_call_replay(Call *k, int *found);

@@ -390,17 +390,8 @@ static int run(Call *k) {
   int found = 0, fit = 0, rc, fast, looked;
   int64_t guard = INT64_MAX, limit = -1, burn = 0;
   if (k->amount > 0 && (rc = ent_call_begin(k, 1)) != SQLITE_OK) return rc;
-  if (ent_resolve_subject(k->c, k->subject, k->feature, k->now, &k->s, &k->e) != SQLITE_OK ||
-      ent_resolve_feature(k->c, &k->s, k->feature, &k->f, &k->e) != SQLITE_OK) {
+  if (ent_call_resolve(k, "use plan_allows() to check boolean and config features") != SQLITE_OK)
     return k->e.code;
-  }
-  if (k->f.type != T_METERED && k->f.type != T_RATE) {
-    return ent_err(&k->e, SQLITE_ERROR,
-                   "%s: feature '%s' is %s, not metered; use plan_allows() to check boolean and "
-                   "config features",
-                   k->fn, k->feature, ent_type_name(k->f.type));
-  }
-  ent_now_text(k->c, k->now, k->at);
   fast = k->f.type != T_RATE && k->amount != 0 && k->kind <= K_RECORD && k->s.plan && !k->f.pool &&
          !k->s.has_grants;
   /* a key is looked up first unless fast_write() can undo its writes: with

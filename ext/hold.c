@@ -387,17 +387,9 @@ static int reserve_run(Call *k, int64_t expires, char *id /* 40 bytes */) {
   sqlite3_stmt *st;
   char exp_text[32];
   if (ent_call_begin(k, 0) != SQLITE_OK) return k->e.code;
-  if (ent_resolve_subject(k->c, k->subject, k->feature, k->now, &k->s, &k->e) != SQLITE_OK ||
-      ent_resolve_feature(k->c, &k->s, k->feature, &k->f, &k->e) != SQLITE_OK) {
+  if (ent_call_resolve(k, "holds reserve units of metered features and rate limits") != SQLITE_OK) {
     return k->e.code;
   }
-  if (k->f.type != T_METERED && k->f.type != T_RATE) {
-    return ent_err(&k->e, SQLITE_ERROR,
-                   "%s: feature '%s' is %s, not metered; holds reserve units of metered features "
-                   "and rate limits",
-                   k->fn, k->feature, ent_type_name(k->f.type));
-  }
-  ent_now_text(k->c, k->now, k->at);
   if (k->key && ent_call_replay(k, &found) != SQLITE_OK) return k->e.code;
   if (found) { /* a retry: the hold the first call made */
     memcpy(id, k->replayed_hold, sizeof(k->replayed_hold));
