@@ -190,6 +190,19 @@ int ent_call_ledger_row(Call *k, int64_t logged, int clamped) {
   } else {
     ent_bind_static(k->c, 0, st, 12, 0);
   }
+  if (k->currency) {
+    sqlite3_bind_text(st, 13, k->currency, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 14, k->charged);
+    sqlite3_bind_text(st, 15, k->rate_text, -1, SQLITE_STATIC);
+    for (int i = 13; i <= 16; i++) ent_bind_forget(k->c, 0, i);
+    if (k->dim) {
+      sqlite3_bind_text(st, 16, k->dim, -1, SQLITE_STATIC);
+    } else {
+      sqlite3_bind_null(st, 16);
+    }
+  } else {
+    for (int i = 13; i <= 16; i++) ent_bind_static(k->c, 0, st, i, 0);
+  }
   return ent_step_done(k->c, st, &k->e, "writing the ledger");
 }
 

@@ -49,9 +49,17 @@ typedef struct Call {
   int has_remaining; /* the result is a number, else NULL */
   int64_t remaining;
   char at[32]; /* now, as the ledger shows it */
+  /* a feature priced in a currency (credit.c): what its ledger row keeps */
+  const char *currency, *rate_text, *dim;
+  int64_t charged;
 } Call;
 
 int ent_call_begin(Call *k, int lazy);
+/* consume.c: adds delta to k's counter if used <= guard (*fit); a denial. */
+int ent_call_counter_add(Call *k, int64_t delta, int64_t guard, int64_t burn, int *fit);
+int ent_call_deny(Call *k);
+/* credit.c: a consumption of a feature priced in a currency, resolved. */
+int ent_credit_run(Call *k);
 int ent_call_savepoint_now(Call *k);
 void ent_call_undo_step(Call *k, int id);
 int ent_call_end(Call *k, int ok);

@@ -123,6 +123,14 @@ static int allows(Ask *a, sqlite3_value *arg, int *out, char **reason) {
       return a->e.code;
     }
     *out = !ent_denial(&a->s, &a->f, &a->u, amount, &why);
+    if (*out && a->f.pricing && amount > 0) { /* its currency must admit the charge too */
+      EntCreditRead cr;
+      if (ent_credit_read(a->c, &a->s, &a->f, a->now, amount, &cr, &a->e) != SQLITE_OK) {
+        return a->e.code;
+      }
+      *out = !cr.denied;
+      why = cr.why;
+    }
     if (reason) {
       *reason = why;
     } else {
@@ -264,8 +272,19 @@ static void fn_quota_remaining(sqlite3_context *ctx, int argc, sqlite3_value **a
     } else if ((ent_usage_load(a.c, &a.s, &a.f, a.now, &a.u, &a.e) == SQLITE_OK &&
                 ent_grants_load(a.c, &a.s, &a.f, a.now, &a.u, &a.e) == SQLITE_OK)) {
       EntView v;
+      EntCreditRead cr;
+      int unlimited = a.s.plan && a.f.enabled && a.f.unlimited;
       ent_view(&a.s, &a.f, &a.u, &v);
-      if (a.s.plan && a.f.enabled && a.f.unlimited) {
+      /* a priced feature: also no more than its currency affords */
+      if (a.f.pricing && a.s.plan && a.f.enabled) {
+        if (ent_credit_read(a.c, &a.s, &a.f, a.now, 0, &cr, &a.e) != SQLITE_OK) {
+          ask_close(&a, ctx);
+          return;
+        }
+        if (cr.limited && (unlimited || cr.afford < v.remaining)) v.remaining = cr.afford;
+        if (cr.limited) unlimited = 0;
+      }
+      if (unlimited) {
         sqlite3_result_null(ctx);
       } else {
         sqlite3_result_int64(ctx, v.remaining);
@@ -475,16 +494,22 @@ static int describe(Ask *a, Jw *w) {
   jw_raw(w, "has_access", access ? "true" : "false");
   if (a->f.type == T_METERED) {
     EntView v;
-    int live = a->s.plan && a->f.enabled;
+    EntCreditRead cr;
+    int live = a->s.plan && a->f.enabled, priced = 0;
     if (live)
       ok = (ent_usage_load(a->c, &a->s, &a->f, a->now, &a->u, &a->e) == SQLITE_OK &&
             ent_grants_load(a->c, &a->s, &a->f, a->now, &a->u, &a->e) == SQLITE_OK);
     ent_view(&a->s, &a->f, &a->u, &v);
+    if (ok && live && a->f.pricing) { /* remaining: also what its currency affords */
+      ok = ent_credit_read(a->c, &a->s, &a->f, a->now, 0, &cr, &a->e) == SQLITE_OK;
+      if (ok && cr.limited && (!v.has_quota || cr.afford < v.remaining)) v.remaining = cr.afford;
+      priced = ok && cr.limited;
+    }
     jw_opt_int(w, "quota", v.has_quota, v.quota);
     jw_int(w, "used", a->u.used);
     jw_int(w, "held", a->u.held);
     jw_int(w, "granted", v.granted);
-    jw_opt_int(w, "remaining", v.has_quota || !live, v.remaining);
+    jw_opt_int(w, "remaining", v.has_quota || !live || priced, v.remaining);
     jw_int(w, "overage", v.overage);
     if (v.has_cost) {
       ok = ok && jw_cjson(w, "cost", cJSON_CreateNumber(v.cost));
@@ -527,6 +552,19 @@ static int describe(Ask *a, Jw *w) {
   }
   jw_text_or_null(w, "reason", reason);
   jw_raw(w, "retry_after", retry[0] ? retry : "null");
+  if (a->f.pricing) { /* priced in a currency: which, and at what rate (ent_credit_read) */
+    jw_text_or_null(w, "currency", a->c->cfg->feats[a->f.pricing->currency].name);
+    if (a->f.pricing->by) {
+      jw_text_or_null(w, "rate_by", a->f.pricing->by);
+    } else {
+      char rate[32];
+      ent_money_fmt(a->f.pricing->rate, rate);
+      jw_text_or_null(w, "rate", rate);
+    }
+    jw_int(w, "per", a->f.pricing->per);
+  } else if (a->f.is_currency) {
+    jw_int(w, "decimals", a->f.decimals);
+  }
   sqlite3_free(reason);
   if (!ok || w->oom) {
     return a->e.code ? a->e.code : ent_err(&a->e, SQLITE_NOMEM, "out of memory");

@@ -37,23 +37,47 @@ static int add_number(cJSON *o, const char *name, int64_t v) {
 
 static int config_doc(EntConn *c, cJSON **out, EntErr *e) {
   static const char *const SQLS[] = {
-      "SELECT feature, type, unit FROM main.ent_features WHERE declared = 1 ORDER BY position",
+      "SELECT feature, type, unit, decimals, pricing FROM main.ent_features WHERE declared = 1 "
+      "ORDER BY position",
       "SELECT plan, rank, price, currency, inherits, trial_days, is_default FROM main.ent_plans "
       "ORDER BY position, plan",
       "SELECT feature, spec FROM main.ent_plan_features WHERE plan = ?1 ORDER BY position, feature",
   };
   sqlite3_stmt *st[3] = {0, 0, 0};
-  cJSON *doc = cJSON_CreateObject(), *feats = cJSON_CreateObject(), *plans = 0;
+  cJSON *doc = cJSON_CreateObject(), *feats = cJSON_CreateObject(), *plans = 0, *curs = 0;
   int rc = SQLITE_OK, i, ok = doc && feats;
   for (i = 0; i < 3 && rc == SQLITE_OK; i++) rc = sqlite3_prepare_v2(c->db, SQLS[i], -1, &st[i], 0);
   while (rc == SQLITE_OK && ok && (rc = sqlite3_step(st[0])) == SQLITE_ROW) {
-    cJSON *f = cJSON_CreateObject();
-    ok = attach(feats, (const char *)sqlite3_column_text(st[0], 0), f) &&
+    cJSON *f = cJSON_CreateObject(), *price;
+    const char *name = (const char *)sqlite3_column_text(st[0], 0);
+    rc = SQLITE_OK;
+    if (sqlite3_column_type(st[0], 3) != SQLITE_NULL) { /* a currency */
+      if (!curs && (!(curs = cJSON_CreateObject()) || !attach(doc, "currencies", curs))) ok = 0;
+      if (ok) {
+        ok = attach(curs, name, f);
+      } else {
+        cJSON_Delete(f);
+      }
+      if (ok && sqlite3_column_int(st[0], 3) > 0) ok = add_number(f, "decimals", sqlite3_column_int(st[0], 3));
+      continue;
+    }
+    ok = attach(feats, name, f) &&
          cJSON_AddStringToObject(f, "type", (const char *)sqlite3_column_text(st[0], 1));
     if (ok && sqlite3_column_type(st[0], 2) != SQLITE_NULL) {
       ok = cJSON_AddStringToObject(f, "unit", (const char *)sqlite3_column_text(st[0], 2)) != 0;
     }
-    rc = SQLITE_OK;
+    if (ok && sqlite3_column_type(st[0], 4) != SQLITE_NULL) {
+      cJSON *it, *next;
+      if (!(price = cJSON_Parse((const char *)sqlite3_column_text(st[0], 4)))) {
+        rc = SQLITE_CORRUPT;
+        break;
+      }
+      for (it = price->child; it && ok; it = next) { /* moved into the feature's object */
+        next = it->next;
+        ok = attach(f, it->string, cJSON_DetachItemViaPointer(price, it));
+      }
+      cJSON_Delete(price);
+    }
   }
   if (rc == SQLITE_DONE) rc = SQLITE_OK;
   if (rc == SQLITE_OK && ok) {
@@ -226,10 +250,13 @@ static const char *const WRITE_SQL[] = {
     "DELETE FROM main.ent_plan_features",
     "SELECT feature FROM main.ent_features",
     "DELETE FROM main.ent_features WHERE feature = ?1",
-    "INSERT INTO main.ent_features(feature, type, unit, declared, position) VALUES (?1, ?2, ?3, "
-    "?4, "
-    "?5) ON CONFLICT(feature) DO UPDATE SET type = excluded.type, unit = excluded.unit, "
-    "declared = excluded.declared, position = excluded.position",
+    /* a merge whose plans only mention a currency keeps it one */
+    "INSERT INTO main.ent_features(feature, type, unit, declared, position, decimals, pricing) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(feature) DO UPDATE SET type = excluded.type, "
+    "unit = excluded.unit, declared = CASE WHEN excluded.declared = 0 AND decimals IS NOT NULL "
+    "AND excluded.type = 'metered' THEN 1 ELSE excluded.declared END, position = "
+    "excluded.position, decimals = CASE WHEN excluded.declared = 0 AND excluded.type = 'metered' "
+    "THEN decimals ELSE excluded.decimals END, pricing = excluded.pricing",
     "SELECT plan FROM main.ent_plans",
     "DELETE FROM main.ent_plans WHERE plan = ?1",
     "INSERT INTO main.ent_plans(plan, rank, price, currency, inherits, trial_days, is_default, "
@@ -302,6 +329,12 @@ static int write_model(EntConn *c, Model *m) {
     bind_opt_text(q, 3, m->feats[i].unit);
     sqlite3_bind_int(q, 4, m->feats[i].declared);
     sqlite3_bind_int(q, 5, i);
+    if (m->feats[i].is_currency) {
+      sqlite3_bind_int64(q, 6, m->feats[i].decimals);
+    } else {
+      sqlite3_bind_null(q, 6);
+    }
+    bind_opt_text(q, 7, m->feats[i].pricing);
     rc = sqlite3_step(q) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(c->db);
     sqlite3_reset(q);
   }

@@ -18,6 +18,13 @@ typedef struct Feat {
   const char *unit;
   /* what the plans' values looked like, for inference: a path of each kind */
   char *saw_bool, *saw_true, *saw_limit, *saw_other;
+  /* a currency ("currencies"): its decimal places */
+  int is_currency;
+  int64_t decimals;
+  /* priced in a currency: the keys as written, checked by ent_pricing_check(),
+  ** which leaves the normalized JSON in pricing (sqlite3_malloc'd) */
+  const cJSON *currency, *rate, *rates, *per;
+  char *pricing;
 } Feat;
 
 typedef struct Ent {
@@ -59,6 +66,13 @@ int ent_model_read(Model *m, const cJSON *doc);
 void ent_model_free(Model *m);
 Plan *ent_model_plan(Model *m, const char *name);
 Feat *ent_model_feat(Model *m, const char *name);
+Feat *ent_model_feat_add(Model *m, const char *name);
+int ent_money_json(const cJSON *it, int64_t *micros);
+/* currency.c: the "currencies" section, and the pricing keys of a feature */
+int ent_currencies_read(Model *m, const cJSON *sec);
+int ent_pricing_key(const char *key);
+int ent_pricing_note(Model *m, Feat *f, const cJSON *k, const char *path);
+int ent_pricing_check(Model *m);
 /* Refuses what a JSON parser lets through: a key twice in one object, and
 ** numbers that are not finite. */
 int ent_doc_check(EntErr *e, const cJSON *it, const char *path);

@@ -41,7 +41,7 @@ void ent_money_fmt(int64_t micros, char out[32]) {
   if (n > 0 && out[n - 1] == '.') out[--n] = 0;
 }
 
-static int money_json(const cJSON *it, int64_t *micros) {
+int ent_money_json(const cJSON *it, int64_t *micros) {
   if (cJSON_IsString(it)) return ent_money_text(it->valuestring, micros);
   if (cJSON_IsNumber(it)) {
     double x = it->valuedouble;
@@ -55,7 +55,7 @@ static int money_json(const cJSON *it, int64_t *micros) {
 /* A price: exact, >= 0, at most 6 decimal places, as a number or text. */
 static int json_price(EntErr *e, const char *path, const cJSON *it, int64_t *out,
                       const char *example) {
-  if (money_json(it, out)) return SQLITE_OK;
+  if (ent_money_json(it, out)) return SQLITE_OK;
   return ent_err(e, SQLITE_ERROR,
                  "%s: expected a price >= 0 with at most 6 decimal places, as a number or text "
                  "(\"%s\")",
@@ -98,6 +98,7 @@ void ent_model_free(Model *m) {
     sqlite3_free(m->feats[i].saw_true);
     sqlite3_free(m->feats[i].saw_limit);
     sqlite3_free(m->feats[i].saw_other);
+    sqlite3_free(m->feats[i].pricing);
   }
   for (i = 0; i < m->nplans; i++) {
     for (j = 0; j < m->plans[i].nents; j++) sqlite3_free(m->plans[i].ents[j].path);
@@ -116,7 +117,7 @@ Feat *ent_model_feat(Model *m, const char *name) {
   return 0;
 }
 
-static Feat *feat_add(Model *m, const char *name) {
+Feat *ent_model_feat_add(Model *m, const char *name) {
   Feat *f = sqlite3_realloc64(m->feats, sizeof(Feat) * (m->nfeats + 1));
   if (!f) return 0;
   m->feats = f;
@@ -175,14 +176,18 @@ static int read_features(Model *m, const cJSON *sec) {
     int rc = SQLITE_OK;
     if (!path) return ent_err(m->e, SQLITE_NOMEM, "out of memory");
     if (!it->string[0]) rc = ent_err(m->e, SQLITE_ERROR, "features: a feature name is empty");
-    if (rc == SQLITE_OK && ent_model_feat(m, it->string)) {
-      rc = ent_err(m->e, SQLITE_ERROR, "%s: feature named twice", path);
+    if (rc == SQLITE_OK && (f = ent_model_feat(m, it->string)) != 0) {
+      rc = f->is_currency ? ent_err(m->e, SQLITE_ERROR,
+                                    "%s: '%s' is a currency (see \"currencies\"); a currency is "
+                                    "not also a feature, remove it here",
+                                    path, it->string)
+                          : ent_err(m->e, SQLITE_ERROR, "%s: feature named twice", path);
     }
     if (rc == SQLITE_OK && !cJSON_IsObject(it)) {
       rc = ent_err(m->e, SQLITE_ERROR, "%s: expected an object such as {\"type\": \"metered\"}",
                    path);
     }
-    if (rc == SQLITE_OK && !(f = feat_add(m, it->string))) {
+    if (rc == SQLITE_OK && !(f = ent_model_feat_add(m, it->string))) {
       rc = ent_err(m->e, SQLITE_NOMEM, "out of memory");
     }
     if (rc == SQLITE_OK) {
@@ -202,8 +207,10 @@ static int read_features(Model *m, const cJSON *sec) {
             rc = ent_err(m->e, SQLITE_ERROR, "%s.unit: expected text such as \"image\"", path);
           }
           f->unit = cJSON_IsString(k) ? k->valuestring : 0;
+        } else if (ent_pricing_key(k->string)) {
+          rc = ent_pricing_note(m, f, k, path);
         } else {
-          rc = unknown_key(m->e, path, k->string, "type, unit");
+          rc = unknown_key(m->e, path, k->string, "type, unit, currency, rate, rates, per");
         }
         if (rc != SQLITE_OK) break;
       }
@@ -223,7 +230,7 @@ static int read_features(Model *m, const cJSON *sec) {
 static int note_value(Model *m, const char *feature, const cJSON *v, const char *path) {
   Feat *f = ent_model_feat(m, feature);
   char **slot;
-  if (!f && !(f = feat_add(m, feature))) return ent_err(m->e, SQLITE_NOMEM, "out of memory");
+  if (!f && !(f = ent_model_feat_add(m, feature))) return ent_err(m->e, SQLITE_NOMEM, "out of memory");
   if (cJSON_IsBool(v)) {
     slot = cJSON_IsTrue(v) ? &f->saw_true : &f->saw_bool;
   } else if (cJSON_IsObject(v) && cJSON_GetObjectItemCaseSensitive(v, "limit")) {
@@ -580,7 +587,7 @@ static int check_plans(Model *m) {
 }
 
 int ent_model_read(Model *m, const cJSON *doc) {
-  const cJSON *k, *plans = 0, *features = 0;
+  const cJSON *k, *plans = 0, *features = 0, *currencies = 0;
   int rc = SQLITE_OK;
   if (!cJSON_IsObject(doc)) {
     return ent_err(m->e, SQLITE_ERROR,
@@ -592,6 +599,8 @@ int ent_model_read(Model *m, const cJSON *doc) {
       plans = k;
     } else if (strcmp(k->string, "features") == 0) {
       features = k;
+    } else if (strcmp(k->string, "currencies") == 0) {
+      currencies = k;
     } else if (strcmp(k->string, "settings") == 0) {
       const cJSON *s;
       if (!cJSON_IsObject(k)) return not_object(m->e, "settings", k);
@@ -606,10 +615,13 @@ int ent_model_read(Model *m, const cJSON *doc) {
       }
       m->settings = k;
     } else {
-      return unknown_key(m->e, "the configuration", k->string, "features, plans, settings");
+      return unknown_key(m->e, "the configuration", k->string,
+                         "features, currencies, plans, settings");
     }
   }
+  if (currencies && (rc = ent_currencies_read(m, currencies)) != SQLITE_OK) return rc;
   if (features && (rc = read_features(m, features)) != SQLITE_OK) return rc;
+  if ((rc = ent_pricing_check(m)) != SQLITE_OK) return rc;
   if (plans) {
     int n = cJSON_GetArraySize(plans);
     if (!cJSON_IsObject(plans)) {

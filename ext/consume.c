@@ -23,7 +23,7 @@
 
 /* Adds delta to this period's counter if `used` is at most guard before;
 ** *fit says whether it did, and then k->u.used is the new value. */
-static int counter_add(Call *k, int64_t delta, int64_t guard, int64_t burn, int *fit) {
+int ent_call_counter_add(Call *k, int64_t delta, int64_t guard, int64_t burn, int *fit) {
   sqlite3_stmt *st =
       ent_stmt(k->c, ent_call_logs(k) ? ST_COUNTER_ADD : ST_COUNTER_ADD_UNLOGGED, &k->e);
   int rc;
@@ -63,7 +63,7 @@ static int counter_add(Call *k, int64_t delta, int64_t guard, int64_t burn, int 
   return SQLITE_OK;
 }
 
-static int deny(Call *k) {
+int ent_call_deny(Call *k) {
   char *why = 0;
   int rc;
   ent_denial(&k->s, &k->f, &k->u, k->amount, &why);
@@ -88,14 +88,14 @@ static int read_first(Call *k, int found) {
     /* report, record nothing */
     if (k->kind <= K_TRY && !found && ent_denial(&k->s, &k->f, &k->u, k->amount, &why)) {
       sqlite3_free(why);
-      return deny(k);
+      return ent_call_deny(k);
     }
     ent_call_set_remaining(k);
     return SQLITE_OK;
   }
   /* refund: never below zero used */
   logged = k->amount < k->u.used ? k->amount : (k->u.used > 0 ? k->u.used : 0);
-  if (logged > 0 && counter_add(k, -logged, INT64_MAX, 0, &fit) != SQLITE_OK) return k->e.code;
+  if (logged > 0 && ent_call_counter_add(k, -logged, INT64_MAX, 0, &fit) != SQLITE_OK) return k->e.code;
   if ((logged > 0 || k->key) && ent_call_logs(k) &&
       ent_call_ledger_row(k, logged, logged != k->amount) != SQLITE_OK) {
     return k->e.code;
@@ -156,7 +156,7 @@ static int run_rate(Call *k, int found) {
   if (k->kind <= K_TRY && !found && !k->s.bypass && (!k->s.plan || !k->f.enabled || !r.allowed)) {
     char *why = (!k->s.plan || !k->f.enabled) ? 0 : ent_rate_denial(&k->s, &k->f, &r, k->amount);
     int rc;
-    if (!why) return deny(k);
+    if (!why) return ent_call_deny(k);
     why = ent_with_upgrade(why, k->c, &k->s, k->feature, k->now, k->amount);
     k->denied = 1;
     rc = ent_err(&k->e, SQLITE_CONSTRAINT_FUNCTION, "%s", why);
@@ -392,6 +392,7 @@ static int run(Call *k) {
   if (k->amount > 0 && (rc = ent_call_begin(k, 1)) != SQLITE_OK) return rc;
   if (ent_call_resolve(k, "use plan_allows() to check boolean and config features") != SQLITE_OK)
     return k->e.code;
+  if (k->f.pricing) return ent_credit_run(k); /* two counters: credit.c */
   fast = k->f.type != T_RATE && k->amount != 0 && k->kind <= K_RECORD && k->s.plan && !k->f.pool &&
          !k->s.has_grants;
   /* a key is looked up first unless fast_write() can undo its writes: with
@@ -427,7 +428,7 @@ static int run(Call *k) {
     char *why = 0;
     if (ent_denial(&k->s, &k->f, &k->u, k->amount, &why)) {
       sqlite3_free(why);
-      return deny(k);
+      return ent_call_deny(k);
     }
     /* without grants the counter's own guard can repeat the decision */
     if (k->s.plan && k->f.enabled && !k->f.unlimited && !k->u.has_grants && k->u.from_grants == 0) {
@@ -446,7 +447,7 @@ static int run(Call *k) {
   if (k->u.held != k->u.held_stored && ent_holds_expire(k) != SQLITE_OK) return k->e.code;
   /* live holds count as used: the guard leaves them room */
   guard = limit >= 0 ? limit - k->u.held - k->amount : INT64_MAX - k->amount;
-  if (counter_add(k, k->amount, guard, burn, &fit) != SQLITE_OK) return k->e.code;
+  if (ent_call_counter_add(k, k->amount, guard, burn, &fit) != SQLITE_OK) return k->e.code;
   if (!fit) {
     /* the counter moved between our read and our write: the lock says it
     ** cannot, so the tables were changed behind the extension's back */

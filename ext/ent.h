@@ -24,7 +24,7 @@ SQLITE_EXTENSION_INIT3
 #define ENT_SQLITE_MINIMUM_NUMBER 3035000
 #define ENT_MAX_ALERTS 32                        /* alert thresholds per entitlement */
 #define ENT_ALERTS_TEXT (ENT_MAX_ALERTS * 6 + 8) /* them as JSON text: "[1,...,1000]" */
-#define ENT_SCHEMA_VERSION 6
+#define ENT_SCHEMA_VERSION 7
 
 #ifndef SQLITE_CONSTRAINT_FUNCTION
 #define SQLITE_CONSTRAINT_FUNCTION (SQLITE_CONSTRAINT | (4 << 8))
@@ -78,7 +78,7 @@ typedef struct EntConn {
   ** sqlite3_reset(), so an unchanged one is not bound again */
   struct EntBound {
     sqlite3_stmt *st;
-    const char *p[13];
+    const char *p[17];
   } bound[2];
   /* the last period bounds and time shown, per connection (period.c): the
   ** same period is asked for on every call until the clock leaves it */
@@ -244,6 +244,21 @@ typedef struct EntSubject {
   int has_grants; /* the subject has rows in ent_grants (any feature) */
 } EntSubject;
 
+/* A feature priced in a currency (currency.c): rate per `per` units, in
+** micro-units of the currency, one rate or one per value of a dimension
+** named in the call's metadata. */
+typedef struct EntPricing {
+  int currency; /* index in EntConfig.feats */
+  int64_t per;
+  int64_t rate; /* when by is NULL */
+  char *by;     /* the metadata key of the dimension, or NULL */
+  int nvalues;
+  char **names;
+  int64_t *rates;
+  int has_default;
+  int64_t def;
+} EntPricing;
+
 /* One feature's entitlement under a plan, after inheritance. */
 typedef struct EntFeature {
   const char *feature;
@@ -267,6 +282,8 @@ typedef struct EntFeature {
   int nalerts;
   int64_t burst, rate_seconds;
   const char *rate_period; /* rate: 'minute', 'hour', 'day' or seconds as text */
+  int is_currency, decimals;  /* a currency, and its decimal places */
+  const EntPricing *pricing; /* priced in a currency (credit.c), else NULL */
 } EntFeature;
 
 /* A rate limit's answer at one moment (rate.c). */
@@ -310,7 +327,9 @@ typedef struct EntPlanCfg {
 typedef struct EntFeatCfg {
   char *name;
   EntType type;
-  int spec_period; /* the period the plans give it (the first enabled one), or -1 */
+  int spec_period;     /* the period the plans give it (the first enabled one), or -1 */
+  int decimals;        /* a currency: its decimal places; else -1 */
+  EntPricing *pricing; /* priced in a currency, else NULL */
 } EntFeatCfg;
 
 struct EntConfig {
@@ -422,6 +441,35 @@ int ent_denial(const EntSubject *s, const EntFeature *f, const EntUsage *u, int6
 ** now (hold.c); reads the holds only when the counter has any. */
 int ent_holds_live(EntConn *c, const char *counter, const char *feature, const char *period,
                    int64_t now, EntUsage *u, EntErr *e);
+
+/* ---- currencies (currency.c) ------------------------------------------ */
+
+int ent_pricing_parse(const char *json, const EntConfig *g, EntPricing **out);
+void ent_pricing_free(EntPricing *p);
+/* The price of `units` at rate (micro-units per p->per units) in the
+** currency's smallest unit (decimals places), rounded up; 0 on overflow. */
+int ent_charge(const EntPricing *p, int64_t rate, int decimals, int64_t units, int64_t *out);
+/* The rate a call's metadata selects, with its text for the ledger ("15",
+** "15/1000") and the dimension's value (sqlite3_malloc'd, NULL without a
+** dimension); an error names what is missing or unknown. */
+int ent_pricing_pick(const EntPricing *p, const char *feature, const char *meta, const char *fn,
+                     int64_t *rate, char rate_text[48], char **dim, EntErr *e);
+/* What reads show for a priced feature (credit.c), at the rate a call
+** without metadata would pay (the default, else the lowest of its rates):
+** the units its currency still affords (limited = 0: no bound), and for
+** `units` > 0 whether the currency admits them (*why: the denial). */
+typedef struct EntCreditRead {
+  const char *currency;
+  char rate_text[48];
+  int limited;
+  int64_t afford;
+  int denied;
+  char *why; /* sqlite3_malloc'd */
+} EntCreditRead;
+int ent_credit_read(EntConn *c, const EntSubject *s, const EntFeature *f, int64_t now,
+                    int64_t units, EntCreditRead *out, EntErr *e);
+/* The same from a rate's text as the ledger keeps it. */
+int ent_rate_text_parse(const char *z, int64_t *rate, int64_t *per);
 
 /* ---- the memo of subjects and counters (memo.c) ------------------------ */
 

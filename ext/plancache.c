@@ -29,7 +29,10 @@ static void plans_free(EntConfig *g) {
     sqlite3_free(g->plans[i].name);
     sqlite3_free(g->plans[i].inherits);
   }
-  for (i = 0; i < g->nfeat; i++) sqlite3_free(g->feats[i].name);
+  for (i = 0; i < g->nfeat; i++) {
+    sqlite3_free(g->feats[i].name);
+    ent_pricing_free(g->feats[i].pricing);
+  }
   sqlite3_free(g->plans);
   sqlite3_free(g->feats);
   sqlite3_free(g->feat_slots);
@@ -130,7 +133,8 @@ static int load(EntConn *c, int64_t generation, EntConfig **out, EntErr *e) {
   ** use (and whenever the configuration changes), not only by init */
   if (ent_schema_verify(c, e) != SQLITE_OK) return e->code;
   static const char *const SQLS[] = {
-      "SELECT feature, type FROM main.ent_features ORDER BY position, feature",
+      "SELECT feature, type, decimals, pricing FROM main.ent_features ORDER BY position, "
+      "feature",
       "SELECT plan, inherits, trial_days, is_default, rank, (SELECT json_extract(value, "
       "'$.alerts') FROM main.ent_meta WHERE key = 'settings') FROM main.ent_plans ORDER BY "
       "position, plan",
@@ -155,7 +159,11 @@ static int load(EntConn *c, int64_t generation, EntConfig **out, EntErr *e) {
     }
     g->feats = grown;
     n = g->nfeat++;
+    memset(&g->feats[n], 0, sizeof(g->feats[n]));
     g->feats[n].name = dup_col(st[0], 0, &oom);
+    g->feats[n].decimals =
+        sqlite3_column_type(st[0], 2) == SQLITE_NULL ? -1 : sqlite3_column_int(st[0], 2);
+    if (g->feats[n].decimals > 6) rc = SQLITE_CORRUPT;
     if (!ent_type_parse((const char *)sqlite3_column_text(st[0], 1), &g->feats[n].type)) {
       rc = SQLITE_CORRUPT;
     }
@@ -198,6 +206,21 @@ static int load(EntConn *c, int64_t generation, EntConfig **out, EntErr *e) {
   }
   if (rc == SQLITE_DONE) rc = SQLITE_OK;
   if (rc == SQLITE_OK) rc = index_names(g);
+  /* prices, once every currency is known */
+  for (j = 0; rc == SQLITE_OK && (rc = sqlite3_reset(st[0])) == SQLITE_OK;) {
+    while ((rc = sqlite3_step(st[0])) == SQLITE_ROW) {
+      const char *price = (const char *)sqlite3_column_text(st[0], 3);
+      int fi = ent_config_feature(g, (const char *)sqlite3_column_text(st[0], 0));
+      if (!price || fi < 0) continue;
+      if (g->feats[fi].type != T_METERED) {
+        rc = SQLITE_CORRUPT;
+        break;
+      }
+      if ((rc = ent_pricing_parse(price, g, &g->feats[fi].pricing)) != SQLITE_OK) break;
+    }
+    if (rc == SQLITE_DONE) rc = SQLITE_OK;
+    break;
+  }
   /* every plan's own entitlements */
   while (rc == SQLITE_OK && (rc = sqlite3_step(st[2])) == SQLITE_ROW) {
     int pi = ent_config_plan(g, (const char *)sqlite3_column_text(st[2], 0));
@@ -271,6 +294,22 @@ static int load(EntConn *c, int64_t generation, EntConfig **out, EntErr *e) {
         }
         pi = g->plans[pi].inherits ? ent_config_plan(g, g->plans[pi].inherits) : -1;
       }
+    }
+  }
+  /* A priced feature a plan does not name is there without a limit of its
+  ** own wherever the plan has its currency: its calls are decided by the
+  ** currency alone, and its units still counted (in the currency's period). */
+  for (i = 0; rc == SQLITE_OK && i < g->nplans; i++) {
+    for (j = 0; j < g->nfeat; j++) {
+      const EntPlanEnt *cur;
+      EntPlanEnt *en = &g->plans[i].own[j];
+      if (!g->feats[j].pricing || g->plans[i].ents[j]) continue;
+      cur = g->plans[i].ents[g->feats[j].pricing->currency];
+      if (!cur || !cur->enabled) continue;
+      en->found = en->enabled = en->unlimited = 1;
+      en->period = cur->period;
+      en->pool = cur->pool;
+      g->plans[i].ents[j] = en;
     }
   }
   for (i = 0; i < 3; i++) sqlite3_finalize(st[i]);

@@ -571,6 +571,9 @@ int ent_resolve_feature(EntConn *c, EntSubject *s, const char *feature, EntFeatu
   }
   f->feature = g->feats[fi].name;
   f->type = g->feats[fi].type;
+  f->is_currency = g->feats[fi].decimals >= 0;
+  f->decimals = f->is_currency ? g->feats[fi].decimals : 0;
+  f->pricing = g->feats[fi].pricing;
   if (s->plan_idx < 0) return SQLITE_OK;
   if ((en = g->plans[s->plan_idx].ents[fi]) != 0) {
     f->found = 1;

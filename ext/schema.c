@@ -151,33 +151,58 @@ static int table_exists(EntConn *c, const char *name) {
   return exists;
 }
 
+/* Columns added since schema 5, each only where it is missing (a database
+** may stop at any version in between). */
 static const struct {
-  const char *probe, *add;
-} MIGRATE_5_TO_6[] = {
-    {"SELECT hold FROM main.ent_events", "ALTER TABLE main.ent_events ADD COLUMN hold TEXT"},
-    {"SELECT held FROM main.ent_counters",
+  const char *table, *probe, *add;
+} MIGRATE_COLUMNS[] = {
+    /* 6: holds (hold.c) */
+    {"ent_events", "SELECT hold FROM main.ent_events",
+     "ALTER TABLE main.ent_events ADD COLUMN hold TEXT"},
+    {"ent_counters", "SELECT held FROM main.ent_counters",
      "ALTER TABLE main.ent_counters ADD COLUMN held INTEGER NOT NULL DEFAULT 0"},
-    /* grant categories and voiding (grant.c) */
-    {"SELECT category FROM main.ent_grants",
+    /* 6: grant categories and voiding (grant.c) */
+    {"ent_grants", "SELECT category FROM main.ent_grants",
      "ALTER TABLE main.ent_grants ADD COLUMN category TEXT NOT NULL DEFAULT 'paid' CHECK "
      "(category IN ('promotional', 'paid'))"},
-    {"SELECT voided_at FROM main.ent_grants",
+    {"ent_grants", "SELECT voided_at FROM main.ent_grants",
      "ALTER TABLE main.ent_grants ADD COLUMN voided_at TEXT"},
-    {"SELECT void_reason FROM main.ent_grants",
+    {"ent_grants", "SELECT void_reason FROM main.ent_grants",
      "ALTER TABLE main.ent_grants ADD COLUMN void_reason TEXT"},
+    /* 7: currencies (currency.c, credit.c) */
+    {"ent_features", "SELECT decimals FROM main.ent_features",
+     "ALTER TABLE main.ent_features ADD COLUMN decimals INTEGER"},
+    {"ent_features", "SELECT pricing FROM main.ent_features",
+     "ALTER TABLE main.ent_features ADD COLUMN pricing TEXT"},
+    {"ent_events", "SELECT currency FROM main.ent_events",
+     "ALTER TABLE main.ent_events ADD COLUMN currency TEXT"},
+    {"ent_events", "SELECT charged FROM main.ent_events",
+     "ALTER TABLE main.ent_events ADD COLUMN charged INTEGER"},
+    {"ent_events", "SELECT rate FROM main.ent_events",
+     "ALTER TABLE main.ent_events ADD COLUMN rate TEXT"},
+    {"ent_events", "SELECT dimension FROM main.ent_events",
+     "ALTER TABLE main.ent_events ADD COLUMN dimension TEXT"},
+    {"ent_holds", "SELECT draws FROM main.ent_holds",
+     "ALTER TABLE main.ent_holds ADD COLUMN draws TEXT"},
+    {"ent_holds", "SELECT units FROM main.ent_holds",
+     "ALTER TABLE main.ent_holds ADD COLUMN units INTEGER"},
+    {"ent_holds", "SELECT rate FROM main.ent_holds",
+     "ALTER TABLE main.ent_holds ADD COLUMN rate TEXT"},
+    {"ent_holds", "SELECT dimension FROM main.ent_holds",
+     "ALTER TABLE main.ent_holds ADD COLUMN dimension TEXT"},
 };
 
 static int add_missing_columns(EntConn *c, char **msg) {
   size_t i;
   int rc = SQLITE_OK;
-  for (i = 0; rc == SQLITE_OK && i < sizeof(MIGRATE_5_TO_6) / sizeof(MIGRATE_5_TO_6[0]); i++) {
+  for (i = 0; rc == SQLITE_OK && i < sizeof(MIGRATE_COLUMNS) / sizeof(MIGRATE_COLUMNS[0]); i++) {
     sqlite3_stmt *st = 0;
     /* fails (no such table or column) unless the column is there */
-    int has = sqlite3_prepare_v2(c->db, MIGRATE_5_TO_6[i].probe, -1, &st, 0) == SQLITE_OK;
+    int has = sqlite3_prepare_v2(c->db, MIGRATE_COLUMNS[i].probe, -1, &st, 0) == SQLITE_OK;
     sqlite3_finalize(st);
     /* a missing table is created by the DDL, with the column */
-    if (!has && table_exists(c, i == 0 ? "ent_events" : i == 1 ? "ent_counters" : "ent_grants")) {
-      rc = sqlite3_exec(c->db, MIGRATE_5_TO_6[i].add, 0, 0, msg);
+    if (!has && table_exists(c, MIGRATE_COLUMNS[i].table)) {
+      rc = sqlite3_exec(c->db, MIGRATE_COLUMNS[i].add, 0, 0, msg);
     }
   }
   return rc;

@@ -176,8 +176,9 @@ static const char *const SQL[ST_COUNT] = {
         "max(0, min(from_grants + ?7, used + excluded.used)), held = held + excluded.held",
     [ST_EVENT_INSERT] =
         "INSERT INTO main.ent_events(at, subject, feature, amount, kind, "
-        "idempotency_key, metadata, period, period_start, requested, pool, hold) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        "idempotency_key, metadata, period, period_start, requested, pool, hold, currency, "
+        "charged, rate, dimension) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
     [ST_EVENT_BY_KEY] =
         "SELECT feature, amount, kind, requested, hold FROM main.ent_events "
         "WHERE subject = ?1 AND idempotency_key = ?2",

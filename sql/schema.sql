@@ -1,4 +1,4 @@
--- sqlite-entitlements schema, version 6.
+-- sqlite-entitlements schema, version 7.
 --
 -- Compiled into the extension and run by entitlements_init(); every statement
 -- is idempotent. Users may read every table and write ent_subjects with plain
@@ -18,7 +18,13 @@ CREATE TABLE IF NOT EXISTS ent_features(
   type     TEXT NOT NULL CHECK (type IN ('boolean', 'config', 'metered', 'rate')),
   unit     TEXT,
   declared INTEGER NOT NULL DEFAULT 0,
-  position INTEGER NOT NULL DEFAULT 0
+  position INTEGER NOT NULL DEFAULT 0,
+  -- a currency (the configuration's "currencies"): its decimal places; every
+  -- amount of it is counted in its smallest unit (decimals 2: hundredths)
+  decimals INTEGER,
+  -- a feature priced in a currency: {"currency", "rate" or "rates", "per"}
+  -- as JSON, rates as exact decimal text
+  pricing  TEXT
 );
 
 -- price: exact decimal text (up to 6 places), e.g. '79' or '0.002'.
@@ -190,7 +196,14 @@ CREATE TABLE IF NOT EXISTS ent_events(
   period_start    TEXT,
   requested       INTEGER,
   pool            TEXT, -- pooled features: the subject whose counter it counted in
-  hold            TEXT  -- the hold (ent_holds.id) a hold, release, expire or settled row belongs to
+  hold            TEXT, -- the hold (ent_holds.id) a hold, release, expire or settled row belongs to
+  -- a feature priced in a currency: the row right after it (same subject
+  -- and time) is the currency's, amount = charged; these keep the price
+  -- used, so history is never repriced by a later rate change
+  currency        TEXT,    -- the currency it drew from
+  charged         INTEGER, -- what it cost, in the currency's smallest unit (rounded up)
+  rate            TEXT,    -- the rate used: currency units per unit, '15/1000' when per > 1
+  dimension       TEXT     -- the value of the rate's dimension (metadata's "model": 'large')
 );
 CREATE UNIQUE INDEX IF NOT EXISTS ent_events_key
   ON ent_events(subject, idempotency_key) WHERE idempotency_key IS NOT NULL;
@@ -225,7 +238,13 @@ CREATE TABLE IF NOT EXISTS ent_holds(
   actual          INTEGER, -- settled: the units consumed
   mode            TEXT,    -- settled: reject, cap or overflow
   idempotency_key TEXT,
-  metadata        TEXT
+  metadata        TEXT,
+  -- a hold on a feature priced in a currency holds the currency (feature and
+  -- amount are the currency's); settling charges the units at this rate
+  draws           TEXT,    -- the priced feature
+  units           INTEGER, -- its units reserved
+  rate            TEXT,    -- as ent_events.rate
+  dimension       TEXT
 ); -- a rowid table: expiries at the same instant are recorded in the order taken
 CREATE INDEX IF NOT EXISTS ent_holds_live ON ent_holds(counter, feature, period, period_start,
   expires_ms) WHERE state = 'held';

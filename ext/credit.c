@@ -1,0 +1,270 @@
+/*
+** credit.c — calls on a feature priced in a currency (currency.c holds the
+** price and the arithmetic). A consumption draws on two counters: the
+** feature's own units (its own limit, if its plan gives one) and the
+** currency's smallest units (the charge, rounded up). Both must admit it,
+** both are written in the call's savepoint, and the ledger gets two rows:
+** the feature's, which keeps the units, the rate used and the charge (so a
+** later price change never reprices history), then the currency's, whose
+** amount is the charge, so every counter is still explained by rows of its
+** own feature. Reads of a priced feature (plan_allows, quota_remaining,
+** entitlement(), usage_summary) answer with what the currency still
+** affords. quota_estimate() prices a call without writing.
+*/
+#include <stdio.h>
+#include <string.h>
+
+#include "call.h"
+
+typedef unsigned __int128 u128;
+
+/* The currency's side of a call: the same subject, time and kind. The
+** subject's guessed counter key was for the priced feature, not this one. */
+static int currency_side(Call *k, Call *cur, int64_t charge) {
+  const EntConfig *g = k->c->cfg;
+  memset(cur, 0, sizeof(*cur));
+  cur->c = k->c;
+  cur->kind = k->kind;
+  cur->fn = k->fn;
+  cur->subject = k->subject;
+  cur->now = k->now;
+  memcpy(cur->at, k->at, sizeof(cur->at));
+  cur->s = k->s;
+  cur->s.spec_bound = 0;
+  cur->amount = cur->asked = charge;
+  if (ent_resolve_feature(k->c, &cur->s, g->feats[k->f.pricing->currency].name, &cur->f,
+                          &k->e) != SQLITE_OK) {
+    return k->e.code;
+  }
+  cur->feature = cur->f.feature;
+  cur->f.no_ledger = 0; /* a priced call's rows explain both counters */
+  return SQLITE_OK;
+}
+
+static int load(Call *k) {
+  if (ent_usage_load(k->c, &k->s, &k->f, k->now, &k->u, &k->e) != SQLITE_OK) return k->e.code;
+  return ent_grants_load(k->c, &k->s, &k->f, k->now, &k->u, &k->e);
+}
+
+static int charge_of(const Call *k, int64_t rate, int64_t units, int64_t *out) {
+  const EntConfig *g = k->c->cfg;
+  return ent_charge(k->f.pricing, rate, g->feats[k->f.pricing->currency].decimals, units, out);
+}
+
+/* Whether units of the feature (and their charge) would be admitted now. */
+static int fits(Call *k, Call *cur, int64_t rate, int64_t units) {
+  char *why = 0;
+  int64_t charge;
+  int denied;
+  if (k->s.bypass) return 1;
+  if (!charge_of(k, rate, units, &charge)) return 0;
+  denied = ent_denial(&k->s, &k->f, &k->u, units, &why) ||
+           ent_denial(&cur->s, &cur->f, &cur->u, charge, &why);
+  sqlite3_free(why);
+  return !denied;
+}
+
+/* A denial by the currency says what the call would have cost. */
+static int deny_charge(Call *k, Call *cur, char *why) {
+  char *more = 0;
+  int rc;
+  if (why) {
+    more = k->dim ? sqlite3_mprintf("%s; %lld '%s' at rate %s ('%s') cost %lld", why,
+                                    (long long)k->amount, k->feature, k->rate_text, k->dim,
+                                    (long long)cur->amount)
+                  : sqlite3_mprintf("%s; %lld '%s' at rate %s cost %lld", why,
+                                    (long long)k->amount, k->feature, k->rate_text,
+                                    (long long)cur->amount);
+  }
+  if (more) {
+    sqlite3_free(why);
+    why = more;
+  }
+  why = ent_with_upgrade(why, k->c, &cur->s, cur->feature, k->now, cur->amount);
+  k->denied = 1;
+  rc = ent_err(&k->e, SQLITE_CONSTRAINT_FUNCTION, "%s", why ? why : "denied");
+  sqlite3_free(why);
+  return rc;
+}
+
+/* The currency side's error becomes the call's. */
+static int take_err(Call *k, Call *cur) {
+  if (cur->e.code && !k->e.code) {
+    k->e = cur->e;
+    memset(&cur->e, 0, sizeof(cur->e));
+  }
+  return k->e.code;
+}
+
+/* One counter's part of the write: the counter, the grants it burns, its
+** ledger row, its alerts. */
+static int write_side(Call *k) {
+  int64_t burn = 0, before = k->u.used;
+  int fit;
+  if (k->u.used > INT64_MAX - k->amount) {
+    return ent_err(&k->e, SQLITE_ERROR,
+                   "%s: amount %lld would overflow the usage counter of '%s' for subject '%s' "
+                   "(%lld used); nothing was recorded",
+                   k->fn, (long long)k->amount, k->feature, k->subject, (long long)k->u.used);
+  }
+  if (k->u.held != k->u.held_stored && ent_holds_expire(k) != SQLITE_OK) return k->e.code;
+  if (k->s.plan && k->f.enabled && !k->f.unlimited) burn = ent_grant_part(&k->f, &k->u, k->amount);
+  if (ent_call_counter_add(k, k->amount, INT64_MAX - k->amount, burn, &fit) != SQLITE_OK) {
+    return k->e.code;
+  }
+  if (burn > 0) {
+    if (ent_grants_burn(k->c, &k->s, &k->f, k->now, burn, &k->e) != SQLITE_OK) return k->e.code;
+    k->u.grants_left -= burn;
+  }
+  if (ent_call_ledger_row(k, k->amount, k->amount != k->asked) != SQLITE_OK) return k->e.code;
+  return ent_consume_alerts(k, before);
+}
+
+static int run(Call *k, Call *cur, int64_t rate) {
+  int found = 0;
+  int64_t charge = 0;
+  if (!charge_of(k, rate, k->amount, &charge)) {
+    return ent_err(&k->e, SQLITE_ERROR,
+                   "%s: %lld '%s' at %s would cost more than a 64-bit count of '%s'; nothing was "
+                   "recorded",
+                   k->fn, (long long)k->amount, k->feature, k->rate_text, k->currency);
+  }
+  if (currency_side(k, cur, charge) != SQLITE_OK) return k->e.code;
+  if (k->key && k->amount > 0 && ent_call_replay(k, &found) != SQLITE_OK) return k->e.code;
+  if (k->amount > 0 && ent_call_savepoint_now(k) != SQLITE_OK) return k->e.code;
+  if (load(k) != SQLITE_OK || load(cur) != SQLITE_OK) return take_err(k, cur);
+  if (k->kind == K_UPTO && !found && k->amount > 0) {
+    int64_t lo = 0, hi = k->amount; /* both decisions are monotone in the units */
+    while (lo < hi) {
+      int64_t mid = lo + (hi - lo) / 2 + 1;
+      if (fits(k, cur, rate, mid)) {
+        lo = mid;
+      } else {
+        hi = mid - 1;
+      }
+    }
+    k->amount = lo;
+    charge_of(k, rate, lo, &cur->amount);
+    cur->asked = cur->amount;
+  } else if (k->kind == K_UPTO && found) {
+    k->amount = k->replayed;
+  }
+  if (!found && k->amount > 0 && k->kind <= K_TRY && !k->s.bypass) {
+    char *why = 0;
+    if (ent_denial(&k->s, &k->f, &k->u, k->amount, &why)) {
+      sqlite3_free(why);
+      return ent_call_deny(k);
+    }
+    if (ent_denial(&cur->s, &cur->f, &cur->u, cur->amount, &why)) return deny_charge(k, cur, why);
+  } else if (k->amount == 0 && !found && k->kind <= K_TRY && !k->s.bypass) {
+    char *why = 0; /* a check of nothing: denied only where access is */
+    if (ent_denial(&k->s, &k->f, &k->u, 0, &why)) {
+      sqlite3_free(why);
+      return ent_call_deny(k);
+    }
+    if (ent_denial(&cur->s, &cur->f, &cur->u, 0, &why)) return deny_charge(k, cur, why);
+  }
+  if (!found && k->amount > 0) {
+    k->f.no_ledger = 0;
+    k->charged = cur->amount;
+    if (write_side(k) != SQLITE_OK) return k->e.code;
+    if (write_side(cur) != SQLITE_OK) return take_err(k, cur);
+  }
+  ent_call_set_remaining(cur);
+  k->has_remaining = cur->has_remaining;
+  k->remaining = cur->remaining;
+  return SQLITE_OK;
+}
+
+int ent_credit_run(Call *k) {
+  Call cur;
+  char rate_text[48], *dim = 0;
+  int64_t rate;
+  int rc;
+  memset(&cur, 0, sizeof(cur));
+  if (k->kind == K_REFUND) {
+    return ent_err(&k->e, SQLITE_ERROR,
+                   "%s: '%s' is priced in '%s'; give back what it cost with refund_quota(subject, "
+                   "'%s', amount)",
+                   k->fn, k->feature, k->c->cfg->feats[k->f.pricing->currency].name,
+                   k->c->cfg->feats[k->f.pricing->currency].name);
+  }
+  if (ent_pricing_pick(k->f.pricing, k->feature, k->meta, k->fn, &rate, rate_text, &dim,
+                       &k->e) != SQLITE_OK) {
+    return k->e.code;
+  }
+  k->currency = k->c->cfg->feats[k->f.pricing->currency].name;
+  k->rate_text = rate_text;
+  k->dim = dim;
+  rc = run(k, &cur, rate);
+  take_err(k, &cur);
+  ent_err_clear(&cur.e);
+  k->rate_text = 0;
+  k->dim = 0;
+  sqlite3_free(dim);
+  return rc;
+}
+
+/* ---- reads -------------------------------------------------------------- */
+
+static int64_t read_rate(const EntPricing *p) {
+  int64_t r;
+  int i;
+  if (!p->by) return p->rate;
+  if (p->has_default) return p->def;
+  for (r = p->rates[0], i = 1; i < p->nvalues; i++) {
+    if (p->rates[i] < r) r = p->rates[i];
+  }
+  return r;
+}
+
+int ent_credit_read(EntConn *c, const EntSubject *s, const EntFeature *f, int64_t now,
+                    int64_t units, EntCreditRead *out, EntErr *e) {
+  const EntConfig *g = c->cfg;
+  const EntPricing *p = f->pricing;
+  int decimals = g->feats[p->currency].decimals;
+  EntSubject cs = *s;
+  EntFeature cf;
+  EntUsage cu;
+  EntView v;
+  char buf[32];
+  int64_t rate = read_rate(p), charge;
+  memset(out, 0, sizeof(*out));
+  memset(&cu, 0, sizeof(cu));
+  out->currency = g->feats[p->currency].name;
+  ent_money_fmt(rate, buf);
+  if (p->per > 1) {
+    snprintf(out->rate_text, sizeof(out->rate_text), "%.24s/%lld", buf, (long long)p->per);
+  } else {
+    snprintf(out->rate_text, sizeof(out->rate_text), "%s", buf);
+  }
+  cs.spec_bound = 0; /* the guessed counter key was the priced feature's */
+  if (ent_resolve_feature(c, &cs, out->currency, &cf, e) != SQLITE_OK) return e->code;
+  if (cs.plan && cf.enabled &&
+      (ent_usage_load(c, &cs, &cf, now, &cu, e) != SQLITE_OK ||
+       ent_grants_load(c, &cs, &cf, now, &cu, e) != SQLITE_OK)) {
+    return e->code;
+  }
+  ent_view(&cs, &cf, &cu, &v);
+  if (!cs.plan || !cf.enabled) {
+    out->limited = 1; /* the currency is not in the plan: nothing is affordable */
+  } else if (v.has_quota && rate > 0 && !(cf.soft && !cf.has_cap)) {
+    /* the most units u with ceil(u * R / D) <= remaining: floor(remaining * D / R) */
+    u128 d = (u128)p->per * 1000000u;
+    u128 r = (u128)rate * (u128)(decimals == 0   ? 1
+                                 : decimals == 1 ? 10
+                                 : decimals == 2 ? 100
+                                 : decimals == 3 ? 1000
+                                 : decimals == 4 ? 10000
+                                 : decimals == 5 ? 100000
+                                                 : 1000000);
+    u128 n = (u128)v.remaining * d / r;
+    out->limited = 1;
+    out->afford = n > (u128)INT64_MAX ? INT64_MAX : (int64_t)n;
+  }
+  if (units > 0 && !s->bypass) {
+    if (!ent_charge(p, rate, decimals, units, &charge)) charge = INT64_MAX;
+    out->denied = ent_denial(&cs, &cf, &cu, charge, &out->why);
+  }
+  return SQLITE_OK;
+}
