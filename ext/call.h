@@ -60,6 +60,24 @@ int ent_call_counter_add(Call *k, int64_t delta, int64_t guard, int64_t burn, in
 int ent_call_deny(Call *k);
 /* credit.c: a consumption of a feature priced in a currency, resolved. */
 int ent_credit_run(Call *k);
+/* A hold on a priced feature holds its currency (credit.c): what the hold
+** row keeps of the feature. */
+typedef struct EntCreditHold {
+  const char *draws; /* the priced feature, NULL for other holds */
+  int64_t units;
+  char rate_text[48];
+  char *dim; /* sqlite3_malloc'd */
+} EntCreditHold;
+/* quota_reserve: prices k's units and points k at the currency's charge. */
+int ent_credit_hold(Call *k, EntCreditHold *h);
+/* quota_settle: what `units` cost at the hold's rate, in k's currency. */
+int ent_credit_hold_charge(Call *k, const char *hold, const char *rate_text, int64_t units,
+                           int64_t *charge);
+/* quota_settle: the priced feature's units in the period the hold was
+** taken in, and its ledger row (before the currency's rows). */
+int ent_credit_settle_units(Call *k, const char *hold, const char *feature, int64_t units,
+                            int64_t charged, const char *rate_text, const char *dim,
+                            const char *taken_at, const char *meta);
 int ent_call_savepoint_now(Call *k);
 void ent_call_undo_step(Call *k, int id);
 int ent_call_end(Call *k, int ok);

@@ -205,6 +205,108 @@ int ent_credit_run(Call *k) {
   return rc;
 }
 
+/* ---- holds (hold.c) ----------------------------------------------------- */
+
+int ent_credit_hold(Call *k, EntCreditHold *h) {
+  int64_t rate, charge;
+  const char *currency = k->c->cfg->feats[k->f.pricing->currency].name;
+  if (!k->s.bypass && (!k->s.plan || !k->f.enabled)) return ent_call_deny(k);
+  if (k->s.plan && k->f.enabled && !k->f.unlimited) {
+    return ent_err(&k->e, SQLITE_ERROR,
+                   "%s: '%s' has a limit of its own (%lld) besides its price in '%s', and a hold "
+                   "reserves one counter; reserve '%s' itself, or give '%s' no limit in plan "
+                   "'%s'",
+                   k->fn, k->feature, (long long)k->f.quota, currency, currency, k->feature,
+                   k->s.plan);
+  }
+  if (ent_pricing_pick(k->f.pricing, k->feature, k->meta, k->fn, &rate, h->rate_text, &h->dim,
+                       &k->e) != SQLITE_OK) {
+    return k->e.code;
+  }
+  if (!charge_of(k, rate, k->amount, &charge)) {
+    return ent_err(&k->e, SQLITE_ERROR,
+                   "%s: %lld '%s' at %s would cost more than a 64-bit count of '%s'; nothing was "
+                   "recorded",
+                   k->fn, (long long)k->amount, k->feature, h->rate_text, currency);
+  }
+  h->draws = k->feature;
+  h->units = k->amount;
+  k->s.spec_bound = 0; /* the guessed counter key was the priced feature's */
+  if (ent_resolve_feature(k->c, &k->s, currency, &k->f, &k->e) != SQLITE_OK) return k->e.code;
+  k->feature = k->f.feature;
+  k->amount = k->asked = charge;
+  return SQLITE_OK;
+}
+
+int ent_credit_hold_charge(Call *k, const char *hold, const char *rate_text, int64_t units,
+                           int64_t *charge) {
+  EntPricing p;
+  int64_t rate;
+  memset(&p, 0, sizeof(p));
+  if (!k->f.is_currency || !ent_rate_text_parse(rate_text, &rate, &p.per)) {
+    return ent_err(&k->e, SQLITE_ERROR,
+                   "%s: hold '%s' is on '%s', which is no longer a currency, or its rate '%s' "
+                   "was changed by hand; release it",
+                   k->fn, hold, k->feature, rate_text ? rate_text : "");
+  }
+  if (!ent_charge(&p, rate, k->f.decimals, units, charge)) {
+    return ent_err(&k->e, SQLITE_ERROR,
+                   "%s: actual %lld at %s would cost more than a 64-bit count of '%s'; nothing "
+                   "changed",
+                   k->fn, (long long)units, rate_text, k->feature);
+  }
+  return SQLITE_OK;
+}
+
+int ent_credit_settle_units(Call *k, const char *hold, const char *feature, int64_t units,
+                            int64_t charged, const char *rate_text, const char *dim,
+                            const char *taken_at, const char *meta) {
+  Call t;
+  int64_t taken;
+  int fit;
+  memset(&t, 0, sizeof(t));
+  t.c = k->c;
+  t.kind = K_SETTLE;
+  t.fn = k->fn;
+  t.subject = k->subject;
+  t.feature = feature;
+  t.now = k->now;
+  memcpy(t.at, k->at, sizeof(t.at));
+  if (strcmp(t.at, taken_at) < 0) sqlite3_snprintf(sizeof(t.at), t.at, "%s", taken_at);
+  t.s = k->s;
+  t.s.spec_bound = 0;
+  t.meta = meta;
+  t.hold = hold;
+  t.amount = t.asked = units;
+  t.currency = k->feature;
+  t.charged = charged;
+  t.rate_text = rate_text;
+  t.dim = dim;
+  if (ent_time_text(k->c, taken_at, "created_at", &taken, &k->e) != SQLITE_OK ||
+      ent_resolve_feature(k->c, &t.s, feature, &t.f, &k->e) != SQLITE_OK) {
+    return k->e.code;
+  }
+  if (t.f.type != T_METERED) {
+    return ent_err(&k->e, SQLITE_ERROR,
+                   "%s: feature '%s' of hold '%s' is %s now, not metered; the configuration "
+                   "changed under it; release the hold",
+                   k->fn, feature, hold, ent_type_name(t.f.type));
+  }
+  t.f.no_ledger = 0;
+  /* counted in the period the hold was taken in, as its currency is */
+  if (ent_usage_load(k->c, &t.s, &t.f, taken, &t.u, &t.e) != SQLITE_OK) return take_err(k, &t);
+  if (t.u.used > INT64_MAX - units) {
+    return ent_err(&k->e, SQLITE_ERROR,
+                   "%s: actual %lld would overflow the usage counter of '%s'; nothing changed",
+                   k->fn, (long long)units, feature);
+  }
+  if (ent_call_counter_add(&t, units, INT64_MAX - units, 0, &fit) != SQLITE_OK ||
+      ent_call_ledger_row(&t, units, 0) != SQLITE_OK) {
+    return take_err(k, &t);
+  }
+  return SQLITE_OK;
+}
+
 /* ---- reads -------------------------------------------------------------- */
 
 static int64_t read_rate(const EntPricing *p) {

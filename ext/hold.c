@@ -52,8 +52,9 @@ int ent_holds_live(EntConn *c, const char *counter, const char *feature, const c
 typedef struct Hold {
   char id[40];
   char *subject, *feature, *counter, *period, *start, *end, *state, *mode, *meta, *key;
+  char *draws, *rate, *dim; /* a hold on a priced feature holds its currency */
   char expires_at[32], ended_at[32], created_at[32];
-  int64_t amount, expires_ms, actual;
+  int64_t amount, expires_ms, actual, units;
   int has_actual;
 } Hold;
 
@@ -95,18 +96,19 @@ static int hold_read(EntConn *c, const char *id, Hold *h, int *found, EntErr *e)
   if (rc == SQLITE_ROW) {
     /* subject, feature, counter, period, period_start, period_end, state, mode,
     ** metadata, key (NULL kept apart: period NULL is a rate limit's hold) */
-    static const int TEXT_COLS[] = {0, 1, 2, 3, 4, 5, 7, 13, 15, 14};
+    static const int TEXT_COLS[] = {0, 1, 2, 3, 4, 5, 7, 13, 15, 14, 16, 18, 19};
     char **dst[] = {&h->subject, &h->feature, &h->counter, &h->period, &h->start,
-                    &h->end,     &h->state,   &h->mode,    &h->meta,   &h->key};
+                    &h->end,     &h->state,   &h->mode,    &h->meta,   &h->key,
+                    &h->draws,   &h->rate,    &h->dim};
     size_t need = 0, off = 0;
     char *buf;
-    for (i = 0; i < 10; i++) need += strlen(col_or_empty(st, TEXT_COLS[i])) + 1;
+    for (i = 0; i < 13; i++) need += strlen(col_or_empty(st, TEXT_COLS[i])) + 1;
     buf = sqlite3_malloc64(need);
     if (!buf) {
       sqlite3_reset(st);
       return ent_err(e, SQLITE_NOMEM, "out of memory");
     }
-    for (i = 0; i < 10; i++) {
+    for (i = 0; i < 13; i++) {
       size_t n = strlen(col_or_empty(st, TEXT_COLS[i])) + 1;
       memcpy(buf + off, col_or_empty(st, TEXT_COLS[i]), n);
       *dst[i] = sqlite3_column_type(st, TEXT_COLS[i]) == SQLITE_NULL && i != 0 ? 0 : buf + off;
@@ -120,6 +122,7 @@ static int hold_read(EntConn *c, const char *id, Hold *h, int *found, EntErr *e)
     sqlite3_snprintf(sizeof(h->created_at), h->created_at, "%s", col_or_empty(st, 12));
     h->has_actual = sqlite3_column_type(st, 11) != SQLITE_NULL;
     h->actual = sqlite3_column_int64(st, 11);
+    h->units = sqlite3_column_int64(st, 17);
     sqlite3_snprintf(sizeof(h->id), h->id, "%s", id);
     *found = 1;
     rc = SQLITE_DONE;
@@ -382,7 +385,7 @@ static int rate_move(Call *k, int64_t n, int check, int *denied) {
   return ent_rate_write(k->c, &k->s, &k->f, new_tat, &k->e);
 }
 
-static int reserve_run(Call *k, int64_t expires, char *id /* 40 bytes */) {
+static int reserve_run(Call *k, int64_t expires, char *id /* 40 bytes */, EntCreditHold *ch) {
   int found = 0;
   sqlite3_stmt *st;
   char exp_text[32];
@@ -390,6 +393,8 @@ static int reserve_run(Call *k, int64_t expires, char *id /* 40 bytes */) {
   if (ent_call_resolve(k, "holds reserve units of metered features and rate limits") != SQLITE_OK) {
     return k->e.code;
   }
+  /* a priced feature: the hold is on its currency, for what the units cost */
+  if (k->f.pricing && ent_credit_hold(k, ch) != SQLITE_OK) return k->e.code;
   if (k->key && ent_call_replay(k, &found) != SQLITE_OK) return k->e.code;
   if (found) { /* a retry: the hold the first call made */
     memcpy(id, k->replayed_hold, sizeof(k->replayed_hold));
@@ -435,6 +440,12 @@ static int reserve_run(Call *k, int64_t expires, char *id /* 40 bytes */) {
   sqlite3_bind_int64(st, 11, expires);
   if (k->key) sqlite3_bind_text(st, 12, k->key, -1, SQLITE_STATIC);
   if (k->meta) sqlite3_bind_text(st, 13, k->meta, -1, SQLITE_STATIC);
+  if (ch->draws) {
+    sqlite3_bind_text(st, 14, ch->draws, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 15, ch->units);
+    sqlite3_bind_text(st, 16, ch->rate_text, -1, SQLITE_STATIC);
+    if (ch->dim) sqlite3_bind_text(st, 17, ch->dim, -1, SQLITE_STATIC);
+  }
   if (ent_step_done(k->c, st, &k->e, "writing ent_holds") != SQLITE_OK) return k->e.code;
   sqlite3_clear_bindings(st);
   if (k->f.type == T_METERED && counter_change(k, 0, 0, k->amount) != SQLITE_OK) return k->e.code;
@@ -451,9 +462,11 @@ static int hold_call_end(Call *k, int rc) {
 
 static void fn_reserve(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   Call k;
+  EntCreditHold ch;
   int rc;
   int64_t expires = 0;
   char *id;
+  memset(&ch, 0, sizeof(ch));
   if (!ent_argc(ctx, argc, 4, 6,
                 "quota_reserve(subject, feature, amount, ttl [, key [, metadata]])")) {
     return;
@@ -480,7 +493,8 @@ static void fn_reserve(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   id = rc == SQLITE_OK ? sqlite3_malloc(40) : 0;
   if (rc == SQLITE_OK && !id) rc = ent_err(&k.e, SQLITE_NOMEM, "out of memory");
   if (rc == SQLITE_OK) rc = ent_call_enter(k.c, k.fn, &k.e);
-  if (rc == SQLITE_OK) rc = hold_call_end(&k, reserve_run(&k, expires, id));
+  if (rc == SQLITE_OK) rc = hold_call_end(&k, reserve_run(&k, expires, id, &ch));
+  sqlite3_free(ch.dim);
   if (rc == SQLITE_OK) {
     sqlite3_result_text(ctx, id, -1, sqlite3_free); /* taken over, not copied */
   } else {
@@ -571,7 +585,7 @@ static int settle_result(Call *k, const Hold *h) {
 static int settle_run(Call *k, const char *id, int64_t actual, int mode) {
   Hold h;
   int rc, denied = 0;
-  int64_t within, over, burn = 0;
+  int64_t within, over, burn = 0, units = actual;
   if (ent_call_begin(k, 0) != SQLITE_OK) return k->e.code;
   if ((rc = live_hold(k, id, &h)) != SQLITE_OK) {
     /* a retry of the settle that ended it: the same answer again */
@@ -584,8 +598,12 @@ static int settle_run(Call *k, const char *id, int64_t actual, int mode) {
     hold_clear(&h);
     return rc;
   }
-  k->amount = actual;
   if ((rc = hold_context(k, &h)) != SQLITE_OK) goto done;
+  /* a hold on a priced feature: actual is in its units, settled in what they cost */
+  if (h.draws && (rc = ent_credit_hold_charge(k, h.id, h.rate, units, &actual)) != SQLITE_OK) {
+    goto done;
+  }
+  k->amount = actual;
   within = actual < h.amount ? actual : h.amount;
   over = actual - within;
   if (h.period) k->u.held -= h.amount; /* decided as if this hold were released */
@@ -628,13 +646,17 @@ static int settle_run(Call *k, const char *id, int64_t actual, int mode) {
   }
   {
     int64_t before = k->u.used;
-    rc = hold_end(k, &h, "settled", k->at, &actual, MODES[mode]);
+    rc = hold_end(k, &h, "settled", k->at, &units, MODES[mode]);
     if (rc == SQLITE_OK && h.period) rc = counter_change(k, actual, burn, -h.amount);
     if (rc == SQLITE_OK && burn > 0) {
       rc = ent_grants_burn(k->c, &k->s, &k->f, k->now, burn, &k->e);
       k->u.grants_left -= burn;
     }
     if (rc == SQLITE_OK) rc = hold_row(k, &h, K_RELEASE, h.amount, 0);
+    if (rc == SQLITE_OK && h.draws) {
+      rc = ent_credit_settle_units(k, h.id, h.draws, units, actual, h.rate, h.dim, h.created_at,
+                                   h.meta);
+    }
     /* the consumption: one row, or in 'cap' mode the hold's part and the rest */
     if (rc == SQLITE_OK && (mode != 1 ? actual : within) > 0) {
       rc = hold_row(k, &h, K_SETTLE, mode != 1 ? actual : within, 0);

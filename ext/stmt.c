@@ -156,12 +156,13 @@ static const char *const SQL[ST_COUNT] = {
         "period_start = ?4 AND state = 'held' AND expires_ms <= ?5 ORDER BY expires_ms, rowid",
     [ST_HOLD_GET] =
         "SELECT subject, feature, counter, period, period_start, period_end, amount, state, "
-        "expires_at, expires_ms, ended_at, actual, created_at, mode, idempotency_key, metadata "
-        "FROM main.ent_holds WHERE id = ?1",
+        "expires_at, expires_ms, ended_at, actual, created_at, mode, idempotency_key, metadata, "
+        "draws, units, rate, dimension FROM main.ent_holds WHERE id = ?1",
     [ST_HOLD_INSERT] =
         "INSERT INTO main.ent_holds(id, subject, feature, counter, period, period_start, "
-        "period_end, amount, created_at, expires_at, expires_ms, idempotency_key, metadata) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        "period_end, amount, created_at, expires_at, expires_ms, idempotency_key, metadata, "
+        "draws, units, rate, dimension) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
     [ST_HOLD_END] =
         "UPDATE main.ent_holds SET state = ?2, ended_at = ?3, actual = ?4, mode = ?5 WHERE id = "
         "?1 AND state = 'held'",
