@@ -98,5 +98,6 @@ int ent_holds_expire(Call *k);
 int ent_register_grant(sqlite3 *db, EntConn *c);
 int ent_register_reset(sqlite3 *db, EntConn *c);
 int ent_register_hold(sqlite3 *db, EntConn *c);
+int ent_register_credit(sqlite3 *db, EntConn *c);
 
 #endif

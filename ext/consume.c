@@ -570,5 +570,6 @@ int ent_register_consume(sqlite3 *db, EntConn *c) {
   if (rc == SQLITE_OK) rc = ent_register_grant(db, c);
   if (rc == SQLITE_OK) rc = ent_register_reset(db, c);
   if (rc == SQLITE_OK) rc = ent_register_hold(db, c);
+  if (rc == SQLITE_OK) rc = ent_register_credit(db, c);
   return rc;
 }

@@ -11,6 +11,7 @@
 ** entitlement(), usage_summary) answer with what the currency still
 ** affords. quota_estimate() prices a call without writing.
 */
+#include <cjson/cJSON.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -369,4 +370,176 @@ int ent_credit_read(EntConn *c, const EntSubject *s, const EntFeature *f, int64_
     out->denied = ent_denial(&cs, &cf, &cu, charge, &out->why);
   }
   return SQLITE_OK;
+}
+
+/* ---- quota_estimate ----------------------------------------------------- */
+
+typedef struct Estimate {
+  int fits, has_balance, has_cost;
+  int64_t balance, cost;
+  char rate_text[48];
+  char *dim, *why;
+  const char *currency;
+} Estimate;
+
+/* What consume_quota(subject, feature, amount, NULL, meta) would do now. */
+static int estimate(Call *k, Estimate *x) {
+  char *why = 0;
+  EntView v;
+  if (ent_call_resolve(k, "quota_estimate() prices metered features and rate limits") !=
+      SQLITE_OK) {
+    return k->e.code;
+  }
+  if (k->f.type == T_RATE) {
+    int has = 0;
+    int64_t tat = 0;
+    EntRate r;
+    if (ent_rate_read(k->c, &k->s, &k->f, &has, &tat, &k->e) != SQLITE_OK) return k->e.code;
+    ent_rate_eval(&k->f, k->now * 1000, has, tat, k->amount, &r);
+    x->has_balance = k->s.plan && k->f.enabled && !k->f.unlimited;
+    x->balance = x->has_balance ? r.remaining : 0;
+    x->fits = k->s.bypass || (k->s.plan && k->f.enabled && (k->f.unlimited || r.allowed));
+    if (!x->fits) {
+      x->why = k->s.plan && k->f.enabled ? ent_rate_denial(&k->s, &k->f, &r, k->amount) : 0;
+      if (!x->why) ent_denial(&k->s, &k->f, &k->u, k->amount, &x->why);
+    }
+    return SQLITE_OK;
+  }
+  if (load(k) != SQLITE_OK) return k->e.code;
+  if (!k->f.pricing) {
+    ent_view(&k->s, &k->f, &k->u, &v);
+    x->has_balance = v.has_quota || !k->s.plan || !k->f.enabled;
+    x->balance = v.remaining;
+    x->fits = k->s.bypass || !ent_denial(&k->s, &k->f, &k->u, k->amount, &x->why);
+    return SQLITE_OK;
+  }
+  {
+    Call cur;
+    int64_t rate;
+    int rc;
+    if (ent_pricing_pick(k->f.pricing, k->feature, k->meta, k->fn, &rate, x->rate_text, &x->dim,
+                         &k->e) != SQLITE_OK) {
+      return k->e.code;
+    }
+    x->currency = k->c->cfg->feats[k->f.pricing->currency].name;
+    k->rate_text = x->rate_text;
+    k->dim = x->dim;
+    if (!charge_of(k, rate, k->amount, &x->cost)) {
+      return ent_err(&k->e, SQLITE_ERROR,
+                     "%s: %lld '%s' at %s would cost more than a 64-bit count of '%s'", k->fn,
+                     (long long)k->amount, k->feature, x->rate_text, x->currency);
+    }
+    x->has_cost = 1;
+    rc = currency_side(k, &cur, x->cost);
+    if (rc == SQLITE_OK) rc = load(&cur);
+    if (rc == SQLITE_OK) {
+      ent_view(&cur.s, &cur.f, &cur.u, &v);
+      x->has_balance = v.has_quota || !cur.s.plan || !cur.f.enabled;
+      x->balance = v.remaining;
+      x->fits = 1;
+      if (!k->s.bypass && ent_denial(&k->s, &k->f, &k->u, k->amount, &why)) {
+        x->fits = 0;
+        x->why = why;
+      } else if (!k->s.bypass && ent_denial(&cur.s, &cur.f, &cur.u, cur.amount, &why)) {
+        x->fits = 0;
+        x->why = why;
+      } else {
+        sqlite3_free(why);
+      }
+    }
+    take_err(k, &cur);
+    ent_err_clear(&cur.e);
+    k->rate_text = 0;
+    k->dim = 0;
+    return k->e.code;
+  }
+}
+
+static cJSON *int_json(int has, int64_t v) {
+  char buf[32];
+  if (!has) return cJSON_CreateNull();
+  snprintf(buf, sizeof(buf), "%lld", (long long)v);
+  return cJSON_CreateRaw(buf);
+}
+
+static cJSON *text_json(const char *z) {
+  return z ? cJSON_CreateString(z) : cJSON_CreateNull();
+}
+
+/* quota_estimate(subject, feature, amount [, metadata]): what a consumption
+** would cost and whether it fits now, as JSON; writes nothing. */
+static void fn_estimate(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  Call k;
+  Estimate x;
+  int pinned = 0, ok = 1;
+  cJSON *o = 0;
+  if (!ent_argc(ctx, argc, 3, 4, "quota_estimate(subject, feature, amount [, metadata])")) return;
+  memset(&k, 0, sizeof(k));
+  memset(&x, 0, sizeof(x));
+  k.c = sqlite3_user_data(ctx);
+  k.kind = K_CONSUME;
+  k.fn = "quota_estimate";
+  ent_call_args(&k, 3, argv);
+  if (!k.e.code && argc == 4 && sqlite3_value_type(argv[3]) != SQLITE_NULL &&
+      sqlite3_value_type(argv[3]) != SQLITE_TEXT) {
+    ent_err(&k.e, SQLITE_ERROR,
+            "quota_estimate: metadata must be a JSON object as text, such as "
+            "'{\"model\": \"large\"}'; use json_object() to build one");
+  }
+  if (!k.e.code && argc == 4 && sqlite3_value_type(argv[3]) == SQLITE_TEXT) {
+    cJSON *m = cJSON_ParseWithLengthOpts((const char *)sqlite3_value_text(argv[3]),
+                                         (size_t)sqlite3_value_bytes(argv[3]) + 1, 0, 1);
+    if (!cJSON_IsObject(m)) {
+      ent_err(&k.e, SQLITE_ERROR,
+              "quota_estimate: metadata must be a JSON object as text, such as "
+              "'{\"model\": \"large\"}'; use json_object() to build one");
+    }
+    cJSON_Delete(m);
+    k.meta = (const char *)sqlite3_value_text(argv[3]);
+  }
+  if (!k.e.code) {
+    k.now = ent_now(k.c);
+    pinned = ent_read_begin(k.c);
+    estimate(&k, &x);
+    ent_read_end(k.c, pinned);
+  }
+  if (!k.e.code) {
+    int64_t after = x.has_cost ? x.cost : k.amount;
+    o = cJSON_CreateObject();
+    ok = o != 0;
+    ok = ok && cJSON_AddItemToObject(o, "feature", text_json(k.feature));
+    ok = ok && cJSON_AddItemToObject(o, "amount", int_json(1, k.amount));
+    ok = ok && cJSON_AddItemToObject(o, "currency", text_json(x.currency));
+    ok = ok && cJSON_AddItemToObject(o, "rate", text_json(x.has_cost ? x.rate_text : 0));
+    ok = ok && cJSON_AddItemToObject(o, "dimension", text_json(x.dim));
+    ok = ok && cJSON_AddItemToObject(o, "cost", int_json(x.has_cost, x.cost));
+    ok = ok && cJSON_AddItemToObject(o, "fits", cJSON_CreateBool(x.fits));
+    ok = ok && cJSON_AddItemToObject(o, "balance", int_json(x.has_balance, x.balance));
+    ok = ok && cJSON_AddItemToObject(
+                   o, "balance_after",
+                   int_json(x.has_balance && x.fits,
+                            x.balance > after ? x.balance - after : 0));
+    ok = ok && cJSON_AddItemToObject(o, "reason", text_json(x.fits ? 0 : x.why));
+    if (ok) {
+      char *json = cJSON_PrintUnformatted(o);
+      if (json) {
+        sqlite3_result_text(ctx, json, -1, SQLITE_TRANSIENT);
+        cJSON_free(json);
+      } else {
+        ok = 0;
+      }
+    }
+    if (!ok) sqlite3_result_error_nomem(ctx);
+  } else {
+    ent_result_err(ctx, &k.e);
+  }
+  cJSON_Delete(o);
+  sqlite3_free(x.dim);
+  sqlite3_free(x.why);
+  ent_err_clear(&k.e);
+}
+
+int ent_register_credit(sqlite3 *db, EntConn *c) {
+  static const EntFn fns[] = {{"quota_estimate", fn_estimate}};
+  return ent_register_fns(db, c, fns, 1);
 }

@@ -391,6 +391,14 @@ static const char *const CHECK_SQL[] = {
     "period_start, sum(amount) AS total FROM main.ent_holds WHERE state = 'held' GROUP BY 1, 2, "
     "3, 4) x ON x.counter = c.subject AND x.feature = c.feature AND x.period = c.period AND "
     "x.period_start = c.period_start WHERE c.held IS NOT coalesce(x.total, 0) ORDER BY 2, 3, 4, 5",
+    /* a priced feature's row and what its currency's rows took: the next
+    ** row, or for a settled hold the hold's consume and record rows */
+    "SELECT 'charge_mismatch', p.subject, p.feature, p.period, p.period_start, p.charged, CASE "
+    "WHEN p.hold IS NULL THEN (SELECT n.amount FROM main.ent_events n WHERE n.id = p.id + 1 AND "
+    "n.subject = p.subject AND n.feature = p.currency AND n.kind = p.kind) ELSE (SELECT "
+    "sum(n.amount) FROM main.ent_events n WHERE n.hold = p.hold AND n.feature = p.currency AND "
+    "n.kind IN ('consume', 'record')) END AS took FROM main.ent_events p WHERE p.charged IS NOT "
+    "NULL AND took IS NOT p.charged ORDER BY 2, 3, 4, 5",
     "SELECT 'negative_grant', subject, feature, NULL, NULL, remaining, NULL FROM main.ent_grants "
     "WHERE remaining < 0 ORDER BY 2, 3",
     /* of used, the part grants covered is between 0 and used: more would
@@ -456,8 +464,11 @@ static void fn_check(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
           (strcmp(kind, "missing_plan") == 0
                ? !add_col(o, "plan", st, 2)
                : (!add_col(o, "feature", st, 2) || !add_col(o, "period", st, 3) ||
-                  !add_col(o, "period_start", st, 4) || !add_col(o, "counter", st, 5) ||
-                  !add_col(o, "ledger", st, 6)))) {
+                  !add_col(o, "period_start", st, 4) ||
+                  !add_col(o, strcmp(kind, "charge_mismatch") == 0 ? "charged" : "counter", st,
+                           5) ||
+                  !add_col(o, strcmp(kind, "charge_mismatch") == 0 ? "currency_rows" : "ledger",
+                           st, 6)))) {
         rc = SQLITE_NOMEM;
         break;
       }
