@@ -154,21 +154,22 @@ static int config_doc(EntConn *c, cJSON **out, EntErr *e) {
   return SQLITE_OK;
 }
 
-/* 'merge': the stored configuration with the document's features and plans
-** put in place of those of the same name. A plan the document makes the
-** default takes that role from the stored one. */
+/* 'merge': the stored configuration with the document's features, plans and
+** currencies put in place of those of the same name. A plan the document
+** makes the default takes that role from the stored one. */
 static int overlay(cJSON *base, const cJSON *doc, EntErr *e) {
-  static const char *const SECTIONS[] = {"features", "plans"};
+  static const char *const SECTIONS[] = {"features", "plans", "currencies"};
+  static const char *const WHAT[] = {"feature", "plan", "currency"};
   const cJSON *it;
   int i, new_default = 0;
   /* the overlay would fold a name given twice into one: refuse it first */
-  for (i = 0; i < 2; i++) {
+  for (i = 0; i < 3; i++) {
     const cJSON *sec = cJSON_GetObjectItemCaseSensitive(doc, SECTIONS[i]);
     if (!cJSON_IsObject(sec)) continue;
     cJSON_ArrayForEach(it, sec) {
       if (cJSON_GetObjectItemCaseSensitive(sec, it->string) != it) {
         return ent_err(e, SQLITE_ERROR, "%s.%s: %s named twice", SECTIONS[i], it->string,
-                       i ? "plan" : "feature");
+                       WHAT[i]);
       }
     }
   }
@@ -181,7 +182,7 @@ static int overlay(cJSON *base, const cJSON *doc, EntErr *e) {
       cJSON_DeleteItemFromObjectCaseSensitive(p, "default");
     }
   }
-  for (i = 0; i < 2; i++) {
+  for (i = 0; i < 3; i++) {
     const cJSON *src = cJSON_GetObjectItemCaseSensitive(doc, SECTIONS[i]);
     cJSON *dst;
     if (!src) continue;
@@ -208,7 +209,8 @@ static int overlay(cJSON *base, const cJSON *doc, EntErr *e) {
     }
   }
   for (it = doc->child; it; it = it->next) {
-    if (strcmp(it->string, "features") && strcmp(it->string, "plans")) {
+    if (strcmp(it->string, "features") && strcmp(it->string, "plans") &&
+        strcmp(it->string, "currencies")) {
       cJSON *copy = cJSON_Duplicate(it, 1);
       if (!copy) return ent_err(e, SQLITE_NOMEM, "out of memory");
       cJSON_DeleteItemFromObjectCaseSensitive(base, it->string);

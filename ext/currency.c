@@ -184,9 +184,9 @@ static int pricing_one(Model *m, Feat *f) {
   }
   if (rc == SQLITE_OK && (f->rate != 0) == (f->rates != 0)) {
     rc = ent_err(m->e, SQLITE_ERROR,
-                 "%s: give \"rate\" (one price) or \"rates\" (a price per value of a metadata "
-                 "key), %s",
-                 path, f->rate ? "not both" : "one of them");
+                 "%s: %s \"rate\" (one price) or \"rates\" (a price per value of a metadata "
+                 "key)%s",
+                 path, f->rate ? "give" : "a price needs", f->rate ? ", not both" : "");
   }
   if (rc == SQLITE_OK && !cJSON_AddStringToObject(out, "currency", cur->name)) {
     rc = ent_err(m->e, SQLITE_NOMEM, "out of memory");
