@@ -412,7 +412,21 @@ static int reserve_run(Call *k, int64_t expires, char *id /* 40 bytes */, EntCre
     char *why = 0;
     ent_usage_bounds(k->c, &k->s, &k->f, k->now, &k->u);
     if (counter_read(k) != SQLITE_OK || ent_holds_expire(k) != SQLITE_OK) return k->e.code;
-    if (ent_denial(&k->s, &k->f, &k->u, k->amount, &why)) return deny_with(k, why);
+    if (ent_denial(&k->s, &k->f, &k->u, k->amount, &why)) {
+      if (why && ch->draws) { /* say what the units would have cost */
+        char *more = ch->dim ? sqlite3_mprintf("%s; %lld '%s' at rate %s ('%s') cost %lld", why,
+                                               (long long)ch->units, ch->draws, ch->rate_text,
+                                               ch->dim, (long long)k->amount)
+                             : sqlite3_mprintf("%s; %lld '%s' at rate %s cost %lld", why,
+                                               (long long)ch->units, ch->draws, ch->rate_text,
+                                               (long long)k->amount);
+        if (more) {
+          sqlite3_free(why);
+          why = more;
+        }
+      }
+      return deny_with(k, why);
+    }
     if (k->u.held_stored > INT64_MAX - k->amount) {
       return ent_err(&k->e, SQLITE_ERROR,
                      "%s: amount %lld would overflow the units held on '%s' for subject '%s' "
@@ -609,10 +623,19 @@ static int settle_run(Call *k, const char *id, int64_t actual, int mode) {
   if (h.period) k->u.held -= h.amount; /* decided as if this hold were released */
   if (over > 0 && mode == 0) {
     k->denied = 1;
-    rc = ent_err(&k->e, SQLITE_CONSTRAINT_FUNCTION,
-                 "%s: actual %lld is more than hold '%s' reserved (%lld) and mode is 'reject'; "
-                 "nothing changed; settle with mode 'cap' or 'overflow' to record the rest",
-                 k->fn, (long long)actual, h.id, (long long)h.amount);
+    if (h.draws) {
+      rc = ent_err(&k->e, SQLITE_CONSTRAINT_FUNCTION,
+                   "%s: actual %lld '%s' (cost %lld '%s') is more than hold '%s' reserved (%lld "
+                   "'%s', cost %lld) and mode is 'reject'; nothing changed; settle with mode "
+                   "'cap' or 'overflow' to record the rest",
+                   k->fn, (long long)units, h.draws, (long long)actual, h.feature, h.id,
+                   (long long)h.units, h.draws, (long long)h.amount);
+    } else {
+      rc = ent_err(&k->e, SQLITE_CONSTRAINT_FUNCTION,
+                   "%s: actual %lld is more than hold '%s' reserved (%lld) and mode is 'reject'; "
+                   "nothing changed; settle with mode 'cap' or 'overflow' to record the rest",
+                   k->fn, (long long)actual, h.id, (long long)h.amount);
+    }
     goto done;
   }
   if (h.period) {
