@@ -102,6 +102,8 @@ class Feature:
         self.value = None  # config/boolean JSON value (Python)
         self.alerts = [80, 100]  # settings.alerts, else these
         self.burst, self.rate_seconds, self.rate_period = 0, 0, None
+        self.pricing = None  # priced in a currency: the feature's "currency", rates, "per"
+        self.decimals = None  # a currency: its decimal places
 
 
 class Subject:
@@ -129,6 +131,8 @@ class Model:
         self.next_grant = 1
         self.holds = {}  # id -> dict: quota_reserve's holds, in the order taken
         self.next_hold = 1
+        self.currencies = {}  # name -> decimals
+        self.pricing = {}  # feature -> dict(currency, per, rate | by, values, default), micros
 
     def snapshot(self):
         return copy.deepcopy(self.__dict__)
@@ -141,8 +145,38 @@ class Model:
 
     # ---- configuration ----------------------------------------------------
 
+    @staticmethod
+    def micros(text):
+        units, _, frac = str(text).partition(".")
+        return int(units) * 1000000 + int((frac + "000000")[:6])
+
+    def pricing_of(self, spec):
+        if "currency" not in spec:
+            return None
+        p = dict(currency=spec["currency"], per=spec.get("per", 1))
+        if "rate" in spec:
+            p["rate"] = self.micros(spec["rate"])
+        else:
+            r = spec["rates"]
+            p["by"] = r["by"]
+            p["values"] = {k: self.micros(v) for k, v in r["values"].items()}
+            p["default"] = self.micros(r["default"]) if "default" in r else None
+        return p
+
     def load(self, doc, mode):
-        """doc: {"features": {name: type}, "plans": {...}}, already valid."""
+        """doc: {"currencies": {name: {decimals}}, "features": {name: {type, price}},
+        "plans": {...}}, already valid."""
+        curs = {k: v.get("decimals", 0) for k, v in doc.get("currencies", {}).items()}
+        prices = {k: self.pricing_of(v) for k, v in doc.get("features", {}).items()}
+        if mode == "merge":
+            cur = dict(self.currencies)
+            cur.update(curs)
+            curs = cur
+            pr = dict(self.pricing)
+            pr.update(prices)
+            prices = pr
+        self.currencies = curs
+        self.pricing = {k: v for k, v in prices.items() if v is not None}
         if mode == "merge":
             feats = dict(self.features)
             feats.update({k: v["type"] for k, v in doc.get("features", {}).items()})
@@ -152,7 +186,8 @@ class Model:
                     p["default"] = False
             plans.update(copy.deepcopy(doc["plans"]))
         else:
-            feats = {k: v["type"] for k, v in doc.get("features", {}).items()}
+            feats = {k: "metered" for k in curs}  # currencies come first, as in ent_features
+            feats.update({k: v["type"] for k, v in doc.get("features", {}).items()})
             plans = copy.deepcopy(doc["plans"])
             in_use = sorted({s["plan"] for s in self.subjects.values() if s["plan"]})
             for p in in_use:
@@ -166,6 +201,18 @@ class Model:
             if p.get("default"):
                 return name
         return None
+
+    def implied(self, plan, feature):
+        """A priced feature the plan does not name is there without a limit
+        of its own where the plan has its currency: the currency's spec."""
+        p = self.pricing.get(feature)
+        if p is None or self.plan_spec(plan, feature) is not None:
+            return None
+        cur = self.plan_spec(plan, p["currency"])
+        return cur if isinstance(cur, dict) else None
+
+    def names(self, plan, feature):
+        return self.plan_spec(plan, feature) is not None or self.implied(plan, feature) is not None
 
     def plan_spec(self, plan, feature):
         """The nearest plan in the inherits chain that names the feature."""
@@ -236,7 +283,15 @@ class Model:
         if name not in self.features:
             raise Err("error", "unknown feature")
         f = Feature(name, self.features[name])
+        f.pricing = self.pricing.get(name)
+        f.decimals = self.currencies.get(name)
         spec = self.plan_spec(s.plan, name) if s.plan else None
+        cur = self.implied(s.plan, name) if s.plan else None
+        if cur is not None:
+            f.found = f.enabled = f.unlimited = True
+            f.period = cur.get("period", "month")
+            f.pool = cur.get("pool", False)
+            f.alerts = []
         if spec is False and f.type != "config":  # config false is a value
             # off, with no limit: an override that turns it on makes it unlimited,
             # as for a feature the plan leaves out
@@ -414,13 +469,14 @@ class Model:
 
     # ---- writes -----------------------------------------------------------
 
-    def ledger(self, subject, f, amount, kind, key, u, requested=None, owner=None):
+    def ledger(self, subject, f, amount, kind, key, u, requested=None, owner=None, price=None):
         self.events.append(dict(
             id=len(self.events) + 1, at=fmt(self.now), subject=subject, feature=f.name,
             amount=amount, kind=kind, key=key,
             period=None if (f.type == "rate" or kind == "grant") else f.period,
             period_start=None if (f.type == "rate" or kind == "grant") else u["key"][3],
-            requested=requested, pool=owner if owner and owner != subject else None))
+            requested=requested, pool=owner if owner and owner != subject else None,
+            **(price or dict(currency=None, charged=None, rate=None, dimension=None))))
 
     def replay(self, subject, key, feature, kind, amount):
         """The ledger row a retry of this call repeats (None: a new call);
@@ -433,19 +489,19 @@ class Model:
                 return e
         return None
 
-    def write(self, kind, subject, name, amount=1, key=None):
+    def write(self, kind, subject, name, amount=1, key=None, meta=None):
         """consume / try / record / refund: returns remaining (None: NULL), or
         1/0 for try. Raises Err; a failed call changes nothing."""
         snap = self.snapshot()
         try:
-            return self._write(kind, subject, name, amount, key)
+            return self._write(kind, subject, name, amount, key, meta)
         except Err as e:
             self.restore(snap)
             if kind == "try" and e.kind == "denied":
                 return 0
             raise
 
-    def consume_upto(self, subject, name, amount, key=None):
+    def consume_upto(self, subject, name, amount, key=None, meta=None):
         """consume_quota_upto: the largest n <= amount that consume_quota
         would take now is taken and returned (0: nothing fits, nothing
         recorded); a retry of a recorded key returns what its row took."""
@@ -457,6 +513,8 @@ class Model:
             f = self.feature(s, name)
             if f.type not in ("metered", "rate"):
                 raise Err("error", "not metered")
+            if f.pricing:
+                return self._priced("upto", s, f, amount, key, meta)
             row = key is not None and amount > 0 and self.replay(subject, key, name, "consume",
                                                                   amount)
             if row:
@@ -479,13 +537,15 @@ class Model:
             self.restore(snap)
             raise
 
-    def _write(self, kind, subject, name, amount, key):
+    def _write(self, kind, subject, name, amount, key, meta=None):
         if amount < 0:
             raise Err("error", "negative amount")
         s = self.resolve(subject)
         f = self.feature(s, name)
         if f.type not in ("metered", "rate"):
             raise Err("error", "not metered")
+        if f.pricing:
+            return self._priced(kind, s, f, amount, key, meta)
         lk = {"consume": "consume", "try": "consume", "record": "record", "refund": "refund"}[kind]
         found = key is not None and amount > 0 and self.replay(subject, key, name, lk,
                                                                amount) is not None
@@ -516,6 +576,153 @@ class Model:
         if has_quota:
             self.alert(f, u["key"], before, before + amount)
         return self._result(kind, s, f, has_quota)
+
+    # ---- credit currencies (credit.c) ----------------------------------------
+
+    def charge(self, p, rate, units):
+        """ceil(units * rate * 10^decimals / (per * 10^6)); overflow: an error."""
+        num = units * rate * 10 ** self.currencies[p["currency"]]
+        den = p["per"] * 1000000
+        c = -(-num // den)
+        if c > MAXI:
+            raise Err("error", "charge overflow")
+        return c
+
+    @staticmethod
+    def rate_text(p, rate):
+        whole, frac = divmod(rate, 1000000)
+        t = str(whole) + (("." + f"{frac:06d}".rstrip("0")) if frac else "")
+        return t + (f"/{p['per']}" if p["per"] > 1 else "")
+
+    def pick(self, f, meta):
+        """(rate, its text, the dimension's value) that metadata selects."""
+        p = f.pricing
+        if "rate" in p:
+            return p["rate"], self.rate_text(p, p["rate"]), None
+        v = (meta or {}).get(p["by"])
+        if v is not None and not isinstance(v, str):
+            raise Err("error", "dimension not text")
+        if v is not None and v in p["values"]:
+            return p["values"][v], self.rate_text(p, p["values"][v]), v
+        if p["default"] is not None:
+            return p["default"], self.rate_text(p, p["default"]), v
+        raise Err("error", "no rate")
+
+    @staticmethod
+    def read_rate(p):
+        if "rate" in p:
+            return p["rate"]
+        return p["default"] if p["default"] is not None else min(p["values"].values())
+
+    def _priced(self, kind, s, f, amount, key, meta):
+        """A call on a priced feature: its units and its currency's charge,
+        both decided, both counted; two ledger rows (credit.c's run())."""
+        if kind == "refund":
+            raise Err("error", "refund of a priced feature")
+        rate, text, dim = self.pick(f, meta)
+        charge = self.charge(f.pricing, rate, amount)
+        c = self.feature(s, f.pricing["currency"])
+        lk = "record" if kind == "record" else "consume"
+        row = key is not None and amount > 0 and self.replay(s.name, key, f.name, lk, amount)
+        u, cu = self.usage(s, f), self.usage(s, c)
+        asked = amount
+        if kind == "upto":
+            if row:
+                amount = row["amount"]
+            elif amount > 0:
+                def fits(n):
+                    if s.bypass:
+                        return True
+                    try:
+                        ch = self.charge(f.pricing, rate, n)
+                    except Err:
+                        return False
+                    return not self.denied(s, f, u, n) and not self.denied(s, c, cu, ch)
+                lo, hi = 0, amount
+                while lo < hi:
+                    mid = lo + (hi - lo) // 2 + 1
+                    if fits(mid):
+                        lo = mid
+                    else:
+                        hi = mid - 1
+                amount = lo
+                charge = self.charge(f.pricing, rate, amount)
+        if not row and kind in ("consume", "try") and not s.bypass:
+            if self.denied(s, f, u, amount) or self.denied(s, c, cu, charge):
+                raise Err("denied", "priced")
+        if not row and amount > 0:
+            price = dict(currency=c.name, charged=charge, rate=text, dimension=dim)
+            for g, gu, n, pr, req in ((f, u, amount, price, asked if asked != amount else None),
+                                      (c, cu, charge, None, None)):
+                self.expire_due(gu["key"])
+                limited = bool(s.plan) and g.enabled and not g.unlimited
+                before = self.add_usage(s, g, gu["key"], n,
+                                        self.grant_part(s, g, gu, n) if limited else 0)
+                self.ledger(s.name, g, n, lk, key if g is f else None, gu, requested=req,
+                            owner=self.owner(s, g), price=pr)
+                if limited:
+                    self.alert(g, gu["key"], before, before + n)
+        if kind == "upto":
+            return amount
+        return self._result(kind, s, c, bool(s.plan) and c.enabled and not c.unlimited)
+
+    def credit_read(self, s, f, units):
+        """(limited, afford, denied) as credit.c's ent_credit_read()."""
+        p = f.pricing
+        rate = self.read_rate(p)
+        c = self.feature(s, p["currency"])
+        cu = self.usage(s, c) if s.plan and c.enabled else dict(used=0, from_grants=0, held=0,
+                                                                  key=None)
+        v = self.view(s, c, cu)
+        limited, afford, denied = False, 0, False
+        if not s.plan or not c.enabled:
+            limited = True
+        elif v["quota"] is not None and rate > 0 and not (c.soft and c.cap is None):
+            limited = True
+            afford = min(v["remaining"] * p["per"] * 1000000
+                         // (rate * 10 ** self.currencies[p["currency"]]), MAXI)
+        if units > 0 and not s.bypass:
+            try:
+                ch = self.charge(p, rate, units)
+            except Err:
+                ch = MAXI
+            denied = self.denied(s, c, cu, ch)
+        return limited, afford, denied
+
+    def estimate(self, subject, name, amount, meta=None):
+        """quota_estimate(): a dict as the JSON it returns."""
+        if amount < 0:
+            raise Err("error", "negative amount")
+        s = self.resolve(subject)
+        f = self.feature(s, name)
+        if f.type not in ("metered", "rate"):
+            raise Err("error", "not metered")
+        o = dict(feature=name, amount=amount, currency=None, rate=None, dimension=None, cost=None)
+        if f.type == "rate":
+            allowed, rem, _n, _r = self.rate_eval(s, f, amount)
+            has = bool(s.plan) and f.enabled and not f.unlimited
+            fits = s.bypass or (bool(s.plan) and f.enabled and (f.unlimited or allowed))
+            bal, cost = (rem if has else 0), amount
+        elif not f.pricing:
+            u = self.usage(s, f)
+            v = self.view(s, f, u)
+            has = v["quota"] is not None or not s.plan or not f.enabled
+            fits = s.bypass or not self.denied(s, f, u, amount)
+            bal, cost = v["remaining"], amount
+        else:
+            rate, text, dim = self.pick(f, meta)
+            cost = self.charge(f.pricing, rate, amount)
+            c = self.feature(s, f.pricing["currency"])
+            u, cu = self.usage(s, f), self.usage(s, c)
+            v = self.view(s, c, cu)
+            has = v["quota"] is not None or not s.plan or not c.enabled
+            fits = s.bypass or not (self.denied(s, f, u, amount) or self.denied(s, c, cu, cost))
+            bal = v["remaining"]
+            o.update(currency=c.name, rate=text, dimension=dim, cost=cost)
+        o.update(fits=bool(fits), balance=bal if has else None,
+                 balance_after=max(bal - cost, 0) if has and fits else None,
+                 has_reason=not fits)
+        return o
 
     def add_usage(self, s, f, key, amount, burn):
         """amount more used on the counter, burn of it from the active grants
@@ -643,7 +850,7 @@ class Model:
             s = self.resolve(subject)
             names = [name] if name else [
                 n for n, t in self.features.items()
-                if t in ("metered", "rate") and s.plan and self.plan_spec(s.plan, n) is not None]
+                if t in ("metered", "rate") and s.plan and self.names(s.plan, n)]
             n = 0
             for fname in names:
                 f = self.feature(s, fname)
@@ -675,7 +882,8 @@ class Model:
             subject=h["subject"],
             feature=h["feature"], amount=amount, kind=kind, key=key, period=h["period"],
             period_start=h["start"], requested=None,
-            pool=h["counter"] if h["counter"] != h["subject"] else None))
+            pool=h["counter"] if h["counter"] != h["subject"] else None,
+            currency=None, charged=None, rate=None, dimension=None))
 
     def expire_due(self, key, everywhere=False):
         """A write reached this counter (everywhere: usage_purge, all of them,
@@ -706,7 +914,7 @@ class Model:
             new = tat + n * t
         self.rates[(s.name, f.name)] = new
 
-    def reserve(self, subject, name, amount, ttl, key=None):
+    def reserve(self, subject, name, amount, ttl, key=None, meta=None):
         """quota_reserve: decided like consume_quota; the hold's id."""
         snap = self.snapshot()
         try:
@@ -718,6 +926,17 @@ class Model:
             f = self.feature(s, name)
             if f.type not in ("metered", "rate"):
                 raise Err("error", "not metered")
+            draws = None
+            if f.pricing:  # the hold is on the currency, for what the units cost
+                if not s.bypass and (not s.plan or not f.enabled):
+                    raise Err("denied", "not in plan")
+                if s.plan and f.enabled and not f.unlimited:
+                    raise Err("error", "a priced feature with a limit of its own")
+                rate, text, dim = self.pick(f, meta)
+                charge = self.charge(f.pricing, rate, amount)
+                draws = dict(draws=name, units=amount, rate=text, dimension=dim)
+                f = self.feature(s, f.pricing["currency"])
+                name, amount = f.name, charge
             if key is not None:
                 row = self.replay(subject, key, name, "hold", amount)
                 if row:
@@ -737,7 +956,8 @@ class Model:
             h = dict(n=self.next_hold, id=hid, subject=subject, feature=name,
                      counter=self.owner(s, f), period=period, start=start, ckey=ckey,
                      amount=amount, state="held", expires=self.now + ttl * 1000, actual=None,
-                     mode=None, ended=None, created=fmt(self.now))
+                     mode=None, ended=None, created=fmt(self.now), meta=meta,
+                     **(draws or dict(draws=None, units=None, rate=None, dimension=None)))
             self.next_hold += 1
             self.holds[hid] = h
             self.hold_ledger(h, "hold", amount, key=key)
@@ -795,6 +1015,13 @@ class Model:
                 return self.settle_result(h, s, f)
             h = self.live_hold(hid)
             s, f, u = self.hold_ctx(h)
+            units = actual
+            if h["draws"] is not None:  # actual units, settled in what they cost
+                if f.decimals is None:
+                    raise Err("error", "no longer a currency")
+                rate, per = h["rate"].partition("/")[0], h["rate"].partition("/")[2] or "1"
+                actual = self.charge(dict(currency=f.name, per=int(per)), self.micros(rate),
+                                     units)
             within = min(actual, h["amount"])
             over = actual - within
             if over > 0 and mode == "reject":
@@ -809,9 +1036,11 @@ class Model:
             else:
                 self.rate_move(s, f, over if over > 0 else within - h["amount"],
                                over > 0 and mode == "overflow")
-            h.update(state="settled", actual=actual, mode=mode, ended=fmt(self.now))
+            h.update(state="settled", actual=units, mode=mode, ended=fmt(self.now))
             before = self.add_usage(s, f, u["key"], actual, burn) if u is not None else None
             self.hold_ledger(h, "release", h["amount"])
+            if h["draws"] is not None:
+                self.settle_units(h, s, units, actual)
             if (actual if mode != "cap" else within) > 0:
                 self.hold_ledger(h, "consume", actual if mode != "cap" else within)
             if mode == "cap" and over > 0:
@@ -822,6 +1051,22 @@ class Model:
         except Err:
             self.restore(snap)
             raise
+
+    def settle_units(self, h, s, units, charged):
+        """A priced hold's units: counted on the feature in the period the
+        hold was taken in, with its ledger row before the currency's."""
+        g = self.feature(s, h["draws"])
+        if g.type != "metered":
+            raise Err("error", "feature changed type")
+        start, _end = period_bounds(g.period, s.anchor, parse(h["created"]))
+        key = (self.owner(s, g), g.name, g.period, fmt(start) if start is not None else "")
+        self.add_usage(s, g, key, units, 0)
+        self.events.append(dict(
+            id=len(self.events) + 1, at=max(fmt(self.now), h["created"]), subject=h["subject"],
+            feature=g.name, amount=units, kind="consume", key=None, period=g.period,
+            period_start=key[3], requested=None,
+            pool=key[0] if key[0] != h["subject"] else None, currency=h["feature"],
+            charged=charged, rate=h["rate"], dimension=h["dimension"], hold=h["id"]))
 
     def release(self, hid):
         snap = self.snapshot()
@@ -870,7 +1115,11 @@ class Model:
         if s.bypass:
             return 1
         if f.type == "metered":
-            return 0 if self.denied(s, f, self.usage(s, f), n) else 1
+            if self.denied(s, f, self.usage(s, f), n):
+                return 0
+            if f.pricing and n > 0 and self.credit_read(s, f, n)[2]:
+                return 0  # its currency must admit the charge too
+            return 1
         if not s.plan or not f.enabled:
             return 0
         if f.type == "rate":
@@ -891,9 +1140,15 @@ class Model:
         if f.type != "metered":
             raise Err("error", "not metered")
         v = self.view(s, f, self.usage(s, f))
-        if s.plan and f.enabled and f.unlimited:
-            return None
-        return v["remaining"]
+        unlimited = bool(s.plan) and f.enabled and f.unlimited
+        remaining = v["remaining"]
+        if f.pricing and s.plan and f.enabled:  # no more than the currency affords
+            limited, afford, _d = self.credit_read(s, f, 0)
+            if limited and (unlimited or afford < remaining):
+                remaining = afford
+            if limited:
+                unlimited = False
+        return None if unlimited else remaining
 
     def entitlement(self, subject, name, s=None):
         s = s or self.resolve(subject)
@@ -904,9 +1159,16 @@ class Model:
         if f.type == "metered":
             u = self.usage(s, f)
             v = self.view(s, f, u)
+            priced = False
+            if live and f.pricing:
+                limited, afford, _d = self.credit_read(s, f, 0)
+                if limited and (v["quota"] is None or afford < v["remaining"]):
+                    v["remaining"] = afford
+                priced = limited
             o.update(quota=v["quota"], used=u["used"] if live else 0,
                      held=u["held"] if live else 0, granted=v["granted"],
-                     remaining=v["remaining"] if (v["quota"] is not None or not live) else None,
+                     remaining=v["remaining"] if (v["quota"] is not None or not live or priced)
+                     else None,
                      overage=v["overage"], cost=v["cost"],
                      period=f.period if live else None,
                      period_start=fmt(u["start"]) if live and u["start"] is not None else None,
@@ -934,6 +1196,15 @@ class Model:
             retry = None
         o["has_reason"] = not access
         o["retry_after"] = retry
+        if f.pricing:
+            o["currency"] = f.pricing["currency"]
+            if "rate" in f.pricing:
+                o["rate"] = self.rate_text(dict(per=1), f.pricing["rate"])
+            else:
+                o["rate_by"] = f.pricing["by"]
+            o["per"] = f.pricing["per"]
+        elif f.decimals is not None:
+            o["decimals"] = f.decimals
         return o
 
     def entitlements(self, subject):
@@ -942,7 +1213,7 @@ class Model:
         if not s.plan:
             return out
         for name in self.features:
-            if self.plan_spec(s.plan, name) is None and not s.ovr:
+            if not self.names(s.plan, name) and not s.ovr:
                 continue
             f = self.feature(s, name)
             if not f.found:
@@ -958,7 +1229,7 @@ class Model:
         for name, ftype in self.features.items():
             if ftype not in ("metered", "rate"):
                 continue
-            if self.plan_spec(s.plan, name) is None and not s.ovr:
+            if not self.names(s.plan, name) and not s.ovr:
                 continue
             f = self.feature(s, name)
             if not f.found:

@@ -34,8 +34,16 @@ EXT = os.environ.get("MODEL_EXT", os.path.join(ROOT, "dist", "entitlements"))
 DB = os.environ.get("MODEL_DB", os.path.join(ROOT, "dist", "test-tmp", "model.db"))
 
 SUBJECTS = ["u1", "u2", "t1", "m1", "m2"]
-FEATURES = {"images": "metered", "tokens": "metered", "storage": "metered", "snap": "rate",
-            "sso": "boolean", "max_mb": "config"}
+FEATURES = {"credits": "metered", "images": "metered", "tokens": "metered", "storage": "metered",
+            "snap": "rate", "sso": "boolean", "max_mb": "config", "chat": "metered",
+            "render": "metered"}
+# credit currencies: credits in tenths; chat priced by model per 3 units (b has
+# no whole price per unit: rounding up shows), render at 0.7 each
+CURRENCIES = {"credits": {"decimals": 1}}
+PRICES = {"chat": {"currency": "credits", "per": 3,
+                   "rates": {"by": "model", "values": {"a": "1", "b": "2.5"}}},
+          "render": {"currency": "credits", "rate": "0.7"}}
+PRICED = ["chat", "render"]
 PLANS = ["free", "pro", "team"]
 T0 = M.parse("2026-01-28 10:00:00")
 STEPS = {"compared": 0}
@@ -60,7 +68,18 @@ rate = st.fixed_dictionaries(
     optional={"burst": st.integers(1, 4)})
 
 
-def spec_for(ftype):
+credit_limits = st.fixed_dictionaries(
+    {"limit": st.one_of(st.none(), st.integers(0, 60), st.integers(0, 60)),
+     "period": st.sampled_from(M.PERIODS)},
+    optional={"soft": st.booleans(), "pool": st.booleans()},
+).map(lambda d: dict(d, cap=(d.get("limit") or 0) + 20) if d.get("soft") and d.get("limit") else d)
+
+
+def spec_for(ftype, name=None):
+    if name == "credits":
+        return st.one_of(credit_limits, credit_limits, credit_limits, st.none(), st.just(False))
+    if name in PRICES:  # mostly drawing on credits alone
+        return st.one_of(st.none(), st.none(), st.none(), metered, st.just(False))
     if ftype == "metered":  # mostly a limit: that is where the arithmetic is
         return st.one_of(metered, metered, metered, st.none(), st.just(False))
     if ftype == "rate":
@@ -71,7 +90,7 @@ def spec_for(ftype):
 
 
 def plan_doc(name, rank):
-    feats = st.fixed_dictionaries({f: spec_for(t) for f, t in FEATURES.items()}).map(
+    feats = st.fixed_dictionaries({f: spec_for(t, f) for f, t in FEATURES.items()}).map(
         lambda d: {k: v for k, v in d.items() if v is not None})
     inherits = st.sampled_from([None] + [p for p in PLANS if PLANS.index(p) < PLANS.index(name)])
     return st.tuples(feats, inherits).map(
@@ -80,7 +99,9 @@ def plan_doc(name, rank):
 
 documents = st.tuples(plan_doc("free", 0), plan_doc("pro", 1), plan_doc("team", 2),
                       st.sampled_from(["free", "free", "free", "pro", None])).map(
-    lambda t: {"features": {f: {"type": ty} for f, ty in FEATURES.items()},
+    lambda t: {"currencies": CURRENCIES,
+               "features": {f: dict({"type": ty}, **PRICES.get(f, {}))
+                            for f, ty in FEATURES.items() if f not in CURRENCIES},
                "plans": {n: dict(p, **({"default": True} if d == n else {}))
                          for n, p, d in zip(PLANS, t[:3], [t[3]] * 3)}})
 merge_docs = st.sampled_from(PLANS).flatmap(
@@ -95,6 +116,9 @@ subjects = st.sampled_from(["u1", "u1", "u1"] + SUBJECTS[1:])
 metered_features = st.sampled_from(["images", "images", "tokens", "storage"])
 any_feature = st.sampled_from(sorted(FEATURES))
 keys = st.one_of(st.none(), st.sampled_from(["k1", "k2", "k3"]))
+# metadata of a priced call: a model with a rate, one without, none, not text
+metas = st.sampled_from([None, {"model": "a"}, {"model": "b"}, {"model": "b"}, {"model": "c"},
+                         {"model": 5}, {}])
 amounts = st.one_of(st.integers(1, 8), st.integers(1, 8), st.just(0))
 maybe_time = st.one_of(st.none(), st.none(), times.map(M.fmt))  # mostly: now / never
 
@@ -294,7 +318,8 @@ class Differential(RuleBasedStateMachine):
         self.db.execute("DELETE FROM ent_overrides WHERE subject = ? AND feature = ?", (s, f))
         self.m.overrides.pop((s, f), None)
 
-    @rule(s=subjects, f=metered_features, amount=st.integers(0, 6), key=keys,
+    @rule(s=subjects, f=st.sampled_from(["images", "images", "tokens", "storage", "credits"]),
+          amount=st.integers(0, 6), key=keys,
           priority=st.integers(0, 2), expires=maybe_time, starts=maybe_time,
           category=st.sampled_from([None, None, "paid", "promotional", "promotional", "gift"]))
     def grant(self, s, f, amount, key, priority, expires, starts, category):
@@ -347,6 +372,39 @@ class Differential(RuleBasedStateMachine):
         self.same(f"consume_quota_upto({s}, {f}, {amount}, {key})", got,
                   model_call(self.m.consume_upto, s, f, amount, key))
 
+    @rule(kind=st.sampled_from(["consume", "consume", "try", "record", "refund", "upto"]),
+          s=subjects, f=st.sampled_from(PRICED), amount=st.one_of(amounts, st.integers(9, 40)),
+          key=keys, meta=metas)
+    def priced(self, kind, s, f, amount, key, meta):
+        """A feature priced in credits: its units and the credits they cost."""
+        if "credit" in SKIP:
+            return
+        fn = {"consume": "consume_quota", "try": "try_consume_quota", "record": "record_usage",
+              "refund": "refund_quota", "upto": "consume_quota_upto"}[kind]
+        text = json.dumps(meta) if meta is not None else None
+        if kind == "refund":
+            got = real_call(self.db, f"SELECT {fn}(?, ?, ?, ?)", (s, f, amount, key))
+        else:
+            got = real_call(self.db, f"SELECT {fn}(?, ?, ?, ?, ?)", (s, f, amount, key, text))
+        if kind == "upto":
+            want = model_call(self.m.consume_upto, s, f, amount, key, meta)
+        else:
+            want = model_call(self.m.write, kind, s, f, amount, key, meta)
+        self.same(f"{fn}({s}, {f}, {amount}, {key}, {text})", got, want)
+
+    @rule(s=subjects, f=st.sampled_from(PRICED + ["credits", "images", "snap", "sso"]),
+          amount=st.one_of(amounts, st.integers(9, 40)), meta=metas)
+    def estimate(self, s, f, amount, meta):
+        """quota_estimate(): the price and the answer, with nothing written."""
+        if "credit" in SKIP:
+            return
+        text = json.dumps(meta) if meta is not None else None
+        got = real_call(self.db, "SELECT quota_estimate(?, ?, ?, ?)", (s, f, amount, text))
+        if got[0] == "ok":
+            got = ("ok", real_entitlement(got[1]))
+        self.same(f"quota_estimate({s}, {f}, {amount}, {text})", got,
+                  model_call(self.m.estimate, s, f, amount, meta))
+
     @rule(kind=st.sampled_from(["consume", "record"]), s=subjects, f=metered_features,
           amount=amounts, key=keys)
     def write_again(self, kind, s, f, amount, key):
@@ -368,7 +426,8 @@ class Differential(RuleBasedStateMachine):
             got = ("ok", self.db.execute("SELECT changes()").fetchone()[0])
         self.same(f"{sql} {rows}", got, model_call(self.m.insert_events, rows, ignore))
 
-    @rule(s=subjects, f=st.one_of(st.none(), st.sampled_from(["images", "tokens", "snap"])))
+    @rule(s=subjects, f=st.one_of(st.none(), st.sampled_from(["images", "tokens", "snap", "chat",
+                                                             "credits"])))
     def reset(self, s, f):
         if "reset" in SKIP:
             return
@@ -387,28 +446,30 @@ class Differential(RuleBasedStateMachine):
 
     # ---- holds --------------------------------------------------------------
 
-    @rule(s=subjects, f=st.sampled_from(["images", "images", "tokens", "snap"]),
+    @rule(s=subjects, f=st.sampled_from(["images", "images", "tokens", "snap", "chat", "render"]),
           amount=st.integers(0, 8), ttl=st.sampled_from([1, 2, 60, 3600, 86400, 86400 * 40, 0]),
-          key=keys)
-    def reserve(self, s, f, amount, ttl, key):
+          key=keys, meta=metas)
+    def reserve(self, s, f, amount, ttl, key, meta=None):
         if "hold" in SKIP:
             return
         before = set(self.m.holds)
-        got = real_call(self.db, "SELECT quota_reserve(?, ?, ?, ?, ?)", (s, f, amount, ttl, key))
-        want = model_call(self.m.reserve, s, f, amount, ttl, key)
+        text = json.dumps(meta) if meta is not None else None
+        got = real_call(self.db, "SELECT quota_reserve(?, ?, ?, ?, ?, ?)",
+                        (s, f, amount, ttl, key, text))
+        want = model_call(self.m.reserve, s, f, amount, ttl, key, meta)
         if got[0] == "ok" and want[0] == "ok":
             if want[1] in before:  # a retry with the key: the same hold again
                 self.same("quota_reserve retried", got[1], self.holds[want[1]])
             self.holds[want[1]] = got[1]
             got = ("ok", want[1])
-        self.same(f"quota_reserve({s}, {f}, {amount}, {ttl}, {key})", got, want)
+        self.same(f"quota_reserve({s}, {f}, {amount}, {ttl}, {key}, {text})", got, want)
 
-    @rule(s=subjects, f=st.sampled_from(["images", "tokens", "snap"]), amount=st.integers(1, 5),
-          ttl=st.sampled_from([1, 30, 600]), key=keys)
-    def reserve_again(self, s, f, amount, ttl, key):
+    @rule(s=subjects, f=st.sampled_from(["images", "tokens", "snap", "chat"]),
+          amount=st.integers(1, 5), ttl=st.sampled_from([1, 30, 600]), key=keys, meta=metas)
+    def reserve_again(self, s, f, amount, ttl, key, meta):
         """Holds are drawn twice as often, with short lives, so that they
         expire under the writes and reads that follow."""
-        self.reserve(s, f, amount, ttl, key)
+        self.reserve(s, f, amount, ttl, key, meta)
 
     @rule(seconds=st.sampled_from([1, 2, 45, 700, 4000]))
     def tick(self, seconds):
@@ -545,16 +606,19 @@ class Differential(RuleBasedStateMachine):
         self.same("ent_grants", grants, [
             (g["id"], g["subject"], g["feature"], g["remaining"], g["category"], g["voided"])
             for g in m.grants])
-        holds = sorted(db.execute("SELECT subject, feature, amount, state, expires_at, actual, mode "
-                                  "FROM ent_holds").fetchall())
+        holds = sorted(db.execute("SELECT subject, feature, amount, state, expires_at, actual, mode, "
+                                  "draws, units, rate, dimension FROM ent_holds").fetchall())
         self.same("ent_holds", holds, sorted(
             (h["subject"], h["feature"], h["amount"], h["state"], M.fmt(h["expires"]), h["actual"],
-             h["mode"]) for h in m.holds.values()))
+             h["mode"], h["draws"], h["units"], h["rate"], h["dimension"])
+            for h in m.holds.values()))
         ledger = db.execute("SELECT at, subject, feature, amount, kind, idempotency_key, period, "
-                            "period_start, requested, pool FROM ent_events ORDER BY id").fetchall()
+                            "period_start, requested, pool, currency, charged, rate, dimension "
+                            "FROM ent_events ORDER BY id").fetchall()
         self.same("ent_events", ledger, [
             (e["at"], e["subject"], e["feature"], e["amount"], e["kind"], e["key"], e["period"],
-             e["period_start"], e["requested"], e["pool"]) for e in m.events])
+             e["period_start"], e["requested"], e["pool"], e.get("currency"), e.get("charged"),
+             e.get("rate"), e.get("dimension")) for e in m.events])
 
     @invariant()
     def reads_agree(self):
