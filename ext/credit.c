@@ -466,6 +466,13 @@ static cJSON *text_json(const char *z) {
   return z ? cJSON_CreateString(z) : cJSON_CreateNull();
 }
 
+/* Adds v to o under key; when that fails (out of memory) v is freed here. */
+static int put(cJSON *o, const char *key, cJSON *v) {
+  if (v && cJSON_AddItemToObject(o, key, v)) return 1;
+  cJSON_Delete(v);
+  return 0;
+}
+
 /* quota_estimate(subject, feature, amount [, metadata]): what a consumption
 ** would cost and whether it fits now, as JSON; writes nothing. */
 static void fn_estimate(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
@@ -507,19 +514,19 @@ static void fn_estimate(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     int64_t after = x.has_cost ? x.cost : k.amount;
     o = cJSON_CreateObject();
     ok = o != 0;
-    ok = ok && cJSON_AddItemToObject(o, "feature", text_json(k.feature));
-    ok = ok && cJSON_AddItemToObject(o, "amount", int_json(1, k.amount));
-    ok = ok && cJSON_AddItemToObject(o, "currency", text_json(x.currency));
-    ok = ok && cJSON_AddItemToObject(o, "rate", text_json(x.has_cost ? x.rate_text : 0));
-    ok = ok && cJSON_AddItemToObject(o, "dimension", text_json(x.dim));
-    ok = ok && cJSON_AddItemToObject(o, "cost", int_json(x.has_cost, x.cost));
-    ok = ok && cJSON_AddItemToObject(o, "fits", cJSON_CreateBool(x.fits));
-    ok = ok && cJSON_AddItemToObject(o, "balance", int_json(x.has_balance, x.balance));
-    ok = ok && cJSON_AddItemToObject(
+    ok = ok && put(o, "feature", text_json(k.feature));
+    ok = ok && put(o, "amount", int_json(1, k.amount));
+    ok = ok && put(o, "currency", text_json(x.currency));
+    ok = ok && put(o, "rate", text_json(x.has_cost ? x.rate_text : 0));
+    ok = ok && put(o, "dimension", text_json(x.dim));
+    ok = ok && put(o, "cost", int_json(x.has_cost, x.cost));
+    ok = ok && put(o, "fits", cJSON_CreateBool(x.fits));
+    ok = ok && put(o, "balance", int_json(x.has_balance, x.balance));
+    ok = ok && put(
                    o, "balance_after",
                    int_json(x.has_balance && x.fits,
                             x.balance > after ? x.balance - after : 0));
-    ok = ok && cJSON_AddItemToObject(o, "reason", text_json(x.fits ? 0 : x.why));
+    ok = ok && put(o, "reason", text_json(x.fits ? 0 : x.why));
     if (ok) {
       char *json = cJSON_PrintUnformatted(o);
       if (json) {

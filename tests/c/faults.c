@@ -252,11 +252,11 @@ static const char STATE_SQL[] =
     "used || ' ' || unlogged || ' ' || from_grants || ' ' || held AS x FROM main.ent_counters "
     /* holds without their ids, which are random */
     "UNION ALL SELECT 'h ' || subject || ' ' || feature || ' ' || amount || ' ' || state || ' ' "
-    "|| expires_at || ' ' || coalesce(actual, '-') || ' ' || coalesce(idempotency_key, '-') FROM "
-    "main.ent_holds "
+    "|| expires_at || ' ' || coalesce(actual, '-') || ' ' || coalesce(idempotency_key, '-') || ' ' "
+    "|| coalesce(draws, '-') || ' ' || coalesce(units, '-') FROM main.ent_holds "
     "UNION ALL SELECT 'e ' || id || ' ' || subject || ' ' || feature || ' ' || amount || ' ' || "
-    "kind || ' ' || coalesce(idempotency_key, '-') || ' ' || coalesce(metadata, '-') FROM "
-    "main.ent_events "
+    "kind || ' ' || coalesce(idempotency_key, '-') || ' ' || coalesce(metadata, '-') || ' ' || "
+    "coalesce(charged, '-') || ' ' || coalesce(rate, '-') FROM main.ent_events "
     "UNION ALL SELECT 'g ' || id || ' ' || subject || ' ' || feature || ' ' || remaining FROM "
     "main.ent_grants "
     "UNION ALL SELECT 'a ' || subject || ' ' || feature || ' ' || period_start || ' ' || threshold "
@@ -267,6 +267,8 @@ static const char STATE_SQL[] =
     "UNION ALL SELECT 'p ' || plan || ' ' || rank FROM main.ent_plans "
     "UNION ALL SELECT 'f ' || plan || ' ' || feature || ' ' || coalesce(quota, '-') FROM "
     "main.ent_plan_features "
+    "UNION ALL SELECT 'x ' || feature || ' ' || coalesce(decimals, '-') || ' ' || "
+    "coalesce(pricing, '-') FROM main.ent_features "
     "UNION ALL SELECT 'm ' || key || ' ' || value FROM main.ent_meta WHERE key NOT IN "
     "('config_generation', 'subjects_generation')) ORDER BY x)";
 
@@ -328,9 +330,13 @@ static char *diff(const char *a, const char *b) {
 
 static const char SETUP[] =
     "SELECT entitlements_clock('2026-11-22 10:00:00');"
-    "SELECT entitlements_load('{\"features\": {\"snap\": {\"type\": \"rate\"}, \"max_mb\": "
-    "{\"type\": \"config\"}}, \"plans\": {\"free\": {\"default\": true, \"features\": "
-    "{\"images\": {\"limit\": 10, \"alerts\": [50, 100]}, \"api\": {\"limit\": 5, \"soft\": true, "
+    "SELECT entitlements_load('{\"currencies\": {\"credits\": {\"decimals\": 2}}, "
+    "\"features\": {\"snap\": {\"type\": \"rate\"}, \"max_mb\": {\"type\": \"config\"}, "
+    "\"tokens\": {\"type\": \"metered\", \"currency\": \"credits\", \"per\": 1000, \"rates\": "
+    "{\"by\": \"model\", \"values\": {\"small\": \"1\", \"large\": \"15\"}}}, \"render\": "
+    "{\"type\": \"metered\", \"currency\": \"credits\", \"rate\": \"5\"}}, \"plans\": "
+    "{\"free\": {\"default\": true, \"features\": {\"credits\": {\"limit\": 10000, "
+    "\"alerts\": [50]}, \"images\": {\"limit\": 10, \"alerts\": [50, 100]}, \"api\": {\"limit\": 5, \"soft\": true, "
     "\"cap\": 20, \"overage_price\": \"0.5\"}, \"seats\": {\"limit\": 2, \"per_seat\": true, "
     "\"pool\": true, \"period\": \"lifetime\"}, \"snap\": {\"limit\": 10, \"period\": "
     "\"minute\", \"burst\": 5}, \"sso\": false, \"max_mb\": 10}}, \"pro\": {\"rank\": 1, "
@@ -350,7 +356,11 @@ static const char SETUP[] =
     ** expires at 10:00:30 */
     "SELECT quota_reserve('h', 'images', 2, 600, 'hk1'), quota_reserve('h', 'images', 1, 600, "
     "'hk2'), quota_reserve('h', 'snap', 2, 600, 'hk3'), quota_reserve('h', 'images', 3, 30, "
-    "'hk4');";
+    "'hk4');"
+    /* credits: a grant, a priced hold */
+    "SELECT grant_quota('c', 'credits', 500);"
+    "SELECT consume_quota('c', 'credits', 10000);"
+    "SELECT quota_reserve('h', 'tokens', 1000, 600, 'hk6', '{\"model\": \"large\"}');";
 
 typedef struct Case {
   const char *name;
@@ -432,6 +442,28 @@ static const Case CASES[] = {
      "ent_holds WHERE idempotency_key = 'hk1'), 2)"},
     {"usage_purge recording expired holds",
      "SELECT entitlements_clock('2026-11-22 10:01:00'); SELECT usage_purge('2026-11-22 10:00:00')"},
+    {"consume_quota priced, crossing an alert on the currency",
+     "SELECT consume_quota('d', 'tokens', 400000, 'ck1', '{\"model\": \"large\"}')"},
+    {"consume_quota priced burning a grant of credits", "SELECT consume_quota('c', 'render', 1)"},
+    {"consume_quota priced denied", "SELECT consume_quota('c', 'render', 100)"},
+    {"consume_quota priced replayed key",
+     "SELECT consume_quota('h', 'tokens', 10, 'hk6', '{\"model\": \"large\"}')"},
+    {"consume_quota_upto priced",
+     "SELECT consume_quota_upto('d', 'tokens', 9000000, 'ck2', '{\"model\": \"small\"}')"},
+    {"record_usage priced", "SELECT record_usage('c', 'render', 50)"},
+    {"quota_estimate", "SELECT quota_estimate('d', 'tokens', 1200, '{\"model\": \"large\"}')"},
+    {"priced reads",
+     "SELECT plan_allows('c', 'tokens', 5), quota_remaining('c', 'render'), entitlement('c', "
+     "'tokens'), entitlement('c', 'credits')"},
+    {"quota_reserve priced", "SELECT quota_reserve('d', 'tokens', 4000, 60, 'ck3', "
+                             "'{\"model\": \"large\"}')"},
+    {"quota_settle priced",
+     "SELECT quota_settle((SELECT id FROM ent_holds WHERE idempotency_key = 'hk6'), 2731)"},
+    {"quota_settle priced cap",
+     "SELECT quota_settle((SELECT id FROM ent_holds WHERE idempotency_key = 'hk6'), 9000, 'cap')"},
+    {"entitlements_load merge of a currency",
+     "SELECT entitlements_load('{\"currencies\": {\"coins\": {}}, \"features\": {\"render\": "
+     "{\"type\": \"metered\", \"currency\": \"coins\", \"rate\": \"0.5\"}}}')"},
     {"usage_events insert",
      "INSERT INTO usage_events(subject, feature, amount, kind) VALUES "
      "('u2', 'images', 2, 'consume'), ('u2', 'images', 1, 'record')"},
@@ -561,6 +593,8 @@ static const char *IO_CALLS[] = {
     "SELECT usage_purge('2026-11-23', 'all')",
     "SELECT quota_reserve('h', 'images', 1, 60)",
     "SELECT quota_settle((SELECT id FROM ent_holds WHERE idempotency_key = 'hk1'), 3)",
+    "SELECT consume_quota('c', 'tokens', 1200, 'io2', '{\"model\": \"large\"}')",
+    "SELECT quota_settle((SELECT id FROM ent_holds WHERE idempotency_key = 'hk6'), 2731)",
     "SELECT entitlements_load('{\"plans\": {\"team\": {\"rank\": 2, \"inherits\": \"pro\"}}}')",
     "INSERT INTO usage_events(subject, feature, amount) VALUES ('u2', 'images', 1), ('u2', "
     "'images', 2)",
