@@ -9,7 +9,10 @@
 ** twice; (d) 16 processes mixing reads and writes; (e) two members of one
 ** pool, in two processes, drawing on the pooled quota; (f) holds: each
 ** process reserves 3 units, then settles 1 to 4 of them (more than the hold
-** is taken only if the quota still has room, else released). After each round:
+** is taken only if the quota still has room, else released); (g) holds on a
+** feature priced in credits: each process reserves 1,000 tokens of model
+** large (1,500 hundredths of a credit), then settles 300 to 1,200 of them.
+** After each round:
 ** exactly the quota was granted in total (never more), the counter and the
 ** ledger both say so, entitlements_check() is 'ok', and no process saw an
 ** unexpected error.
@@ -24,6 +27,11 @@
 #define PROCS 8
 #define QUOTA 400
 #define DB "dist/test-tmp/race.db"
+#define CREDIT_QUOTA 60000 /* hundredths: 600 credits */
+#define CREDIT_FEATURES                                                                          \
+  "\"currencies\": {\"credits\": {\"decimals\": 2}}, \"features\": {\"tokens\": {\"type\": "         \
+  "\"metered\", \"currency\": \"credits\", \"per\": 1000, \"rates\": {\"by\": \"model\", "           \
+  "\"values\": {\"small\": \"1\", \"large\": \"15\"}}}}, "
 
 static sqlite3 *open_db(void) {
   return open_db_at(DB);
@@ -148,22 +156,63 @@ static void hold_child(int id, int fd) {
   exit(0);
 }
 
+/* Priced holds: reserve 1000 large tokens (1500 hundredths of credits),
+** settle 300..1200 (1200: beyond the hold, 'overflow'); writes the credits
+** charged. Stops at the first denied reservation. */
+static void credit_child(int id, int fd) {
+  sqlite3 *db = open_db();
+  long long charged = 0;
+  int n;
+  for (n = 0;; n++) {
+    sqlite3_stmt *st = 0;
+    char hold[40] = "", sql[160];
+    int rc, actual = 300 * (1 + (n + id) % 4);
+    if (sqlite3_prepare_v2(db,
+                           "SELECT quota_reserve('team', 'tokens', 1000, 600, NULL, "
+                           "'{\"model\": \"large\"}')",
+                           -1, &st, 0) != SQLITE_OK)
+      exit(4);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) snprintf(hold, sizeof(hold), "%s", sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW) {
+      if (sqlite3_extended_errcode(db) == SQLITE_CONSTRAINT_FUNCTION) break;
+      fprintf(stderr, "credits %d: %s\n", id, sqlite3_errmsg(db));
+      exit(4);
+    }
+    snprintf(sql, sizeof(sql), "SELECT quota_settle('%s', %d) IS NOT NULL", hold, actual);
+    if (scalar(db, sql, 0) == 1) {
+      charged += actual * 3 / 2; /* 15 credits per 1000 tokens, in hundredths */
+    } else if (sqlite3_extended_errcode(db) == SQLITE_CONSTRAINT_FUNCTION) {
+      snprintf(sql, sizeof(sql), "SELECT quota_release('%s')", hold);
+      if (scalar(db, sql, 0) != 1500) exit(4);
+    } else {
+      fprintf(stderr, "credits %d: %s\n", id, sqlite3_errmsg(db));
+      exit(4);
+    }
+  }
+  if (write(fd, &charged, sizeof(charged)) != sizeof(charged)) exit(5);
+  if (sqlite3_close(db) != SQLITE_OK) exit(6);
+  exit(0);
+}
+
 static void round_of(int mode, const char *name) {
   sqlite3 *db;
   int procs = mode == 3 ? MIXED_PROCS : mode == 4 ? 2 : PROCS;
   int quota = mode == 3 ? MIXED_QUOTA : QUOTA;
   int fds[MIXED_PROCS][2], i, clean = 1;
   long long total = 0;
-  char what[200], load[256];
+  char what[300], load[600];
   remove(DB);
   remove(DB "-wal");
   remove(DB "-shm");
   db = open_db();
   exec(db, "PRAGMA journal_mode = wal");
+  if (mode == 6) quota = CREDIT_QUOTA;
   snprintf(load, sizeof(load),
-           "SELECT entitlements_load('{\"plans\": {\"team\": {\"default\": true, \"features\": "
+           "SELECT entitlements_load('{%s\"plans\": {\"team\": {\"default\": true, \"features\": "
            "{\"credits\": {\"limit\": %d, \"period\": \"lifetime\", \"pool\": %s}}}}}')",
-           quota, mode == 4 ? "true" : "false");
+           mode == 6 ? CREDIT_FEATURES : "", quota, mode == 4 ? "true" : "false");
   if (exec(db, load) != SQLITE_OK) {
     printf("FAIL race: load: %s\n", sqlite3_errmsg(db));
     failed++;
@@ -184,6 +233,7 @@ static void round_of(int mode, const char *name) {
       close(fds[i][0]);
       if (mode == 3) mixed_child(i, fds[i][1]);
       if (mode == 5) hold_child(i, fds[i][1]);
+      if (mode == 6) credit_child(i, fds[i][1]);
       child(i, mode, fds[i][1]);
     }
     close(fds[i][1]);
@@ -200,7 +250,26 @@ static void round_of(int mode, const char *name) {
   db = open_db();
   snprintf(what, sizeof(what), "%s: every process ended without an unexpected error", name);
   check(clean, what);
-  if (mode == 5) {
+  if (mode == 6) {
+    /* no room for another 1500 is left, never more than the quota; the
+    ** counters and the ledger's two rows per settle agree */
+    snprintf(what, sizeof(what),
+             "%s: the credits charged (%lld) are at most the quota (%d) and within 1500 of it; "
+             "the credits counter, its ledger rows and the priced rows' charges say so; the "
+             "tokens counter counts the tokens settled; nothing is still held",
+             name, total, quota);
+    check(total <= quota && total > quota - 1500 &&
+              scalar(db, "SELECT used FROM ent_counters WHERE feature = 'credits'", 0) == total &&
+              scalar(db, "SELECT sum(amount) FROM ent_events WHERE feature = 'credits' AND kind = "
+                         "'consume'", 0) == total &&
+              scalar(db, "SELECT sum(charged) FROM ent_events WHERE feature = 'tokens'", 0) ==
+                  total &&
+              scalar(db, "SELECT used * 3 / 2 FROM ent_counters WHERE feature = 'tokens'", 0) ==
+                  total &&
+              scalar(db, "SELECT held FROM ent_counters WHERE feature = 'credits'", 0) == 0 &&
+              scalar(db, "SELECT count(*) FROM ent_holds WHERE state = 'held'", 0) == 0,
+          what);
+  } else if (mode == 5) {
     /* no room for a 3-unit hold is left at the end, and never more than the quota */
     snprintf(what, sizeof(what),
              "%s: what was settled (%lld) is at most the quota (%d), within 3 of it, and the "
@@ -238,5 +307,6 @@ int main(int argc, char **argv) {
   round_of(3, "16 processes mixing reads and writes, 6400 operations");
   round_of(4, "2 members of one pool in 2 processes");
   round_of(5, "8 processes reserving and settling holds on one quota");
+  round_of(6, "8 processes reserving and settling priced holds on one credit balance");
   return report();
 }
