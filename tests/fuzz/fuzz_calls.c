@@ -22,9 +22,13 @@
 #include "fuzz_db.h"
 
 static const char *CONFIG =
-    "SELECT entitlements_load('{\"features\": {\"lim\": {\"type\": \"rate\"}, \"size\": "
-    "{\"type\": \"config\"}}, \"plans\": {"
+    "SELECT entitlements_load('{\"currencies\": {\"credits\": {\"decimals\": 1}}, "
+    "\"features\": {\"lim\": {\"type\": \"rate\"}, \"size\": {\"type\": \"config\"}, "
+    "\"gen\": {\"type\": \"metered\", \"currency\": \"credits\", \"rate\": \"0.3\"}, "
+    "\"chat\": {\"type\": \"metered\", \"currency\": \"credits\", \"per\": 4, \"rates\": "
+    "{\"by\": \"model\", \"values\": {\"a\": \"1\", \"b\": \"2.5\"}}}}, \"plans\": {"
     "\"free\": {\"rank\": 0, \"default\": true, \"features\": {"
+    "\"credits\": {\"limit\": 50, \"period\": \"day\"}, \"chat\": {\"limit\": 20}, "
     "\"hard\": {\"limit\": 5, \"period\": \"day\"}, "
     "\"soft\": {\"limit\": 3, \"soft\": true, \"cap\": 8, \"overage_price\": \"0.5\"}, "
     "\"unl\": {\"limit\": null}, \"seat\": {\"limit\": 2, \"per_seat\": true}, "
@@ -99,7 +103,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     db = fresh_db(0);
   }
   for (i = 0; i + 3 <= size; i += 3) {
-    int op = data[i] % 22, a = data[i + 1], b = data[i + 2];
+    int op = data[i] % 25, a = data[i + 1], b = data[i + 2];
     const char *feature = FEATURES[(a / 4) % 6];
     snprintf(subject, sizeof(subject), "s%d", a % 4);
     snprintf(key, sizeof(key), "k%d", b % 5);
@@ -205,9 +209,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             "'promotional' ELSE 'paid' END)",
             subject, strcmp(feature, "hard") ? feature : "soft", b % 5, 0);
         break;
-      default:
+      case 21:
         run(db, "SELECT grant_void((SELECT max(id) FROM ent_grants WHERE subject = ?1))", subject,
             0, 0, 0);
+        break;
+      case 22: /* priced in credits: a model with a rate, one without, none */
+        run(db,
+            "SELECT CASE ?3 % 4 WHEN 0 THEN consume_quota(?1, ?2, ?3 / 4, ?4, '{\"model\": "
+            "\"a\"}') WHEN 1 THEN consume_quota_upto(?1, ?2, ?3 / 4, ?4, '{\"model\": \"b\"}') "
+            "WHEN 2 THEN try_consume_quota(?1, ?2, ?3 / 4, ?4, '{\"model\": \"c\"}') ELSE "
+            "record_usage(?1, ?2, ?3 / 4, ?4) END",
+            subject, (b & 0x40) ? "chat" : "gen", b % 64, (b & 0x80) ? key : 0);
+        break;
+      case 23: /* a priced hold: on credits, for what the units cost */
+        run(db,
+            "SELECT quota_reserve(?1, ?2, 1 + ?3 % 9, 60 * (1 + ?3 % 30), ?4, '{\"model\": \"b\"}')",
+            subject, (b & 0x40) ? "chat" : "gen", b, (b & 0x80) ? key : 0);
+        break;
+      default:
+        run(db,
+            "SELECT quota_estimate(?1, ?2, ?3, '{\"model\": \"a\"}'), quota_remaining(?1, ?2), "
+            "plan_allows(?1, ?2, ?3), entitlement(?1, 'credits')",
+            subject, (b & 0x40) ? "chat" : "gen", b % 30, 0);
         break;
     }
     in_txn = sqlite3_get_autocommit(db) == 0;
