@@ -198,8 +198,12 @@ static int overlay(cJSON *base, const cJSON *doc, EntErr *e) {
     cJSON_ArrayForEach(it, src) {
       cJSON *copy = cJSON_Duplicate(it, 1);
       if (!copy) return ent_err(e, SQLITE_NOMEM, "out of memory");
-      if (cJSON_GetObjectItemCaseSensitive(dst, it->string)) {
-        if (!cJSON_ReplaceItemInObjectCaseSensitive(dst, it->string, copy)) {
+      cJSON *old = cJSON_GetObjectItemCaseSensitive(dst, it->string);
+      if (old) {
+        /* in place (the order is the position), keeping the copy's own name:
+        ** cJSON_ReplaceItemInObject() copies the name again and, when that
+        ** copy fails for lack of memory, inserts an item with no name */
+        if (!copy->string || !cJSON_ReplaceItemViaPointer(dst, old, copy)) {
           cJSON_Delete(copy);
           return ent_err(e, SQLITE_NOMEM, "out of memory");
         }
