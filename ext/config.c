@@ -58,7 +58,8 @@ static int config_doc(EntConn *c, cJSON **out, EntErr *e) {
       } else {
         cJSON_Delete(f);
       }
-      if (ok && sqlite3_column_int(st[0], 3) > 0) ok = add_number(f, "decimals", sqlite3_column_int(st[0], 3));
+      if (ok && sqlite3_column_int(st[0], 3) > 0)
+        ok = add_number(f, "decimals", sqlite3_column_int(st[0], 3));
       continue;
     }
     ok = attach(feats, name, f) &&
@@ -168,8 +169,7 @@ static int overlay(cJSON *base, const cJSON *doc, EntErr *e) {
     if (!cJSON_IsObject(sec)) continue;
     cJSON_ArrayForEach(it, sec) {
       if (cJSON_GetObjectItemCaseSensitive(sec, it->string) != it) {
-        return ent_err(e, SQLITE_ERROR, "%s.%s: %s named twice", SECTIONS[i], it->string,
-                       WHAT[i]);
+        return ent_err(e, SQLITE_ERROR, "%s.%s: %s named twice", SECTIONS[i], it->string, WHAT[i]);
       }
     }
   }

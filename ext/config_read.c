@@ -230,7 +230,8 @@ static int read_features(Model *m, const cJSON *sec) {
 static int note_value(Model *m, const char *feature, const cJSON *v, const char *path) {
   Feat *f = ent_model_feat(m, feature);
   char **slot;
-  if (!f && !(f = ent_model_feat_add(m, feature))) return ent_err(m->e, SQLITE_NOMEM, "out of memory");
+  if (!f && !(f = ent_model_feat_add(m, feature)))
+    return ent_err(m->e, SQLITE_NOMEM, "out of memory");
   if (cJSON_IsBool(v)) {
     slot = cJSON_IsTrue(v) ? &f->saw_true : &f->saw_bool;
   } else if (cJSON_IsObject(v) && cJSON_GetObjectItemCaseSensitive(v, "limit")) {

@@ -95,7 +95,8 @@ static int read_first(Call *k, int found) {
   }
   /* refund: never below zero used */
   logged = k->amount < k->u.used ? k->amount : (k->u.used > 0 ? k->u.used : 0);
-  if (logged > 0 && ent_call_counter_add(k, -logged, INT64_MAX, 0, &fit) != SQLITE_OK) return k->e.code;
+  if (logged > 0 && ent_call_counter_add(k, -logged, INT64_MAX, 0, &fit) != SQLITE_OK)
+    return k->e.code;
   if ((logged > 0 || k->key) && ent_call_logs(k) &&
       ent_call_ledger_row(k, logged, logged != k->amount) != SQLITE_OK) {
     return k->e.code;

@@ -33,8 +33,8 @@ static int currency_side(Call *k, Call *cur, int64_t charge) {
   cur->s = k->s;
   cur->s.spec_bound = 0;
   cur->amount = cur->asked = charge;
-  if (ent_resolve_feature(k->c, &cur->s, g->feats[k->f.pricing->currency].name, &cur->f,
-                          &k->e) != SQLITE_OK) {
+  if (ent_resolve_feature(k->c, &cur->s, g->feats[k->f.pricing->currency].name, &cur->f, &k->e) !=
+      SQLITE_OK) {
     return k->e.code;
   }
   cur->feature = cur->f.feature;
@@ -73,9 +73,8 @@ static int deny_charge(Call *k, Call *cur, char *why) {
     more = k->dim ? sqlite3_mprintf("%s; %lld '%s' at rate %s ('%s') cost %lld", why,
                                     (long long)k->amount, k->feature, k->rate_text, k->dim,
                                     (long long)cur->amount)
-                  : sqlite3_mprintf("%s; %lld '%s' at rate %s cost %lld", why,
-                                    (long long)k->amount, k->feature, k->rate_text,
-                                    (long long)cur->amount);
+                  : sqlite3_mprintf("%s; %lld '%s' at rate %s cost %lld", why, (long long)k->amount,
+                                    k->feature, k->rate_text, (long long)cur->amount);
   }
   if (more) {
     sqlite3_free(why);
@@ -190,8 +189,8 @@ int ent_credit_run(Call *k) {
                    k->fn, k->feature, k->c->cfg->feats[k->f.pricing->currency].name,
                    k->c->cfg->feats[k->f.pricing->currency].name);
   }
-  if (ent_pricing_pick(k->f.pricing, k->feature, k->meta, k->fn, &rate, rate_text, &dim,
-                       &k->e) != SQLITE_OK) {
+  if (ent_pricing_pick(k->f.pricing, k->feature, k->meta, k->fn, &rate, rate_text, &dim, &k->e) !=
+      SQLITE_OK) {
     return k->e.code;
   }
   k->currency = k->c->cfg->feats[k->f.pricing->currency].name;
@@ -522,10 +521,8 @@ static void fn_estimate(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     ok = ok && put(o, "cost", int_json(x.has_cost, x.cost));
     ok = ok && put(o, "fits", cJSON_CreateBool(x.fits));
     ok = ok && put(o, "balance", int_json(x.has_balance, x.balance));
-    ok = ok && put(
-                   o, "balance_after",
-                   int_json(x.has_balance && x.fits,
-                            x.balance > after ? x.balance - after : 0));
+    ok = ok && put(o, "balance_after",
+                   int_json(x.has_balance && x.fits, x.balance > after ? x.balance - after : 0));
     ok = ok && put(o, "reason", text_json(x.fits ? 0 : x.why));
     if (ok) {
       char *json = cJSON_PrintUnformatted(o);

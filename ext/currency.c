@@ -165,7 +165,10 @@ static int pricing_one(Model *m, Feat *f) {
     rc = ent_err(m->e, SQLITE_ERROR,
                  "%s: \"%s\" needs \"currency\": the currency it is priced in (declared in "
                  "\"currencies\")",
-                 path, f->rate ? "rate" : f->rates ? "rates" : "per");
+                 path,
+                 f->rate    ? "rate"
+                 : f->rates ? "rates"
+                            : "per");
   }
   if (rc == SQLITE_OK &&
       (!cJSON_IsString(f->currency) || !(cur = ent_model_feat(m, f->currency->valuestring)) ||
@@ -198,7 +201,8 @@ static int pricing_one(Model *m, Feat *f) {
                    "%s.per: expected a whole number of units from 1 to 1000000000 that the rate "
                    "is for (1000: the rate is per 1,000 units)",
                    path);
-    } else if (f->per->valuedouble > 1 && !cJSON_AddNumberToObject(out, "per", f->per->valuedouble)) {
+    } else if (f->per->valuedouble > 1 &&
+               !cJSON_AddNumberToObject(out, "per", f->per->valuedouble)) {
       rc = ent_err(m->e, SQLITE_NOMEM, "out of memory");
     }
   }
@@ -367,7 +371,8 @@ int ent_pricing_pick(const EntPricing *p, const char *feature, const char *meta,
     } else {
       sqlite3_str *known = sqlite3_str_new(0);
       char *list;
-      for (i = 0; i < p->nvalues; i++) sqlite3_str_appendf(known, "%s'%s'", i ? ", " : "", p->names[i]);
+      for (i = 0; i < p->nvalues; i++)
+        sqlite3_str_appendf(known, "%s'%s'", i ? ", " : "", p->names[i]);
       list = sqlite3_str_finish(known);
       if (v) {
         ent_err(e, SQLITE_ERROR,

@@ -281,8 +281,8 @@ typedef struct EntFeature {
   const int *alerts;        /* metered: alert thresholds, percent of quota */
   int nalerts;
   int64_t burst, rate_seconds;
-  const char *rate_period; /* rate: 'minute', 'hour', 'day' or seconds as text */
-  int is_currency, decimals;  /* a currency, and its decimal places */
+  const char *rate_period;   /* rate: 'minute', 'hour', 'day' or seconds as text */
+  int is_currency, decimals; /* a currency, and its decimal places */
   const EntPricing *pricing; /* priced in a currency (credit.c), else NULL */
 } EntFeature;
 

@@ -467,8 +467,8 @@ static void fn_check(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
                   !add_col(o, "period_start", st, 4) ||
                   !add_col(o, strcmp(kind, "charge_mismatch") == 0 ? "charged" : "counter", st,
                            5) ||
-                  !add_col(o, strcmp(kind, "charge_mismatch") == 0 ? "currency_rows" : "ledger",
-                           st, 6)))) {
+                  !add_col(o, strcmp(kind, "charge_mismatch") == 0 ? "currency_rows" : "ledger", st,
+                           6)))) {
         rc = SQLITE_NOMEM;
         break;
       }

@@ -45,7 +45,7 @@ got=$({ sqlite3 "$v1" ".load dist/entitlements" "SELECT entitlements_clock('2026
     "INSERT INTO ent_subjects(subject, plan, billing_anchor) VALUES ('n', 'free', 'now')" 2>&1; })
 want="2026-11-22 10:00:00
 1
-6
+7
 1|1
 80|NULL
 80|day
@@ -77,7 +77,7 @@ got=$(sqlite3 "$v4" ".load dist/entitlements" "SELECT entitlements_clock('2026-1
   "SELECT entitlements_check()" "PRAGMA integrity_check" 2>&1)
 want="2026-11-22 10:00:00
 1
-6
+7
 1
 1|u|9
 used 9
@@ -103,7 +103,7 @@ sqlite3 "$v5" "INSERT OR REPLACE INTO ent_meta(key, value) VALUES ('schema_versi
 INSERT INTO ent_counters(subject, feature, period, period_start, period_end, used) VALUES ('u', 'images', 'month', '2026-11-01 00:00:00', '2026-12-01 00:00:00', 8);
 INSERT INTO ent_events(at, subject, feature, amount, kind, period, period_start) VALUES ('2026-11-22 10:00:00', 'u', 'images', 8, 'consume', 'month', '2026-11-01 00:00:00');"
 refused=$(sqlite3 "$v5" ".load dist/entitlements" "SELECT plan_allows('u', 'images')" 2>&1)
-check "a version-5 database is refused, saying how to migrate it" test "$refused" = "Error: stepping, entitlements: this database has entitlements schema version 5, older than version 6 that this extension (0.1.0) uses; run SELECT entitlements_init() once (or entitlements_load(...)) to migrate it in place"
+check "a version-5 database is refused, saying how to migrate it" test "$refused" = "Error: stepping, entitlements: this database has entitlements schema version 5, older than version 7 that this extension (0.1.0) uses; run SELECT entitlements_init() once (or entitlements_load(...)) to migrate it in place"
 got=$(sqlite3 "$v5" ".load dist/entitlements" "SELECT entitlements_clock('2026-11-22 10:00:00')" \
   "SELECT entitlements_load('{\"plans\": {\"free\": {\"default\": true, \"features\": {\"images\": {\"limit\": 10}}}}}')" \
   "SELECT value FROM ent_meta WHERE key = 'schema_version'" \
@@ -112,7 +112,7 @@ got=$(sqlite3 "$v5" ".load dist/entitlements" "SELECT entitlements_clock('2026-1
   "SELECT entitlements_check()" "PRAGMA integrity_check" 2>&1)
 want="2026-11-22 10:00:00
 1
-6
+7
 1|0
 u|8|2
 consume|8
@@ -120,6 +120,45 @@ hold|2
 ok
 ok"
 check "a version-5 database is migrated in place (holds added, rows kept)" test "$got" = "$want"
+[ "$got" = "$want" ] || diff <(echo "$got") <(echo "$want")
+
+# A database made by version 6 (tests/fixtures/schema_v6.sql, as it shipped)
+# gains currencies in place: ent_features' decimals and pricing, the ledger's
+# currency, charged, rate and dimension, the holds' draws, units, rate and
+# dimension; a live hold taken under version 6 still settles.
+v6=dist/test-tmp/v6.db
+rm -f "$v6"
+sqlite3 "$v6" < tests/fixtures/schema_v6.sql
+sqlite3 "$v6" "INSERT OR REPLACE INTO ent_meta(key, value) VALUES ('schema_version', 6);
+INSERT INTO ent_counters(subject, feature, period, period_start, period_end, used, held) VALUES ('u', 'images', 'month', '2026-11-01 00:00:00', '2026-12-01 00:00:00', 8, 2);
+INSERT INTO ent_events(at, subject, feature, amount, kind, period, period_start) VALUES ('2026-11-22 10:00:00', 'u', 'images', 8, 'consume', 'month', '2026-11-01 00:00:00');
+INSERT INTO ent_events(at, subject, feature, amount, kind, period, period_start, hold) VALUES ('2026-11-22 10:00:00', 'u', 'images', 2, 'hold', 'month', '2026-11-01 00:00:00', 'hold_0000000000000001');
+INSERT INTO ent_holds(id, subject, feature, counter, period, period_start, period_end, amount, created_at, expires_at, expires_ms) VALUES ('hold_0000000000000001', 'u', 'images', 'u', 'month', '2026-11-01 00:00:00', '2026-12-01 00:00:00', 2, '2026-11-22 10:00:00', '2026-11-22 11:00:00', 1795345200000);"
+refused=$(sqlite3 "$v6" ".load dist/entitlements" "SELECT plan_allows('u', 'images')" 2>&1)
+check "a version-6 database is refused, saying how to migrate it" test "$refused" = "Error: stepping, entitlements: this database has entitlements schema version 6, older than version 7 that this extension (0.1.0) uses; run SELECT entitlements_init() once (or entitlements_load(...)) to migrate it in place"
+got=$(sqlite3 "$v6" ".load dist/entitlements" "SELECT entitlements_clock('2026-11-22 10:30:00')" \
+  "SELECT entitlements_load('{\"currencies\": {\"credits\": {}}, \"features\": {\"chat\": {\"type\": \"metered\", \"currency\": \"credits\", \"rate\": \"2\"}}, \"plans\": {\"free\": {\"default\": true, \"features\": {\"images\": {\"limit\": 10}, \"credits\": {\"limit\": 100}}}}}')" \
+  "SELECT value FROM ent_meta WHERE key = 'schema_version'" \
+  "SELECT quota_settle('hold_0000000000000001', 1), consume_quota('u', 'chat', 3)" \
+  "SELECT subject, feature, used, held FROM ent_counters ORDER BY feature" \
+  "SELECT kind, feature, amount, coalesce(charged, '-') FROM ent_events ORDER BY id" \
+  "SELECT entitlements_check()" "PRAGMA integrity_check" 2>&1)
+want="2026-11-22 10:30:00
+1
+7
+1|94
+u|chat|3|0
+u|credits|6|0
+u|images|9|0
+consume|images|8|-
+hold|images|2|-
+release|images|2|-
+consume|images|1|-
+consume|chat|3|6
+consume|credits|6|-
+ok
+ok"
+check "a version-6 database is migrated in place (currencies added, a live hold settles, rows kept)" test "$got" = "$want"
 [ "$got" = "$want" ] || diff <(echo "$got") <(echo "$want")
 
 # Holds across processes, as an app runs them: one process reserves before a

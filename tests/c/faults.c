@@ -336,7 +336,8 @@ static const char SETUP[] =
     "{\"by\": \"model\", \"values\": {\"small\": \"1\", \"large\": \"15\"}}}, \"render\": "
     "{\"type\": \"metered\", \"currency\": \"credits\", \"rate\": \"5\"}}, \"plans\": "
     "{\"free\": {\"default\": true, \"features\": {\"credits\": {\"limit\": 10000, "
-    "\"alerts\": [50]}, \"images\": {\"limit\": 10, \"alerts\": [50, 100]}, \"api\": {\"limit\": 5, \"soft\": true, "
+    "\"alerts\": [50]}, \"images\": {\"limit\": 10, \"alerts\": [50, 100]}, \"api\": {\"limit\": "
+    "5, \"soft\": true, "
     "\"cap\": 20, \"overage_price\": \"0.5\"}, \"seats\": {\"limit\": 2, \"per_seat\": true, "
     "\"pool\": true, \"period\": \"lifetime\"}, \"snap\": {\"limit\": 10, \"period\": "
     "\"minute\", \"burst\": 5}, \"sso\": false, \"max_mb\": 10}}, \"pro\": {\"rank\": 1, "
@@ -455,8 +456,9 @@ static const Case CASES[] = {
     {"priced reads",
      "SELECT plan_allows('c', 'tokens', 5), quota_remaining('c', 'render'), entitlement('c', "
      "'tokens'), entitlement('c', 'credits')"},
-    {"quota_reserve priced", "SELECT quota_reserve('d', 'tokens', 4000, 60, 'ck3', "
-                             "'{\"model\": \"large\"}')"},
+    {"quota_reserve priced",
+     "SELECT quota_reserve('d', 'tokens', 4000, 60, 'ck3', "
+     "'{\"model\": \"large\"}')"},
     {"quota_settle priced",
      "SELECT quota_settle((SELECT id FROM ent_holds WHERE idempotency_key = 'hk6'), 2731)"},
     {"quota_settle priced cap",

@@ -28,9 +28,9 @@
 #define QUOTA 400
 #define DB "dist/test-tmp/race.db"
 #define CREDIT_QUOTA 60000 /* hundredths: 600 credits */
-#define CREDIT_FEATURES                                                                          \
-  "\"currencies\": {\"credits\": {\"decimals\": 2}}, \"features\": {\"tokens\": {\"type\": "         \
-  "\"metered\", \"currency\": \"credits\", \"per\": 1000, \"rates\": {\"by\": \"model\", "           \
+#define CREDIT_FEATURES                                                                      \
+  "\"currencies\": {\"credits\": {\"decimals\": 2}}, \"features\": {\"tokens\": {\"type\": " \
+  "\"metered\", \"currency\": \"credits\", \"per\": 1000, \"rates\": {\"by\": \"model\", "   \
   "\"values\": {\"small\": \"1\", \"large\": \"15\"}}}}, "
 
 static sqlite3 *open_db(void) {
@@ -260,8 +260,10 @@ static void round_of(int mode, const char *name) {
              name, total, quota);
     check(total <= quota && total > quota - 1500 &&
               scalar(db, "SELECT used FROM ent_counters WHERE feature = 'credits'", 0) == total &&
-              scalar(db, "SELECT sum(amount) FROM ent_events WHERE feature = 'credits' AND kind = "
-                         "'consume'", 0) == total &&
+              scalar(db,
+                     "SELECT sum(amount) FROM ent_events WHERE feature = 'credits' AND kind = "
+                     "'consume'",
+                     0) == total &&
               scalar(db, "SELECT sum(charged) FROM ent_events WHERE feature = 'tokens'", 0) ==
                   total &&
               scalar(db, "SELECT used * 3 / 2 FROM ent_counters WHERE feature = 'tokens'", 0) ==

@@ -223,7 +223,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         break;
       case 23: /* a priced hold: on credits, for what the units cost */
         run(db,
-            "SELECT quota_reserve(?1, ?2, 1 + ?3 % 9, 60 * (1 + ?3 % 30), ?4, '{\"model\": \"b\"}')",
+            "SELECT quota_reserve(?1, ?2, 1 + ?3 % 9, 60 * (1 + ?3 % 30), ?4, '{\"model\": "
+            "\"b\"}')",
             subject, (b & 0x40) ? "chat" : "gen", b, (b & 0x80) ? key : 0);
         break;
       default:
