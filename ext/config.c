@@ -39,8 +39,8 @@ static int config_doc(EntConn *c, cJSON **out, EntErr *e) {
   static const char *const SQLS[] = {
       "SELECT feature, type, unit, decimals, pricing FROM main.ent_features WHERE declared = 1 "
       "ORDER BY position",
-      "SELECT plan, rank, price, currency, inherits, trial_days, is_default FROM main.ent_plans "
-      "ORDER BY position, plan",
+      "SELECT plan, rank, price, currency, inherits, trial_days, is_default, spend_cap FROM "
+      "main.ent_plans ORDER BY position, plan",
       "SELECT feature, spec FROM main.ent_plan_features WHERE plan = ?1 ORDER BY position, feature",
   };
   sqlite3_stmt *st[3] = {0, 0, 0};
@@ -110,6 +110,11 @@ static int config_doc(EntConn *c, cJSON **out, EntErr *e) {
       ok = add_number(p, "trial_days", sqlite3_column_int64(q, 5));
     }
     if (ok && sqlite3_column_int(q, 6)) ok = cJSON_AddTrueToObject(p, "default") != 0;
+    if (ok && sqlite3_column_type(q, 7) != SQLITE_NULL) {
+      int64_t micros = 0;
+      ent_money_text((const char *)sqlite3_column_text(q, 7), &micros);
+      ok = attach(p, "spend_cap", money_out(micros));
+    }
     ok = ok && (pf = cJSON_AddObjectToObject(p, "features")) != 0;
     sqlite3_bind_text(st[2], 1, (const char *)sqlite3_column_text(q, 0), -1, SQLITE_TRANSIENT);
     while (ok && (rc = sqlite3_step(st[2])) == SQLITE_ROW) {
@@ -266,10 +271,10 @@ static const char *const WRITE_SQL[] = {
     "SELECT plan FROM main.ent_plans",
     "DELETE FROM main.ent_plans WHERE plan = ?1",
     "INSERT INTO main.ent_plans(plan, rank, price, currency, inherits, trial_days, is_default, "
-    "position) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(plan) DO UPDATE SET rank = "
-    "excluded.rank, price = excluded.price, currency = excluded.currency, inherits = "
+    "position, spend_cap) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT(plan) DO UPDATE "
+    "SET rank = excluded.rank, price = excluded.price, currency = excluded.currency, inherits = "
     "excluded.inherits, trial_days = excluded.trial_days, is_default = excluded.is_default, "
-    "position = excluded.position",
+    "position = excluded.position, spend_cap = excluded.spend_cap",
     "INSERT INTO main.ent_plan_features(plan, feature, enabled, quota, period, soft, cap, "
     "overage_price, per_seat, value, spec, position, burst, ledger, alerts, pool) VALUES (?1, "
     "?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
@@ -348,9 +353,11 @@ static int write_model(EntConn *c, Model *m) {
   for (i = 0; i < m->nplans && rc == SQLITE_OK; i++) {
     const Plan *pl = &m->plans[i];
     sqlite3_stmt *q = st[W_PUT_P];
-    char price[32];
+    char price[32], cap[32];
     sqlite3_bind_text(q, 1, pl->name, -1, SQLITE_STATIC);
     sqlite3_bind_int64(q, 2, pl->rank);
+    ent_money_fmt(pl->spend_cap, cap);
+    bind_opt_text(q, 9, pl->has_spend_cap ? cap : 0);
     ent_money_fmt(pl->price, price);
     bind_opt_text(q, 3, pl->has_price ? price : 0);
     bind_opt_text(q, 4, pl->currency);

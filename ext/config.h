@@ -44,8 +44,8 @@ typedef struct Ent {
 typedef struct Plan {
   const char *name;
   const cJSON *json;
-  int64_t rank, trial_days, price;
-  int has_trial, has_price, is_default;
+  int64_t rank, trial_days, price, spend_cap;
+  int has_trial, has_price, is_default, has_spend_cap;
   const char *currency, *inherits;
   Ent *ents;
   int nents;

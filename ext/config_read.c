@@ -492,6 +492,9 @@ static int read_plan(Model *m, Plan *pl) {
         rc = json_count(m->e, p, k, &pl->trial_days);
       } else if (strcmp(k->string, "default") == 0) {
         rc = json_bool(m->e, p, k, &pl->is_default);
+      } else if (strcmp(k->string, "spend_cap") == 0) {
+        pl->has_spend_cap = 1;
+        rc = json_price(m->e, p, k, &pl->spend_cap, "50.00");
       } else if (strcmp(k->string, "features") == 0) {
         const cJSON *fv;
         int n = cJSON_GetArraySize(k);
@@ -528,7 +531,8 @@ static int read_plan(Model *m, Plan *pl) {
         }
       } else {
         rc = unknown_key(m->e, path, k->string,
-                         "rank, price, currency, inherits, trial_days, default, features");
+                         "rank, price, currency, inherits, trial_days, default, spend_cap, "
+                         "features");
       }
       if (rc != SQLITE_OK) break;
     }
@@ -607,8 +611,15 @@ int ent_model_read(Model *m, const cJSON *doc) {
       if (!cJSON_IsObject(k)) return not_object(m->e, "settings", k);
       cJSON_ArrayForEach(s, k) {
         char buf[ENT_ALERTS_TEXT];
+        int64_t cap;
+        if (strcmp(s->string, "spend_cap") == 0) {
+          if ((rc = json_price(m->e, "settings.spend_cap", s, &cap, "50.00")) != SQLITE_OK) {
+            return rc;
+          }
+          continue;
+        }
         if (strcmp(s->string, "alerts") != 0) {
-          return unknown_key(m->e, "settings", s->string, "alerts");
+          return unknown_key(m->e, "settings", s->string, "alerts, spend_cap");
         }
         if ((rc = json_alerts(m->e, "settings.alerts", s, buf, sizeof(buf))) != SQLITE_OK) {
           return rc;

@@ -389,13 +389,14 @@ static int upto_amount(Call *k) {
 /* Everything between argument checks and the result. */
 static int run(Call *k) {
   int found = 0, fit = 0, rc, fast, looked;
-  int64_t guard = INT64_MAX, limit = -1, burn = 0;
+  int64_t guard = INT64_MAX, limit = -1, burn = 0, cap;
   if (k->amount > 0 && (rc = ent_call_begin(k, 1)) != SQLITE_OK) return rc;
   if (ent_call_resolve(k, "use plan_allows() to check boolean and config features") != SQLITE_OK)
     return k->e.code;
   if (k->f.pricing) return ent_credit_run(k); /* two counters: credit.c */
+  /* (a spend cap needs the other features' counters: the long way) */
   fast = k->f.type != T_RATE && k->amount != 0 && k->kind <= K_RECORD && k->s.plan && !k->f.pool &&
-         !k->s.has_grants;
+         !k->s.has_grants && !ent_spend_applies(k->c, &k->s, &k->f, &cap);
   /* a key is looked up first unless fast_write() can undo its writes: with
   ** its savepoint, or by hand once this connection has seen that no app
   ** trigger on ent_counters writes (a retry is common; it must not roll

@@ -318,6 +318,8 @@ typedef struct EntPlanEnt {
 typedef struct EntPlanCfg {
   char *name, *inherits;
   int64_t rank;
+  int has_spend_cap;
+  int64_t spend_cap; /* micro-units (spend.c) */
   int has_trial;
   int64_t trial_days;
   EntPlanEnt *own;   /* [nfeat]: the plan's own entitlements */
@@ -339,6 +341,8 @@ struct EntConfig {
   int def_alerts[ENT_MAX_ALERTS]; /* settings.alerts, else 80 and 100: for features an override adds
                                    */
   int ndef_alerts;
+  int has_spend_cap; /* settings.spend_cap, for plans without their own */
+  int64_t spend_cap;
   EntFeatCfg *feats;
   EntPlanCfg *plans;
   /* open-addressing indexes by name: slot -> index + 1, 0 = empty */
@@ -367,6 +371,10 @@ typedef struct EntUsage {
   ** as used; held_stored is the counter's column (it still counts holds that
   ** expired and were not yet recorded as such) */
   int64_t held, held_stored;
+  /* the spend cap (spend.c), when it applies to this feature: the cap and
+  ** what usage past the other features' quotas costs this period, micros */
+  int spend_capped;
+  int64_t spend_cap, spend_others;
 } EntUsage;
 
 int ent_grants_load(EntConn *c, const EntSubject *s, const EntFeature *f, int64_t now, EntUsage *u,
@@ -403,6 +411,9 @@ void ent_usage_bounds(EntConn *c, const EntSubject *s, const EntFeature *f, int6
                       EntUsage *u);
 int ent_usage_load(EntConn *c, const EntSubject *s, const EntFeature *f, int64_t now, EntUsage *u,
                    EntErr *e);
+/* The counter alone (no holds, no spend cap). */
+int ent_usage_counter(EntConn *c, const EntSubject *s, const EntFeature *f, int64_t now,
+                      EntUsage *u, EntErr *e);
 /* A counter's used column must be an integer >= 0 (NULL: no row yet, 0);
 ** ent_bad_counter() is the error when it is not (usage.c). */
 int ent_counter_ok(sqlite3_stmt *st, int col, int64_t *used);
@@ -441,6 +452,16 @@ int ent_denial(const EntSubject *s, const EntFeature *f, const EntUsage *u, int6
 ** now (hold.c); reads the holds only when the counter has any. */
 int ent_holds_live(EntConn *c, const char *counter, const char *feature, const char *period,
                    int64_t now, EntUsage *u, EntErr *e);
+
+/* ---- the spend cap (spend.c) ------------------------------------------- */
+
+/* The cap that applies to f for s (micros), when f's overage is priced. */
+int ent_spend_applies(const EntConn *c, const EntSubject *s, const EntFeature *f, int64_t *cap);
+/* u->spend_*: what the subject's other priced overage costs now. */
+int ent_spend_load(EntConn *c, const EntSubject *s, const EntFeature *f, int64_t now, EntUsage *u,
+                   EntErr *e);
+/* What n units of overage cost, in micros, saturating at INT64_MAX. */
+int64_t ent_spend_cost(int64_t n, int64_t price_micros);
 
 /* ---- currencies (currency.c) ------------------------------------------ */
 

@@ -170,6 +170,7 @@ static int counter_read(Call *k) {
       SQLITE_OK) {
     return k->e.code;
   }
+  if (ent_spend_load(k->c, &k->s, &k->f, k->now, &k->u, &k->e) != SQLITE_OK) return k->e.code;
   return ent_grants_load(k->c, &k->s, &k->f, k->now, &k->u, &k->e);
 }
 

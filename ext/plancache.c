@@ -13,7 +13,7 @@
 #include <cjson/cJSON.h>
 #include <string.h>
 
-#include "ent.h"
+#include "config.h"
 
 static void plans_free(EntConfig *g) {
   int i, j;
@@ -136,8 +136,8 @@ static int load(EntConn *c, int64_t generation, EntConfig **out, EntErr *e) {
       "SELECT feature, type, decimals, pricing FROM main.ent_features ORDER BY position, "
       "feature",
       "SELECT plan, inherits, trial_days, is_default, rank, (SELECT json_extract(value, "
-      "'$.alerts') FROM main.ent_meta WHERE key = 'settings') FROM main.ent_plans ORDER BY "
-      "position, plan",
+      "'$.alerts') FROM main.ent_meta WHERE key = 'settings'), spend_cap, (SELECT value FROM "
+      "main.ent_meta WHERE key = 'settings') FROM main.ent_plans ORDER BY position, plan",
       "SELECT plan, feature, enabled, quota, period, soft, cap, overage_price, per_seat, value, "
       "burst, ledger, alerts, (SELECT json_extract(value, '$.alerts') FROM main.ent_meta WHERE key "
       "= "
@@ -186,6 +186,25 @@ static int load(EntConn *c, int64_t generation, EntConfig **out, EntErr *e) {
     p->has_trial = sqlite3_column_type(st[1], 2) != SQLITE_NULL;
     p->trial_days = sqlite3_column_int64(st[1], 2);
     p->rank = sqlite3_column_int64(st[1], 4);
+    if (sqlite3_column_type(st[1], 6) != SQLITE_NULL) {
+      p->has_spend_cap = 1;
+      if (!ent_money_text((const char *)sqlite3_column_text(st[1], 6), &p->spend_cap)) {
+        rc = SQLITE_CORRUPT;
+      }
+    }
+    if (g->nplans == 1 && sqlite3_column_type(st[1], 7) == SQLITE_TEXT) {
+      /* settings.spend_cap: a number or text, as the document gave it */
+      cJSON *set = cJSON_Parse((const char *)sqlite3_column_text(st[1], 7));
+      const cJSON *cap = cJSON_GetObjectItemCaseSensitive(set, "spend_cap");
+      if (cap) {
+        g->has_spend_cap = 1;
+        if (!(cJSON_IsString(cap) ? ent_money_text(cap->valuestring, &g->spend_cap)
+                                  : ent_money_json(cap, &g->spend_cap))) {
+          rc = SQLITE_CORRUPT;
+        }
+      }
+      cJSON_Delete(set);
+    }
     if (g->nplans == 1) {
       const char *al = (const char *)sqlite3_column_text(st[1], 5);
       g->ndef_alerts = al ? parse_alerts(al, g->def_alerts) : 2;

@@ -190,6 +190,8 @@ static const struct {
      "ALTER TABLE main.ent_holds ADD COLUMN rate TEXT"},
     {"ent_holds", "SELECT dimension FROM main.ent_holds",
      "ALTER TABLE main.ent_holds ADD COLUMN dimension TEXT"},
+    {"ent_plans", "SELECT spend_cap FROM main.ent_plans",
+     "ALTER TABLE main.ent_plans ADD COLUMN spend_cap TEXT"},
 };
 
 static int add_missing_columns(EntConn *c, char **msg) {

@@ -41,7 +41,7 @@ void ent_usage_bounds(EntConn *c, const EntSubject *s, const EntFeature *f, int6
   }
 }
 
-static int usage_read(EntConn *c, const EntSubject *s, const EntFeature *f, int64_t now,
+int ent_usage_counter(EntConn *c, const EntSubject *s, const EntFeature *f, int64_t now,
                       EntUsage *u, EntErr *e) {
   sqlite3_stmt *st;
   int rc;
@@ -95,12 +95,15 @@ static int usage_read(EntConn *c, const EntSubject *s, const EntFeature *f, int6
 }
 
 /* The counter of the feature's current period, with the live holds' units
-** (hold.c) in u->held. */
+** (hold.c) in u->held, and the spend cap where one applies (spend.c). */
 int ent_usage_load(EntConn *c, const EntSubject *s, const EntFeature *f, int64_t now, EntUsage *u,
                    EntErr *e) {
-  if (usage_read(c, s, f, now, u, e) != SQLITE_OK) return e->code;
-  return ent_holds_live(c, ent_counter_subject(s, f), f->feature, ent_period_name(f->period), now,
-                        u, e);
+  if (ent_usage_counter(c, s, f, now, u, e) != SQLITE_OK) return e->code;
+  if (ent_holds_live(c, ent_counter_subject(s, f), f->feature, ent_period_name(f->period), now, u,
+                     e) != SQLITE_OK) {
+    return e->code;
+  }
+  return ent_spend_load(c, s, f, now, u, e);
 }
 
 /* The plan's quota not yet used (holds aside: they take grants' units only
@@ -196,6 +199,10 @@ int ent_grants_burn(EntConn *c, const EntSubject *s, const EntFeature *f, int64_
 ** "entitlements: " prefix; callers add it or show it in entitlement()).
 ** Grants count once ent_grants_load has run; callers load them when the
 ** plan's quota alone does not cover the amount. */
+static int64_t sat_add(int64_t a, int64_t b) {
+  return a > INT64_MAX - b ? INT64_MAX : a + b;
+}
+
 int ent_denial(const EntSubject *s, const EntFeature *f, const EntUsage *u, int64_t amount,
                char **reason) {
   int64_t total;
@@ -222,7 +229,32 @@ int ent_denial(const EntSubject *s, const EntFeature *f, const EntUsage *u, int6
     int64_t want = amount > INT64_MAX - u->held ? INT64_MAX : amount + u->held;
     /* the live holds and this call together, less what grants cover of them */
     int64_t add = want - ent_grant_part(f, u, want);
-    if (!f->has_cap || (add <= f->cap && plan_part <= f->cap - add)) return 0;
+    if (!f->has_cap || (add <= f->cap && plan_part <= f->cap - add)) {
+      /* within the cap in units; the spend cap bounds what the overage costs */
+      int64_t own_now, own_held, own_after, add_held;
+      char spent[32], cap[32], more[32], held_cost[80] = "";
+      if (!u->spend_capped) return 0;
+      add_held = u->held - ent_grant_part(f, u, u->held);
+      own_now = ent_spend_cost(plan_part - f->quota, f->price_micros);
+      own_held = ent_spend_cost(plan_part + add_held - f->quota, f->price_micros);
+      own_after = ent_spend_cost(add > INT64_MAX - plan_part ? INT64_MAX : plan_part + add - f->quota,
+                                 f->price_micros);
+      if (own_after <= own_held || sat_add(u->spend_others, own_after) <= u->spend_cap) return 0;
+      ent_money_fmt(sat_add(u->spend_others, own_now), spent);
+      ent_money_fmt(u->spend_cap, cap);
+      ent_money_fmt(own_after - own_held, more);
+      if (own_held > own_now) {
+        char h[32];
+        ent_money_fmt(own_held - own_now, h);
+        sqlite3_snprintf(sizeof(held_cost), held_cost, " (and %s held)", h);
+      }
+      *reason = sqlite3_mprintf(
+          "spend cap reached: '%s' for subject '%s' on plan '%s' would cost %s more past its "
+          "quota, and usage past quotas has cost %s%s of the %s cap this period; raise "
+          "spend_cap or wait for the period to reset",
+          f->feature, s->subject, s->plan, more, spent, held_cost, cap);
+      return 1;
+    }
     sqlite3_snprintf(sizeof(held), held, " and %lld held", (long long)u->held);
     *reason = sqlite3_mprintf(
         "usage cap reached: '%s' for subject '%s' on plan '%s': %lld used "

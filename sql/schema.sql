@@ -36,7 +36,8 @@ CREATE TABLE IF NOT EXISTS ent_plans(
   inherits   TEXT,
   trial_days INTEGER,
   is_default INTEGER NOT NULL DEFAULT 0,
-  position   INTEGER NOT NULL DEFAULT 0
+  position   INTEGER NOT NULL DEFAULT 0,
+  spend_cap  TEXT     -- exact decimal: the most usage past quotas may cost per period
 );
 
 -- A plan's own entitlements, before inheritance. spec is the entitlement as
