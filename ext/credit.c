@@ -42,7 +42,7 @@ static int currency_side(Call *k, Call *cur, int64_t charge) {
   return SQLITE_OK;
 }
 
-static int load(Call *k) {
+static int side_load(Call *k) {
   if (ent_usage_load(k->c, &k->s, &k->f, k->now, &k->u, &k->e) != SQLITE_OK) return k->e.code;
   return ent_grants_load(k->c, &k->s, &k->f, k->now, &k->u, &k->e);
 }
@@ -120,7 +120,7 @@ static int write_side(Call *k) {
   return ent_consume_alerts(k, before);
 }
 
-static int run(Call *k, Call *cur, int64_t rate) {
+static int priced_run(Call *k, Call *cur, int64_t rate) {
   int found = 0;
   int64_t charge = 0;
   if (!charge_of(k, rate, k->amount, &charge)) {
@@ -132,7 +132,7 @@ static int run(Call *k, Call *cur, int64_t rate) {
   if (currency_side(k, cur, charge) != SQLITE_OK) return k->e.code;
   if (k->key && k->amount > 0 && ent_call_replay(k, &found) != SQLITE_OK) return k->e.code;
   if (k->amount > 0 && ent_call_savepoint_now(k) != SQLITE_OK) return k->e.code;
-  if (load(k) != SQLITE_OK || load(cur) != SQLITE_OK) return take_err(k, cur);
+  if (side_load(k) != SQLITE_OK || side_load(cur) != SQLITE_OK) return take_err(k, cur);
   if (k->kind == K_UPTO && !found && k->amount > 0) {
     int64_t lo = 0, hi = k->amount; /* both decisions are monotone in the units */
     while (lo < hi) {
@@ -196,7 +196,7 @@ int ent_credit_run(Call *k) {
   k->currency = k->c->cfg->feats[k->f.pricing->currency].name;
   k->rate_text = rate_text;
   k->dim = dim;
-  rc = run(k, &cur, rate);
+  rc = priced_run(k, &cur, rate);
   take_err(k, &cur);
   ent_err_clear(&cur.e);
   k->rate_text = 0;
@@ -309,7 +309,7 @@ int ent_credit_settle_units(Call *k, const char *hold, const char *feature, int6
 
 /* ---- reads -------------------------------------------------------------- */
 
-static int64_t read_rate(const EntPricing *p) {
+static int64_t read_rate_of(const EntPricing *p) {
   int64_t r;
   int i;
   if (!p->by) return p->rate;
@@ -330,7 +330,7 @@ int ent_credit_read(EntConn *c, const EntSubject *s, const EntFeature *f, int64_
   EntUsage cu;
   EntView v;
   char buf[32];
-  int64_t rate = read_rate(p), charge;
+  int64_t rate = read_rate_of(p), charge;
   memset(out, 0, sizeof(*out));
   memset(&cu, 0, sizeof(cu));
   out->currency = g->feats[p->currency].name;
@@ -404,7 +404,7 @@ static int estimate(Call *k, Estimate *x) {
     }
     return SQLITE_OK;
   }
-  if (load(k) != SQLITE_OK) return k->e.code;
+  if (side_load(k) != SQLITE_OK) return k->e.code;
   if (!k->f.pricing) {
     ent_view(&k->s, &k->f, &k->u, &v);
     x->has_balance = v.has_quota || !k->s.plan || !k->f.enabled;
@@ -430,7 +430,7 @@ static int estimate(Call *k, Estimate *x) {
     }
     x->has_cost = 1;
     rc = currency_side(k, &cur, x->cost);
-    if (rc == SQLITE_OK) rc = load(&cur);
+    if (rc == SQLITE_OK) rc = side_load(&cur);
     if (rc == SQLITE_OK) {
       ent_view(&cur.s, &cur.f, &cur.u, &v);
       x->has_balance = v.has_quota || !cur.s.plan || !cur.f.enabled;
