@@ -121,6 +121,7 @@ class Model:
         self.features = {}  # name -> type, in document order
         self.plans = {}  # name -> dict(rank, default, inherits, features{name: spec})
         self.settings_alerts = None
+        self.settings_spend_cap = None  # settings.spend_cap, as written
         self.subjects = {}  # name -> dict(plan, status, trial, grace, seats, parent, anchor, bypass)
         self.overrides = {}  # (subject, feature) -> dict of columns
         self.counters = {}  # (subject, feature, period, start_text) -> [used, from_grants]
@@ -177,6 +178,8 @@ class Model:
             prices = pr
         self.currencies = curs
         self.pricing = {k: v for k, v in prices.items() if v is not None}
+        if mode != "merge" or "settings" in doc:  # settings are replaced whole
+            self.settings_spend_cap = doc.get("settings", {}).get("spend_cap")
         if mode == "merge":
             feats = dict(self.features)
             feats.update({k: v["type"] for k, v in doc.get("features", {}).items()})
@@ -419,12 +422,51 @@ class Model:
         if f.type != "metered" or f.unlimited or amount == 0:
             return False
         if f.soft:
-            if f.cap is None:
-                return False
             want = min(amount + u.get("held", 0), MAXI)  # with the live holds
             add = want - self.grant_part(s, f, u, want)
-            return u["used"] - u["from_grants"] + add > f.cap
+            plan_part = u["used"] - u["from_grants"]
+            if f.cap is not None and plan_part + add > f.cap:
+                return True
+            cap = self.spend_cap_of(s, f)
+            if cap is None:
+                return False
+            # the spend cap: what usage past the quotas costs, summed over features
+            held = u.get("held", 0)
+            add_held = held - self.grant_part(s, f, u, held)
+            own_held = self.cost(plan_part + add_held - f.quota, f.price)
+            own_after = self.cost(plan_part + add - f.quota, f.price)
+            return own_after > own_held and min(self.spent_others(s, f) + own_after, MAXI) > cap
         return amount > self.available(s, f, u)
+
+    @staticmethod
+    def cost(over, price):
+        return min(max(over, 0) * price, MAXI)
+
+    @staticmethod
+    def priced_overage(f):
+        return (f.type == "metered" and f.enabled and not f.unlimited and f.soft
+                and f.price is not None and f.price > 0)
+
+    def spend_cap_of(self, s, f):
+        """The spend cap that applies to f (micros), or None."""
+        if not s.plan or s.bypass or not self.priced_overage(f):
+            return None
+        cap = self.plans[s.plan].get("spend_cap")
+        if cap is None:
+            cap = self.settings_spend_cap
+        return None if cap is None else self.micros(cap)
+
+    def spent_others(self, s, f):
+        total = 0
+        for name, ftype in self.features.items():
+            if name == f.name or ftype != "metered" or not self.names(s.plan, name):
+                continue
+            g = self.feature(s, name)
+            if not self.priced_overage(g):
+                continue
+            u = self.usage(s, g)
+            total = min(total + self.cost(u["used"] - u["from_grants"] - g.quota, g.price), MAXI)
+        return total
 
     def view(self, s, f, u):
         """remaining, overage, granted, percent, cost, status for a metered feature."""

@@ -93,13 +93,17 @@ def plan_doc(name, rank):
     feats = st.fixed_dictionaries({f: spec_for(t, f) for f, t in FEATURES.items()}).map(
         lambda d: {k: v for k, v in d.items() if v is not None})
     inherits = st.sampled_from([None] + [p for p in PLANS if PLANS.index(p) < PLANS.index(name)])
-    return st.tuples(feats, inherits).map(
-        lambda t: dict({"rank": rank, "features": t[0]}, **({"inherits": t[1]} if t[1] else {})))
+    spend_cap = st.sampled_from([None, None, None, "1.5", 4])  # what overage may cost
+    return st.tuples(feats, inherits, spend_cap).map(
+        lambda t: dict({"rank": rank, "features": t[0]}, **({"inherits": t[1]} if t[1] else {}),
+                       **({"spend_cap": t[2]} if t[2] is not None else {})))
 
 
 documents = st.tuples(plan_doc("free", 0), plan_doc("pro", 1), plan_doc("team", 2),
-                      st.sampled_from(["free", "free", "free", "pro", None])).map(
-    lambda t: {"currencies": CURRENCIES,
+                      st.sampled_from(["free", "free", "free", "pro", None]),
+                      st.sampled_from([None, None, "0.5", "3"])).map(
+    lambda t: {**({"settings": {"spend_cap": t[4]}} if t[4] else {}),
+               "currencies": CURRENCIES,
                "features": {f: dict({"type": ty}, **PRICES.get(f, {}))
                             for f, ty in FEATURES.items() if f not in CURRENCIES},
                "plans": {n: dict(p, **({"default": True} if d == n else {}))
@@ -227,6 +231,25 @@ class Differential(RuleBasedStateMachine):
             self.compare_reads(self.db)  # the uncommitted configuration is read...
             self.db.execute("ROLLBACK")
             self.m.restore(snap)  # ...and forgotten after the rollback
+
+    @rule(cap=st.sampled_from(["1.5", "3", 4]), rolled_back=st.booleans(),
+          setting=st.booleans())
+    def spend_plan(self, cap, rolled_back, setting):
+        """A free plan with two features priced past their quotas under a
+        spend cap (the plan's own, or settings'), so that writes meet it."""
+        if "spend" in SKIP:
+            return
+        plan = {"rank": 0, "default": True,
+                "features": {"images": {"limit": 2, "soft": True, "overage_price": "0.5"},
+                             "storage": {"limit": 1, "soft": True, "overage_price": "2",
+                                         "period": "day"},
+                             "tokens": {"limit": 3, "soft": True, "cap": 9,
+                                        "overage_price": "0.25"},
+                             "credits": {"limit": 20}}}
+        doc = {"plans": {"free": dict(plan, **({} if setting else {"spend_cap": cap}))}}
+        if setting:
+            doc["settings"] = {"spend_cap": cap}
+        self.load(doc, "merge", rolled_back)
 
     @rule(s=subjects, plan=st.sampled_from(PLANS + ["nope"]))
     def set_plan(self, s, plan):
