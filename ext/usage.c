@@ -236,9 +236,9 @@ int ent_denial(const EntSubject *s, const EntFeature *f, const EntUsage *u, int6
       if (!u->spend_capped) return 0;
       add_held = u->held - ent_grant_part(f, u, u->held);
       own_now = ent_spend_cost(plan_part - f->quota, f->price_micros);
-      own_held = ent_spend_cost(plan_part + add_held - f->quota, f->price_micros);
-      own_after = ent_spend_cost(add > INT64_MAX - plan_part ? INT64_MAX : plan_part + add - f->quota,
-                                 f->price_micros);
+      own_held = ent_spend_cost(sat_add(plan_part, add_held) - f->quota, f->price_micros);
+      own_after = ent_spend_cost(
+          add > INT64_MAX - plan_part ? INT64_MAX : plan_part + add - f->quota, f->price_micros);
       if (own_after <= own_held || sat_add(u->spend_others, own_after) <= u->spend_cap) return 0;
       ent_money_fmt(sat_add(u->spend_others, own_now), spent);
       ent_money_fmt(u->spend_cap, cap);
