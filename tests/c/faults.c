@@ -341,7 +341,12 @@ static const char SETUP[] =
     "\"cap\": 20, \"overage_price\": \"0.5\"}, \"seats\": {\"limit\": 2, \"per_seat\": true, "
     "\"pool\": true, \"period\": \"lifetime\"}, \"snap\": {\"limit\": 10, \"period\": "
     "\"minute\", \"burst\": 5}, \"sso\": false, \"max_mb\": 10}}, \"pro\": {\"rank\": 1, "
-    "\"inherits\": \"free\", \"features\": {\"images\": {\"limit\": 100}, \"sso\": true}}}}');"
+    "\"inherits\": \"free\", \"features\": {\"images\": {\"limit\": 100}, \"sso\": true}}, "
+    "\"capped\": {\"rank\": 2, \"spend_cap\": \"3\", \"features\": {\"api\": {\"limit\": 0, "
+    "\"soft\": true, \"overage_price\": \"0.5\"}, \"gpu\": {\"limit\": 0, \"soft\": true, "
+    "\"overage_price\": \"1\", \"period\": \"day\"}}}}}');"
+    "SELECT subject_set_plan('sc', 'capped');"
+    "SELECT consume_quota('sc', 'gpu', 1);"
     "SELECT subject_set_plan('t', 'pro');"
     "INSERT INTO ent_subjects(subject, parent) VALUES ('m', 't');"
     "INSERT INTO ent_overrides(subject, feature, quota) VALUES ('o', 'images', 3);"
@@ -466,6 +471,10 @@ static const Case CASES[] = {
     {"entitlements_load merge of a currency",
      "SELECT entitlements_load('{\"currencies\": {\"coins\": {}}, \"features\": {\"render\": "
      "{\"type\": \"metered\", \"currency\": \"coins\", \"rate\": \"0.5\"}}}')"},
+    {"consume_quota under a spend cap", "SELECT consume_quota('sc', 'api', 4)"},
+    {"consume_quota past a spend cap, denied", "SELECT consume_quota('sc', 'api', 5)"},
+    {"consume_quota_upto under a spend cap", "SELECT consume_quota_upto('sc', 'api', 50)"},
+    {"quota_reserve under a spend cap", "SELECT quota_reserve('sc', 'gpu', 2, 60)"},
     {"usage_events insert",
      "INSERT INTO usage_events(subject, feature, amount, kind) VALUES "
      "('u2', 'images', 2, 'consume'), ('u2', 'images', 1, 'record')"},
