@@ -143,9 +143,39 @@ void ent_call_set_remaining(Call *k) {
   k->remaining = v.remaining;
 }
 
-int ent_call_ledger_row(Call *k, int64_t logged, int clamped) {
-  sqlite3_stmt *st = ent_stmt(k->c, ST_EVENT_INSERT, &k->e);
+/* A priced feature's row: every parameter bound as it is (these calls go
+** the long way anyway). */
+static int priced_row(Call *k, int64_t logged, int clamped) {
+  sqlite3_stmt *st = ent_stmt(k->c, ST_EVENT_INSERT_PRICED, &k->e);
+  const char *pool = ent_counter_subject(&k->s, &k->f);
   if (!st) return k->e.code;
+  sqlite3_bind_text(st, 1, k->at, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, k->subject, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 3, k->feature, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 4, logged);
+  sqlite3_bind_text(st, 5, ENT_LEDGER_KIND[k->kind], -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 6, k->key, -1, SQLITE_STATIC); /* NULL binds NULL */
+  sqlite3_bind_text(st, 7, k->meta, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 8, ent_period_name(k->f.period), -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 9, k->u.start_text, -1, SQLITE_STATIC);
+  if (clamped) {
+    sqlite3_bind_int64(st, 10, k->asked);
+  } else {
+    sqlite3_bind_null(st, 10);
+  }
+  sqlite3_bind_text(st, 11, strcmp(pool, k->subject) ? pool : 0, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 12, k->hold, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 13, k->currency, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 14, k->charged);
+  sqlite3_bind_text(st, 15, k->rate_text, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 16, k->dim, -1, SQLITE_STATIC);
+  return ent_step_done(k->c, st, &k->e, "writing the ledger");
+}
+
+int ent_call_ledger_row(Call *k, int64_t logged, int clamped) {
+  sqlite3_stmt *st;
+  if (k->currency) return priced_row(k, logged, clamped);
+  if (!(st = ent_stmt(k->c, ST_EVENT_INSERT, &k->e))) return k->e.code;
   /* the parameters that are static text or NULL go through
   ** ent_bind_static(): most calls bind the same ones as the call before */
   sqlite3_bind_text(st, 1, k->at, -1, SQLITE_STATIC);
@@ -189,19 +219,6 @@ int ent_call_ledger_row(Call *k, int64_t logged, int clamped) {
     ent_bind_forget(k->c, 0, 12);
   } else {
     ent_bind_static(k->c, 0, st, 12, 0);
-  }
-  if (k->currency) {
-    sqlite3_bind_text(st, 13, k->currency, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 14, k->charged);
-    sqlite3_bind_text(st, 15, k->rate_text, -1, SQLITE_STATIC);
-    for (int i = 13; i <= 16; i++) ent_bind_forget(k->c, 0, i);
-    if (k->dim) {
-      sqlite3_bind_text(st, 16, k->dim, -1, SQLITE_STATIC);
-    } else {
-      sqlite3_bind_null(st, 16);
-    }
-  } else {
-    for (int i = 13; i <= 16; i++) ent_bind_static(k->c, 0, st, i, 0);
   }
   return ent_step_done(k->c, st, &k->e, "writing the ledger");
 }

@@ -78,7 +78,7 @@ typedef struct EntConn {
   ** sqlite3_reset(), so an unchanged one is not bound again */
   struct EntBound {
     sqlite3_stmt *st;
-    const char *p[17];
+    const char *p[13];
   } bound[2];
   /* the last period bounds and time shown, per connection (period.c): the
   ** same period is asked for on every call until the clock leaves it */
@@ -128,6 +128,7 @@ enum {
   ST_PIN,
   ST_COUNTER_ADD,
   ST_EVENT_INSERT,
+  ST_EVENT_INSERT_PRICED,
   ST_EVENT_BY_KEY,
   ST_SUBJECT_SET_PLAN,
   ST_SUBJECT_START_TRIAL,

@@ -177,6 +177,12 @@ static const char *const SQL[ST_COUNT] = {
         "max(0, min(from_grants + ?7, used + excluded.used)), held = held + excluded.held",
     [ST_EVENT_INSERT] =
         "INSERT INTO main.ent_events(at, subject, feature, amount, kind, "
+        "idempotency_key, metadata, period, period_start, requested, pool, hold) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    /* a priced feature's row (credit.c): the same and what it cost; apart,
+    ** so that the hot statement binds and writes no more than it needs */
+    [ST_EVENT_INSERT_PRICED] =
+        "INSERT INTO main.ent_events(at, subject, feature, amount, kind, "
         "idempotency_key, metadata, period, period_start, requested, pool, hold, currency, "
         "charged, rate, dimension) "
         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
@@ -257,6 +263,7 @@ int ent_stmts_for_writes(EntConn *c, EntErr *e) {
                             ST_COUNTER_RESET,
                             ST_COUNTER_LOGGED,
                             ST_EVENT_INSERT,
+                            ST_EVENT_INSERT_PRICED,
                             ST_EVENT_BY_KEY,
                             ST_GRANTS_ACTIVE,
                             ST_GRANT_BURN,
