@@ -677,7 +677,8 @@ static int settle_run(Call *k, const char *id, int64_t actual, int mode) {
       k->u.grants_left -= burn;
     }
     if (rc == SQLITE_OK) rc = hold_row(k, &h, K_RELEASE, h.amount, 0);
-    if (rc == SQLITE_OK && h.draws) {
+    /* a priced hold's units, when any were used (as a settle of 0 writes no consumption) */
+    if (rc == SQLITE_OK && h.draws && units > 0) {
       rc = ent_credit_settle_units(k, h.id, h.draws, units, actual, h.rate, h.dim, h.created_at,
                                    h.meta);
     }

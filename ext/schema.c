@@ -398,8 +398,9 @@ static const char *const CHECK_SQL[] = {
     "SELECT 'charge_mismatch', p.subject, p.feature, p.period, p.period_start, p.charged, CASE "
     "WHEN p.hold IS NULL THEN (SELECT n.amount FROM main.ent_events n WHERE n.id = p.id + 1 AND "
     "n.subject = p.subject AND n.feature = p.currency AND n.kind = p.kind) ELSE (SELECT "
-    "sum(n.amount) FROM main.ent_events n WHERE n.hold = p.hold AND n.feature = p.currency AND "
-    "n.kind IN ('consume', 'record')) END AS took FROM main.ent_events p WHERE p.charged IS NOT "
+    "coalesce(sum(n.amount), 0) FROM main.ent_events n WHERE n.hold = p.hold AND n.feature = "
+    "p.currency AND n.kind IN ('consume', 'record')) END AS took FROM main.ent_events p WHERE "
+    "p.charged IS NOT "
     "NULL AND took IS NOT p.charged ORDER BY 2, 3, 4, 5",
     "SELECT 'negative_grant', subject, feature, NULL, NULL, remaining, NULL FROM main.ent_grants "
     "WHERE remaining < 0 ORDER BY 2, 3",

@@ -1081,7 +1081,7 @@ class Model:
             h.update(state="settled", actual=units, mode=mode, ended=fmt(self.now))
             before = self.add_usage(s, f, u["key"], actual, burn) if u is not None else None
             self.hold_ledger(h, "release", h["amount"])
-            if h["draws"] is not None:
+            if h["draws"] is not None and units > 0:
                 self.settle_units(h, s, units, actual)
             if (actual if mode != "cap" else within) > 0:
                 self.hold_ledger(h, "consume", actual if mode != "cap" else within)
