@@ -107,7 +107,6 @@ static int write_side(Call *k) {
                    "(%lld used); nothing was recorded",
                    k->fn, (long long)k->amount, k->feature, k->subject, (long long)k->u.used);
   }
-  if (k->u.held != k->u.held_stored && ent_holds_expire(k) != SQLITE_OK) return k->e.code;
   if (k->s.plan && k->f.enabled && !k->f.unlimited) burn = ent_grant_part(&k->f, &k->u, k->amount);
   if (ent_call_counter_add(k, k->amount, INT64_MAX - k->amount, burn, &fit) != SQLITE_OK) {
     return k->e.code;
@@ -165,6 +164,12 @@ static int priced_run(Call *k, Call *cur, int64_t rate) {
     if (ent_denial(&cur->s, &cur->f, &cur->u, 0, &why)) return deny_charge(k, cur, why);
   }
   if (!found && k->amount > 0) {
+    /* expired holds on either counter are recorded first: the currency's row
+    ** must come right after the priced row (entitlements_check() pairs them) */
+    if (k->u.held != k->u.held_stored && ent_holds_expire(k) != SQLITE_OK) return k->e.code;
+    if (cur->u.held != cur->u.held_stored && ent_holds_expire(cur) != SQLITE_OK) {
+      return take_err(k, cur);
+    }
     k->f.no_ledger = 0;
     k->charged = cur->amount;
     if (write_side(k) != SQLITE_OK) return k->e.code;

@@ -694,9 +694,10 @@ class Model:
                 raise Err("denied", "priced")
         if not row and amount > 0:
             price = dict(currency=c.name, charged=charge, rate=text, dimension=dim)
+            self.expire_due(u["key"])  # both counters' expiries first: the two rows stay adjacent
+            self.expire_due(cu["key"])
             for g, gu, n, pr, req in ((f, u, amount, price, asked if asked != amount else None),
                                       (c, cu, charge, None, None)):
-                self.expire_due(gu["key"])
                 limited = bool(s.plan) and g.enabled and not g.unlimited
                 before = self.add_usage(s, g, gu["key"], n,
                                         self.grant_part(s, g, gu, n) if limited else 0)
