@@ -58,6 +58,9 @@ int ent_call_begin(Call *k, int lazy);
 /* consume.c: adds delta to k's counter if used <= guard (*fit); a denial. */
 int ent_call_counter_add(Call *k, int64_t delta, int64_t guard, int64_t burn, int *fit);
 int ent_call_deny(Call *k);
+/* consume_quota_upto: the most units up to hi that fits(arg, n) admits,
+** by bisection (every decision it asks is monotone in n). */
+int64_t ent_call_most(int64_t hi, int (*fits)(void *arg, int64_t n), void *arg);
 /* credit.c: a consumption of a feature priced in a currency, resolved. */
 int ent_credit_run(Call *k);
 /* A hold on a priced feature holds its currency (credit.c): what the hold

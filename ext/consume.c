@@ -346,8 +346,31 @@ static int fast_write(Call *k, int *done, int *replay_it) {
   return SQLITE_OK;
 }
 
+int64_t ent_call_most(int64_t hi, int (*fits)(void *arg, int64_t n), void *arg) {
+  int64_t lo = 0;
+  while (lo < hi) {
+    int64_t mid = lo + (hi - lo) / 2 + 1;
+    if (fits(arg, mid)) {
+      lo = mid;
+    } else {
+      hi = mid - 1;
+    }
+  }
+  return lo;
+}
+
+typedef struct UptoBucket {
+  Call *k;
+  int has;
+  int64_t tat;
+} UptoBucket;
+
 /* Whether consume_quota would take n units now (under the write lock). */
-static int upto_fits(Call *k, int64_t n, int has, int64_t tat) {
+static int upto_fits(void *arg, int64_t n) {
+  UptoBucket *b = arg;
+  Call *k = b->k;
+  int has = b->has;
+  int64_t tat = b->tat;
   if (k->s.bypass) return 1;
   if (k->f.type == T_RATE) {
     EntRate r;
@@ -367,22 +390,18 @@ static int upto_fits(Call *k, int64_t n, int has, int64_t tat) {
 ** are monotone in the amount), found by bisection. */
 static int upto_amount(Call *k) {
   int has = 0;
-  int64_t tat = 0, lo = 0, hi = k->amount;
+  int64_t tat = 0;
+  UptoBucket b;
   if (k->f.type == T_RATE) {
     if (ent_rate_read(k->c, &k->s, &k->f, &has, &tat, &k->e) != SQLITE_OK) return k->e.code;
   } else if (ent_usage_load(k->c, &k->s, &k->f, k->now, &k->u, &k->e) != SQLITE_OK ||
              ent_grants_load(k->c, &k->s, &k->f, k->now, &k->u, &k->e) != SQLITE_OK) {
     return k->e.code;
   }
-  while (lo < hi) {
-    int64_t mid = lo + (hi - lo) / 2 + 1;
-    if (upto_fits(k, mid, has, tat)) {
-      lo = mid;
-    } else {
-      hi = mid - 1;
-    }
-  }
-  k->amount = lo;
+  b.k = k;
+  b.has = has;
+  b.tat = tat;
+  k->amount = ent_call_most(k->amount, upto_fits, &b);
   return SQLITE_OK;
 }
 

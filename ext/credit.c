@@ -52,8 +52,16 @@ static int charge_of(const Call *k, int64_t rate, int64_t units, int64_t *out) {
   return ent_charge(k->f.pricing, rate, g->feats[k->f.pricing->currency].decimals, units, out);
 }
 
+typedef struct Priced {
+  Call *k, *cur;
+  int64_t rate;
+} Priced;
+
 /* Whether units of the feature (and their charge) would be admitted now. */
-static int fits(Call *k, Call *cur, int64_t rate, int64_t units) {
+static int fits(void *arg, int64_t units) {
+  Priced *p = arg;
+  Call *k = p->k, *cur = p->cur;
+  int64_t rate = p->rate;
   char *why = 0;
   int64_t charge;
   int denied;
@@ -133,17 +141,12 @@ static int priced_run(Call *k, Call *cur, int64_t rate) {
   if (k->amount > 0 && ent_call_savepoint_now(k) != SQLITE_OK) return k->e.code;
   if (side_load(k) != SQLITE_OK || side_load(cur) != SQLITE_OK) return take_err(k, cur);
   if (k->kind == K_UPTO && !found && k->amount > 0) {
-    int64_t lo = 0, hi = k->amount; /* both decisions are monotone in the units */
-    while (lo < hi) {
-      int64_t mid = lo + (hi - lo) / 2 + 1;
-      if (fits(k, cur, rate, mid)) {
-        lo = mid;
-      } else {
-        hi = mid - 1;
-      }
-    }
-    k->amount = lo;
-    charge_of(k, rate, lo, &cur->amount);
+    Priced p;
+    p.k = k;
+    p.cur = cur;
+    p.rate = rate;
+    k->amount = ent_call_most(k->amount, fits, &p); /* both decisions are monotone */
+    charge_of(k, rate, k->amount, &cur->amount);
     cur->asked = cur->amount;
   } else if (k->kind == K_UPTO && found) {
     k->amount = k->replayed;
