@@ -680,14 +680,8 @@ class Model:
                     except Err:
                         return False
                     return not self.denied(s, f, u, n) and not self.denied(s, c, cu, ch)
-                lo, hi = 0, amount
-                while lo < hi:
-                    mid = lo + (hi - lo) // 2 + 1
-                    if fits(mid):
-                        lo = mid
-                    else:
-                        hi = mid - 1
-                amount = lo
+                # the largest n that fits, by definition (no monotonicity assumed)
+                amount = max([n for n in range(1, amount + 1) if fits(n)], default=0)
                 charge = self.charge(f.pricing, rate, amount)
         if not row and kind in ("consume", "try") and not s.bypass:
             if self.denied(s, f, u, amount) or self.denied(s, c, cu, charge):
