@@ -253,7 +253,7 @@ bench-scale: dist/entitlements.so dist/bench/bench
 
 # One C file (and its header) for mobile and desktop builds: the schema, the
 # shared header once, then every source with its local includes removed.
-AMALG_ORDER = entitlements error stmt vtab period plancache memo resolve usage spend rate schema purge config_read currency config subjects \
+AMALG_ORDER = entitlements error stmt vtab period plancache memo resolve usage spend rollover rate schema purge config_read currency config subjects \
               checks call consume credit hold grant reset summary events history matrix
 
 # The headers' ent_* function declarations become static in the amalgamation

@@ -35,9 +35,22 @@ static int add_number(cJSON *o, const char *name, int64_t v) {
   return cJSON_AddNumberToObject(o, name, (double)v) != 0;
 }
 
+/* A feature's or currency's "rollover", from column i (JSON) when set. */
+static int add_rollover(cJSON *f, sqlite3_stmt *st, int i, int *ok) {
+  cJSON *r;
+  if (sqlite3_column_type(st, i) == SQLITE_NULL) return SQLITE_OK;
+  if (!(r = cJSON_Parse((const char *)sqlite3_column_text(st, i))) || !cJSON_IsObject(r)) {
+    cJSON_Delete(r);
+    return SQLITE_CORRUPT;
+  }
+  *ok = attach(f, "rollover", r);
+  return SQLITE_OK;
+}
+
 static int config_doc(EntConn *c, cJSON **out, EntErr *e) {
   static const char *const SQLS[] = {
-      "SELECT feature, type, unit, decimals, pricing FROM main.ent_features WHERE declared = 1 "
+      "SELECT feature, type, unit, decimals, pricing, rollover FROM main.ent_features WHERE "
+      "declared = 1 "
       "ORDER BY position",
       "SELECT plan, rank, price, currency, inherits, trial_days, is_default, spend_cap FROM "
       "main.ent_plans ORDER BY position, plan",
@@ -60,6 +73,7 @@ static int config_doc(EntConn *c, cJSON **out, EntErr *e) {
       }
       if (ok && sqlite3_column_int(st[0], 3) > 0)
         ok = add_number(f, "decimals", sqlite3_column_int(st[0], 3));
+      if (ok && (rc = add_rollover(f, st[0], 5, &ok)) != SQLITE_OK) break;
       continue;
     }
     ok = attach(feats, name, f) &&
@@ -79,6 +93,7 @@ static int config_doc(EntConn *c, cJSON **out, EntErr *e) {
       }
       cJSON_Delete(price);
     }
+    if (ok && (rc = add_rollover(f, st[0], 5, &ok)) != SQLITE_OK) break;
   }
   if (rc == SQLITE_DONE) rc = SQLITE_OK;
   if (rc == SQLITE_OK && ok) {
@@ -262,12 +277,14 @@ static const char *const WRITE_SQL[] = {
     "SELECT feature FROM main.ent_features",
     "DELETE FROM main.ent_features WHERE feature = ?1",
     /* a merge whose plans only mention a currency keeps it one */
-    "INSERT INTO main.ent_features(feature, type, unit, declared, position, decimals, pricing) "
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(feature) DO UPDATE SET type = excluded.type, "
+    "INSERT INTO main.ent_features(feature, type, unit, declared, position, decimals, pricing, "
+    "rollover) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(feature) DO UPDATE SET type = "
+    "excluded.type, "
     "unit = excluded.unit, declared = CASE WHEN excluded.declared = 0 AND decimals IS NOT NULL "
     "AND excluded.type = 'metered' THEN 1 ELSE excluded.declared END, position = "
     "excluded.position, decimals = CASE WHEN excluded.declared = 0 AND excluded.type = 'metered' "
-    "THEN decimals ELSE excluded.decimals END, pricing = excluded.pricing",
+    "THEN decimals ELSE excluded.decimals END, pricing = excluded.pricing, rollover = CASE WHEN "
+    "excluded.declared = 0 AND excluded.type = 'metered' THEN rollover ELSE excluded.rollover END",
     "SELECT plan FROM main.ent_plans",
     "DELETE FROM main.ent_plans WHERE plan = ?1",
     "INSERT INTO main.ent_plans(plan, rank, price, currency, inherits, trial_days, is_default, "
@@ -346,6 +363,7 @@ static int write_model(EntConn *c, Model *m) {
       sqlite3_bind_null(q, 6);
     }
     bind_opt_text(q, 7, m->feats[i].pricing);
+    bind_opt_text(q, 8, m->feats[i].rollover);
     rc = sqlite3_step(q) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(c->db);
     sqlite3_reset(q);
   }

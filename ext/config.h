@@ -25,6 +25,7 @@ typedef struct Feat {
   ** which leaves the normalized JSON in pricing (sqlite3_malloc'd) */
   const cJSON *currency, *rate, *rates, *per;
   char *pricing;
+  char *rollover; /* "rollover", normalized JSON (sqlite3_malloc'd), or NULL */
 } Feat;
 
 typedef struct Ent {
@@ -73,6 +74,9 @@ int ent_currencies_read(Model *m, const cJSON *sec);
 int ent_pricing_key(const char *key);
 int ent_pricing_note(Model *m, Feat *f, const cJSON *k, const char *path);
 int ent_pricing_check(Model *m);
+/* rollover.c: a feature's or currency's "rollover" */
+int ent_rollover_read(Model *m, Feat *f, const cJSON *v, const char *path);
+int ent_rollover_check(Model *m);
 /* Refuses what a JSON parser lets through: a key twice in one object, and
 ** numbers that are not finite. */
 int ent_doc_check(EntErr *e, const cJSON *it, const char *path);

@@ -99,6 +99,7 @@ void ent_model_free(Model *m) {
     sqlite3_free(m->feats[i].saw_limit);
     sqlite3_free(m->feats[i].saw_other);
     sqlite3_free(m->feats[i].pricing);
+    sqlite3_free(m->feats[i].rollover);
   }
   for (i = 0; i < m->nplans; i++) {
     for (j = 0; j < m->plans[i].nents; j++) sqlite3_free(m->plans[i].ents[j].path);
@@ -209,8 +210,11 @@ static int read_features(Model *m, const cJSON *sec) {
           f->unit = cJSON_IsString(k) ? k->valuestring : 0;
         } else if (ent_pricing_key(k->string)) {
           rc = ent_pricing_note(m, f, k, path);
+        } else if (strcmp(k->string, "rollover") == 0) {
+          rc = ent_rollover_read(m, f, k, path);
         } else {
-          rc = unknown_key(m->e, path, k->string, "type, unit, currency, rate, rates, per");
+          rc = unknown_key(m->e, path, k->string,
+                           "type, unit, currency, rate, rates, per, rollover");
         }
         if (rc != SQLITE_OK) break;
       }
@@ -634,6 +638,7 @@ int ent_model_read(Model *m, const cJSON *doc) {
   if (currencies && (rc = ent_currencies_read(m, currencies)) != SQLITE_OK) return rc;
   if (features && (rc = read_features(m, features)) != SQLITE_OK) return rc;
   if ((rc = ent_pricing_check(m)) != SQLITE_OK) return rc;
+  if ((rc = ent_rollover_check(m)) != SQLITE_OK) return rc;
   if (plans) {
     int n = cJSON_GetArraySize(plans);
     if (!cJSON_IsObject(plans)) {

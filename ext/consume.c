@@ -80,10 +80,12 @@ static int read_first(Call *k, int found) {
   int64_t logged;
   int fit;
   char *why = 0;
-  if (ent_usage_load(k->c, &k->s, &k->f, k->now, &k->u, &k->e) != SQLITE_OK ||
-      ent_grants_load(k->c, &k->s, &k->f, k->now, &k->u, &k->e) != SQLITE_OK) {
-    return k->e.code;
-  }
+  int rc;
+  k->c->writing = 2; /* records no use: makes no rollover grant either (rollover.c) */
+  rc = ent_usage_load(k->c, &k->s, &k->f, k->now, &k->u, &k->e) != SQLITE_OK ||
+       ent_grants_load(k->c, &k->s, &k->f, k->now, &k->u, &k->e) != SQLITE_OK;
+  k->c->writing = 1;
+  if (rc) return k->e.code;
   if (found || k->amount == 0) {
     /* report, record nothing */
     if (k->kind <= K_TRY && !found && ent_denial(&k->s, &k->f, &k->u, k->amount, &why)) {
@@ -415,7 +417,7 @@ static int run(Call *k) {
   if (k->f.pricing) return ent_credit_run(k); /* two counters: credit.c */
   /* (a spend cap needs the other features' counters: the long way) */
   fast = k->f.type != T_RATE && k->amount != 0 && k->kind <= K_RECORD && k->s.plan && !k->f.pool &&
-         !k->s.has_grants && !ent_spend_applies(k->c, &k->s, &k->f, &cap);
+         !k->s.has_grants && !k->f.rollover_after && !ent_spend_applies(k->c, &k->s, &k->f, &cap);
   /* a key is looked up first unless fast_write() can undo its writes: with
   ** its savepoint, or by hand once this connection has seen that no app
   ** trigger on ent_counters writes (a retry is common; it must not roll
@@ -480,7 +482,7 @@ static int run(Call *k) {
   }
   if (burn > 0) {
     if (ent_grants_burn(k->c, &k->s, &k->f, k->now, burn, &k->e) != SQLITE_OK) return k->e.code;
-    k->u.grants_left -= burn;
+    ent_grants_spent(&k->u, burn);
   }
   if (ent_call_logs(k) && ent_call_ledger_row(k, k->amount, k->amount != k->asked) != SQLITE_OK) {
     return k->e.code;

@@ -121,7 +121,7 @@ static int write_side(Call *k) {
   }
   if (burn > 0) {
     if (ent_grants_burn(k->c, &k->s, &k->f, k->now, burn, &k->e) != SQLITE_OK) return k->e.code;
-    k->u.grants_left -= burn;
+    ent_grants_spent(&k->u, burn);
   }
   if (ent_call_ledger_row(k, k->amount, k->amount != k->asked) != SQLITE_OK) return k->e.code;
   return ent_consume_alerts(k, before);
@@ -139,7 +139,13 @@ static int priced_run(Call *k, Call *cur, int64_t rate) {
   if (currency_side(k, cur, charge) != SQLITE_OK) return k->e.code;
   if (k->key && k->amount > 0 && ent_call_replay(k, &found) != SQLITE_OK) return k->e.code;
   if (k->amount > 0 && ent_call_savepoint_now(k) != SQLITE_OK) return k->e.code;
-  if (side_load(k) != SQLITE_OK || side_load(cur) != SQLITE_OK) return take_err(k, cur);
+  /* a call that records nothing makes no rollover grant either (rollover.c) */
+  if (found || k->amount == 0) k->c->writing = 2;
+  if (side_load(k) != SQLITE_OK || side_load(cur) != SQLITE_OK) {
+    k->c->writing = 1;
+    return take_err(k, cur);
+  }
+  k->c->writing = 1;
   if (k->kind == K_UPTO && !found && k->amount > 0) {
     Priced p;
     p.k = k;

@@ -46,9 +46,18 @@ int ent_currencies_read(Model *m, const cJSON *sec) {
     f->declared = f->typed = f->is_currency = 1;
     f->type = T_METERED;
     cJSON_ArrayForEach(k, it) {
+      if (strcmp(k->string, "rollover") == 0) {
+        char *path = sqlite3_mprintf("currencies.%s", it->string);
+        int rc =
+            path ? ent_rollover_read(m, f, k, path) : ent_err(m->e, SQLITE_NOMEM, "out of memory");
+        sqlite3_free(path);
+        if (rc != SQLITE_OK) return rc;
+        continue;
+      }
       if (strcmp(k->string, "decimals") != 0) {
-        return ent_err(m->e, SQLITE_ERROR, "currencies.%s: unknown key '%s' (expected decimals)",
-                       it->string, k->string);
+        return ent_err(m->e, SQLITE_ERROR,
+                       "currencies.%s: unknown key '%s' (expected decimals, rollover)", it->string,
+                       k->string);
       }
       if (!cJSON_IsNumber(k) || k->valuedouble < 0 || k->valuedouble > 6 ||
           k->valuedouble != (double)(int)k->valuedouble) {

@@ -24,7 +24,7 @@ SQLITE_EXTENSION_INIT3
 #define ENT_SQLITE_MINIMUM_NUMBER 3035000
 #define ENT_MAX_ALERTS 32                        /* alert thresholds per entitlement */
 #define ENT_ALERTS_TEXT (ENT_MAX_ALERTS * 6 + 8) /* them as JSON text: "[1,...,1000]" */
-#define ENT_SCHEMA_VERSION 7
+#define ENT_SCHEMA_VERSION 8
 
 #ifndef SQLITE_CONSTRAINT_FUNCTION
 #define SQLITE_CONSTRAINT_FUNCTION (SQLITE_CONSTRAINT | (4 << 8))
@@ -59,11 +59,11 @@ typedef struct EntMemo EntMemo;
 typedef struct EntConn {
   sqlite3 *db;
   int clock_pinned;
-  int64_t clock_ms;       /* unix milliseconds, when pinned */
-  EntCache *cache;        /* NULL until first use and after the vtab disconnects */
-  int writing;            /* re-entrancy guard for the writing functions */
-  int refs;               /* the module and each connected usage_summary hold one */
-  EntConfig *cfg;         /* the configuration in memory (plancache.c); NULL until used */
+  int64_t clock_ms; /* unix milliseconds, when pinned */
+  EntCache *cache;  /* NULL until first use and after the vtab disconnects */
+  int writing;      /* re-entrancy guard for the writing functions; 2: this step records nothing */
+  int refs;         /* the module and each connected usage_summary hold one */
+  EntConfig *cfg;   /* the configuration in memory (plancache.c); NULL until used */
   char *pool_scratch;     /* the last pool owner looked up (resolve.c) */
   char *holder_scratch;   /* the last holder with overrides (resolve.c) */
   struct cJSON *ovr_json; /* the last override's config value, parsed */
@@ -119,6 +119,9 @@ enum {
   ST_GRANT_BURN,
   ST_GRANT_INSERT,
   ST_GRANT_BY_KEY,
+  ST_ROLLOVER_MADE,
+  ST_ROLLOVER_FIRST,
+  ST_ROLLOVER_EVENT,
   ST_ALERT_INSERT,
   ST_COUNTER_RESET,
   ST_COUNTER_LOGGED,
@@ -285,6 +288,8 @@ typedef struct EntFeature {
   const char *rate_period;   /* rate: 'minute', 'hour', 'day' or seconds as text */
   int is_currency, decimals; /* a currency, and its decimal places */
   const EntPricing *pricing; /* priced in a currency (credit.c), else NULL */
+  int rollover_after;        /* "rollover": periods its grants last; 0: none (rollover.c) */
+  int64_t rollover_max;      /* "rollover": the most one period carries (INT64_MAX: all) */
 } EntFeature;
 
 /* A rate limit's answer at one moment (rate.c). */
@@ -333,6 +338,8 @@ typedef struct EntFeatCfg {
   int spec_period;     /* the period the plans give it (the first enabled one), or -1 */
   int decimals;        /* a currency: its decimal places; else -1 */
   EntPricing *pricing; /* priced in a currency, else NULL */
+  int rollover_after;  /* "rollover" (rollover.c): periods; 0: none */
+  int64_t rollover_max;
 } EntFeatCfg;
 
 struct EntConfig {
@@ -364,8 +371,9 @@ typedef struct EntUsage {
   char start_text[32];
   char end_text[32];
   int64_t used;
-  int64_t from_grants; /* of used, the units grants covered this period */
-  int64_t grants_left; /* active grants' balance, once ent_grants_load ran */
+  int64_t from_grants;   /* of used, the units grants covered this period */
+  int64_t grants_left;   /* active grants' balance, once ent_grants_load ran */
+  int64_t rollover_left; /* of grants_left, rollover grants' (burned first) */
   int grants_loaded;
   int has_grants; /* the subject has grants for the feature (active or not) */
   /* holds (hold.c): held = the live ones' units, which every decision counts
@@ -386,6 +394,11 @@ int64_t ent_plan_left(const EntFeature *f, const EntUsage *u);
 int64_t ent_available(const EntFeature *f, const EntUsage *u);
 int ent_rate_fits(int64_t burst, int64_t seconds, int64_t limit);
 int64_t ent_grant_part(const EntFeature *f, const EntUsage *u, int64_t amount);
+void ent_grants_spent(EntUsage *u, int64_t n);
+/* rollover.c: the rollover grants in force, made by a write, counted by a read */
+int ent_rollover_load(EntConn *c, const EntSubject *s, const EntFeature *f, int64_t now,
+                      EntUsage *u, EntErr *e);
+int ent_rollover_parse(const char *json, int64_t *max, int *after);
 
 /* What usage_summary and entitlement() show for a metered feature. */
 typedef struct EntView {

@@ -674,7 +674,7 @@ static int settle_run(Call *k, const char *id, int64_t actual, int mode) {
     if (rc == SQLITE_OK && h.period) rc = counter_change(k, actual, burn, -h.amount);
     if (rc == SQLITE_OK && burn > 0) {
       rc = ent_grants_burn(k->c, &k->s, &k->f, k->now, burn, &k->e);
-      k->u.grants_left -= burn;
+      ent_grants_spent(&k->u, burn);
     }
     if (rc == SQLITE_OK) rc = hold_row(k, &h, K_RELEASE, h.amount, 0);
     /* a priced hold's units, when any were used (as a settle of 0 writes no consumption) */

@@ -133,7 +133,8 @@ static int load(EntConn *c, int64_t generation, EntConfig **out, EntErr *e) {
   ** use (and whenever the configuration changes), not only by init */
   if (ent_schema_verify(c, e) != SQLITE_OK) return e->code;
   static const char *const SQLS[] = {
-      "SELECT feature, type, decimals, pricing FROM main.ent_features ORDER BY position, "
+      "SELECT feature, type, decimals, pricing, rollover FROM main.ent_features ORDER BY "
+      "position, "
       "feature",
       "SELECT plan, inherits, trial_days, is_default, rank, (SELECT json_extract(value, "
       "'$.alerts') FROM main.ent_meta WHERE key = 'settings'), spend_cap, (SELECT value FROM "
@@ -164,6 +165,10 @@ static int load(EntConn *c, int64_t generation, EntConfig **out, EntErr *e) {
     g->feats[n].decimals =
         sqlite3_column_type(st[0], 2) == SQLITE_NULL ? -1 : sqlite3_column_int(st[0], 2);
     if (g->feats[n].decimals > 6) rc = SQLITE_CORRUPT;
+    if (rc == SQLITE_OK && sqlite3_column_type(st[0], 4) != SQLITE_NULL) {
+      rc = ent_rollover_parse((const char *)sqlite3_column_text(st[0], 4),
+                              &g->feats[n].rollover_max, &g->feats[n].rollover_after);
+    }
     if (!ent_type_parse((const char *)sqlite3_column_text(st[0], 1), &g->feats[n].type)) {
       rc = SQLITE_CORRUPT;
     }

@@ -574,6 +574,8 @@ int ent_resolve_feature(EntConn *c, EntSubject *s, const char *feature, EntFeatu
   f->is_currency = g->feats[fi].decimals >= 0;
   f->decimals = f->is_currency ? g->feats[fi].decimals : 0;
   f->pricing = g->feats[fi].pricing;
+  f->rollover_after = g->feats[fi].rollover_after;
+  f->rollover_max = g->feats[fi].rollover_max;
   if (s->plan_idx < 0) return SQLITE_OK;
   if ((en = g->plans[s->plan_idx].ents[fi]) != 0) {
     f->found = 1;

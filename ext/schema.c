@@ -192,6 +192,9 @@ static const struct {
      "ALTER TABLE main.ent_holds ADD COLUMN dimension TEXT"},
     {"ent_plans", "SELECT spend_cap FROM main.ent_plans",
      "ALTER TABLE main.ent_plans ADD COLUMN spend_cap TEXT"},
+    /* 8: rollover (rollover.c); ent_grants is rebuilt for its CHECK, below */
+    {"ent_features", "SELECT rollover FROM main.ent_features",
+     "ALTER TABLE main.ent_features ADD COLUMN rollover TEXT"},
 };
 
 static int add_missing_columns(EntConn *c, char **msg) {
@@ -234,17 +237,25 @@ static int counters_without_rowid(EntConn *c) {
   return !rowid;
 }
 
-static int counters_aside(EntConn *c, AppObjects *o, char **msg) {
+/* Renames `table` aside as `aside`, first keeping the SQL of its indexes
+** and triggers (but `skip`) to run again once the DDL has made the new one. */
+static int table_aside(EntConn *c, const char *table, const char *aside, const char *skip,
+                       AppObjects *o, char **msg) {
   sqlite3_stmt *st = 0;
   int rc, legacy = 0;
+  char *sql;
   rc = sqlite3_prepare_v2(c->db,
-                          "SELECT sql FROM main.sqlite_master WHERE tbl_name = 'ent_counters' AND "
-                          "type IN ('index', 'trigger') AND sql IS NOT NULL AND name <> "
-                          "'ent_counters_current' ORDER BY rowid",
+                          "SELECT sql FROM main.sqlite_master WHERE tbl_name = ?1 AND "
+                          "type IN ('index', 'trigger') AND sql IS NOT NULL AND name <> ?2 "
+                          "ORDER BY rowid",
                           -1, &st, 0);
+  if (rc == SQLITE_OK) {
+    sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, skip, -1, SQLITE_STATIC);
+  }
   while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
     char **grown = sqlite3_realloc64(o->sql, sizeof(char *) * (size_t)(o->n + 1));
-    char *sql = sqlite3_mprintf("%s", (const char *)sqlite3_column_text(st, 0));
+    sql = sqlite3_mprintf("%s", (const char *)sqlite3_column_text(st, 0));
     if (grown) o->sql = grown;
     if (!grown || !sql) {
       sqlite3_free(sql);
@@ -260,25 +271,51 @@ static int counters_aside(EntConn *c, AppObjects *o, char **msg) {
   rc = sqlite3_db_config(c->db, SQLITE_DBCONFIG_LEGACY_ALTER_TABLE, -1, &legacy);
   if (rc == SQLITE_OK) rc = sqlite3_db_config(c->db, SQLITE_DBCONFIG_LEGACY_ALTER_TABLE, 1, 0);
   if (rc != SQLITE_OK) return rc;
-  rc = sqlite3_exec(c->db,
-                    "ALTER TABLE main.ent_counters RENAME TO ent_counters_v4;"
-                    "DROP INDEX IF EXISTS main.ent_counters_current;",
-                    0, 0, msg);
+  sql = sqlite3_mprintf("ALTER TABLE main.%s RENAME TO %s; DROP INDEX IF EXISTS main.%s;", table,
+                        aside, skip);
+  rc = sql ? sqlite3_exec(c->db, sql, 0, 0, msg) : SQLITE_NOMEM;
+  sqlite3_free(sql);
   sqlite3_db_config(c->db, SQLITE_DBCONFIG_LEGACY_ALTER_TABLE, legacy, 0);
   return rc;
 }
 
-static int counters_back(EntConn *c, AppObjects *o, char **msg) {
-  int i, rc = sqlite3_exec(
-             c->db,
-             "INSERT INTO main.ent_counters(subject, feature, period, period_start, period_end, "
-             "used, unlogged, from_grants) SELECT subject, feature, period, period_start, "
-             "period_end, used, unlogged, from_grants FROM main.ent_counters_v4;"
-             "DROP TABLE main.ent_counters_v4;",
-             0, 0, msg);
+/* Copies the rows back (copy), drops the old table, and runs the SQL of
+** its indexes and triggers again. */
+static int table_back(EntConn *c, const char *copy, AppObjects *o, char **msg) {
+  int i, rc = sqlite3_exec(c->db, copy, 0, 0, msg);
   for (i = 0; rc == SQLITE_OK && i < o->n; i++) rc = sqlite3_exec(c->db, o->sql[i], 0, 0, msg);
   return rc;
 }
+
+static const char COUNTERS_BACK[] =
+    "INSERT INTO main.ent_counters(subject, feature, period, period_start, period_end, used, "
+    "unlogged, from_grants) SELECT subject, feature, period, period_start, period_end, used, "
+    "unlogged, from_grants FROM main.ent_counters_v4;"
+    "DROP TABLE main.ent_counters_v4;";
+
+/* Version 7 to 8: ent_grants' category CHECK takes 'rollover' (rollover.c).
+** SQLite cannot change a CHECK in place: the table is rebuilt like
+** ent_counters above, after the columns of schema 6 are added to it. */
+static int grants_old_check(EntConn *c) {
+  sqlite3_stmt *st = 0;
+  int old = 0;
+  if (sqlite3_prepare_v2(c->db,
+                         "SELECT sql NOT LIKE '%''rollover''%' FROM main.sqlite_master WHERE "
+                         "type = 'table' AND name = 'ent_grants'",
+                         -1, &st, 0) == SQLITE_OK &&
+      sqlite3_step(st) == SQLITE_ROW) {
+    old = sqlite3_column_int(st, 0);
+  }
+  sqlite3_finalize(st);
+  return old;
+}
+
+static const char GRANTS_BACK[] =
+    "INSERT INTO main.ent_grants(id, subject, feature, amount, remaining, priority, starts_at, "
+    "expires_at, idempotency_key, created_at, category, voided_at, void_reason) SELECT id, "
+    "subject, feature, amount, remaining, priority, starts_at, expires_at, idempotency_key, "
+    "created_at, category, voided_at, void_reason FROM main.ent_grants_v7;"
+    "DROP TABLE main.ent_grants_v7;";
 
 /* Creates the schema, or migrates an older one in place. Idempotent, and
 ** cheap when the schema is current (one indexed read) unless repair is set:
@@ -288,8 +325,8 @@ int ent_schema_ensure(EntConn *c, int repair, EntErr *e) {
   int rc;
   char *msg = 0;
   EntSavepoint sp;
-  AppObjects app = {0, 0};
-  int rebuild = 0;
+  AppObjects app = {0, 0}, gapp = {0, 0};
+  int rebuild = 0, regrant = 0;
   if (schema_version(c, &v, e) != SQLITE_OK) return e->code;
   if (v == ENT_SCHEMA_VERSION && !repair) return SQLITE_OK;
   if (v > ENT_SCHEMA_VERSION) return newer_schema(e, v);
@@ -299,11 +336,18 @@ int ent_schema_ensure(EntConn *c, int repair, EntErr *e) {
   rc = v == 1 ? sqlite3_exec(c->db, MIGRATE_1_TO_2, 0, 0, &msg) : SQLITE_OK;
   if (rc == SQLITE_OK && (v == 1 || v == 2)) rc = sqlite3_exec(c->db, MIGRATE_2_TO_3, 0, 0, &msg);
   if (rc == SQLITE_OK && v >= 1 && v <= 4) rc = sqlite3_exec(c->db, MIGRATE_4_TO_5, 0, 0, &msg);
-  if (rc == SQLITE_OK && (rebuild = counters_without_rowid(c))) rc = counters_aside(c, &app, &msg);
+  if (rc == SQLITE_OK && (rebuild = counters_without_rowid(c))) {
+    rc = table_aside(c, "ent_counters", "ent_counters_v4", "ent_counters_current", &app, &msg);
+  }
   if (rc == SQLITE_OK && v >= 1) rc = add_missing_columns(c, &msg);
+  if (rc == SQLITE_OK && v >= 1 && (regrant = grants_old_check(c))) {
+    rc = table_aside(c, "ent_grants", "ent_grants_v7", "ent_grants_rollover", &gapp, &msg);
+  }
   if (rc == SQLITE_OK) rc = sqlite3_exec(c->db, ENT_SCHEMA_SQL, 0, 0, &msg);
-  if (rc == SQLITE_OK && rebuild) rc = counters_back(c, &app, &msg);
+  if (rc == SQLITE_OK && rebuild) rc = table_back(c, COUNTERS_BACK, &app, &msg);
+  if (rc == SQLITE_OK && regrant) rc = table_back(c, GRANTS_BACK, &gapp, &msg);
   app_objects_free(&app);
+  app_objects_free(&gapp);
   if (rc == SQLITE_OK) {
     char *sql = sqlite3_mprintf(
         "INSERT INTO main.ent_meta(key, value) VALUES ('schema_version', %d) "

@@ -97,10 +97,21 @@ static const char *const SQL[ST_COUNT] = {
         "threshold, used, quota, period, period_end) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     /* grants active at ?3, in burn-down order */
     [ST_GRANTS_ACTIVE] =
-        "SELECT id, remaining FROM main.ent_grants WHERE subject = ?1 AND feature = "
-        "?2 AND remaining > 0 AND starts_at <= ?3 AND (expires_at IS NULL OR "
-        "expires_at > ?3) AND voided_at IS NULL ORDER BY category <> 'promotional', priority, "
-        "expires_at IS NULL, expires_at, id",
+        "SELECT id, remaining, category = 'rollover' FROM main.ent_grants WHERE subject = ?1 "
+        "AND feature = ?2 AND remaining > 0 AND starts_at <= ?3 AND (expires_at IS NULL OR "
+        "expires_at > ?3) AND voided_at IS NULL ORDER BY category <> 'rollover', category <> "
+        "'promotional', priority, expires_at IS NULL, expires_at, id",
+    /* rollover.c: the rollover grants made since a time, the first counter
+    ** of a feature, a rollover grant's ledger row */
+    [ST_ROLLOVER_MADE] =
+        "SELECT starts_at FROM main.ent_grants WHERE subject = ?1 AND feature = ?2 "
+        "AND category = 'rollover' AND starts_at >= ?3",
+    [ST_ROLLOVER_FIRST] =
+        "SELECT period_start FROM main.ent_counters WHERE subject = ?1 AND "
+        "feature = ?2 AND period = ?3 ORDER BY period_start LIMIT 1",
+    [ST_ROLLOVER_EVENT] =
+        "INSERT INTO main.ent_events(at, subject, feature, amount, kind, "
+        "metadata) VALUES (?1, ?2, ?3, ?4, 'grant', ?5)",
     [ST_GRANTS_ANY] = "SELECT EXISTS (SELECT 1 FROM main.ent_grants WHERE subject = ?1)",
     [ST_GRANT_BURN] = "UPDATE main.ent_grants SET remaining = remaining - ?2 WHERE id = ?1",
     [ST_GRANT_INSERT] =
@@ -269,6 +280,9 @@ int ent_stmts_for_writes(EntConn *c, EntErr *e) {
                             ST_GRANT_BURN,
                             ST_GRANT_INSERT,
                             ST_GRANT_BY_KEY,
+                            ST_ROLLOVER_MADE,
+                            ST_ROLLOVER_FIRST,
+                            ST_ROLLOVER_EVENT,
                             ST_ALERT_INSERT,
                             ST_RATE_GET,
                             ST_RATE_PUT,

@@ -123,21 +123,28 @@ int64_t ent_available(const EntFeature *f, const EntUsage *u) {
   return left > u->held ? left - u->held : 0;
 }
 
+/* Of `amount` more units, how many grants cover: rollover grants first,
+** before the plan's quota; then other grants for what the quota does not
+** cover. */
 int64_t ent_grant_part(const EntFeature *f, const EntUsage *u, int64_t amount) {
-  int64_t left = ent_plan_left(f, u), need = amount > left ? amount - left : 0;
-  return need < u->grants_left ? need : u->grants_left;
+  int64_t roll = amount < u->rollover_left ? amount : u->rollover_left;
+  int64_t rest = amount - roll, left = ent_plan_left(f, u);
+  int64_t need = rest > left ? rest - left : 0, others = u->grants_left - u->rollover_left;
+  return roll + (need < others ? need : others);
 }
 
 /* Active grants' balance for the feature (grants of a pooled feature are the
-** pool owner's). Read only when the plan's quota alone does not answer. */
+** pool owner's), rollover grants' apart; those a write is first to need
+** are made now (rollover.c). */
 int ent_grants_load(EntConn *c, const EntSubject *s, const EntFeature *f, int64_t now, EntUsage *u,
                     EntErr *e) {
   sqlite3_stmt *st;
   char at[32];
   int rc;
   if (u->grants_loaded) return SQLITE_OK;
+  u->grants_left = u->rollover_left = 0;
+  if (f->rollover_after && ent_rollover_load(c, s, f, now, u, e) != SQLITE_OK) return e->code;
   if (!u->has_grants) { /* the common case: nothing to read */
-    u->grants_left = 0;
     u->grants_loaded = 1;
     return SQLITE_OK;
   }
@@ -146,16 +153,22 @@ int ent_grants_load(EntConn *c, const EntSubject *s, const EntFeature *f, int64_
   sqlite3_bind_text(st, 1, ent_counter_subject(s, f), -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 2, f->feature, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 3, at, -1, SQLITE_STATIC);
-  u->grants_left = 0;
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
     int64_t r = sqlite3_column_int64(st, 1);
     if (u->grants_left > INT64_MAX - r) r = INT64_MAX - u->grants_left;
     u->grants_left += r;
+    if (sqlite3_column_int(st, 2)) u->rollover_left += r;
   }
   sqlite3_reset(st);
   if (rc != SQLITE_DONE) return ent_err_db(e, c->db, rc, "reading ent_grants");
   u->grants_loaded = 1;
   return SQLITE_OK;
+}
+
+/* After burning n units (rollover grants' first) from what u counts. */
+void ent_grants_spent(EntUsage *u, int64_t n) {
+  u->rollover_left -= n < u->rollover_left ? n : u->rollover_left;
+  u->grants_left -= n;
 }
 
 /* Burns n units from active grants in burn-down order. */

@@ -1,4 +1,4 @@
--- sqlite-entitlements schema, version 7.
+-- sqlite-entitlements schema, version 8.
 --
 -- Compiled into the extension and run by entitlements_init(); every statement
 -- is idempotent. Users may read every table and write ent_subjects with plain
@@ -24,7 +24,10 @@ CREATE TABLE IF NOT EXISTS ent_features(
   decimals INTEGER,
   -- a feature priced in a currency: {"currency", "rate" or "rates", "per"}
   -- as JSON, rates as exact decimal text
-  pricing  TEXT
+  pricing  TEXT,
+  -- "rollover": {"max", "expires_after"} as JSON: unused quota of a period
+  -- becomes a grant of category 'rollover' (rollover.c)
+  rollover TEXT
 );
 
 -- price: exact decimal text (up to 6 places), e.g. '79' or '0.002'.
@@ -133,7 +136,9 @@ CREATE TABLE IF NOT EXISTS ent_overrides(
 -- until expires_at (or until voided: grant_void), across periods, and are
 -- burned only for what the period's quota does not cover: promotional
 -- grants before paid ones, then the lowest priority number, then the
--- soonest expiry (none: last), then the oldest.
+-- soonest expiry (none: last), then the oldest. Rollover grants (a period's
+-- unused quota, rollover.c) are burned first, before the period's quota;
+-- one per subject, feature and period (starts_at is that period's end).
 CREATE TABLE IF NOT EXISTS ent_grants(
   id              INTEGER PRIMARY KEY,
   subject         TEXT NOT NULL,
@@ -145,11 +150,14 @@ CREATE TABLE IF NOT EXISTS ent_grants(
   expires_at      TEXT,
   idempotency_key TEXT,
   created_at      TEXT NOT NULL,
-  category        TEXT NOT NULL DEFAULT 'paid' CHECK (category IN ('promotional', 'paid')),
+  category        TEXT NOT NULL DEFAULT 'paid' CHECK (category IN ('promotional', 'paid', 'rollover')),
   voided_at       TEXT, -- grant_void(): what was left stopped counting then
   void_reason     TEXT
 );
 CREATE INDEX IF NOT EXISTS ent_grants_subject ON ent_grants(subject, feature);
+-- a period's rollover is made once, whichever process gets there first
+CREATE UNIQUE INDEX IF NOT EXISTS ent_grants_rollover ON ent_grants(subject, feature, starts_at)
+  WHERE category = 'rollover';
 
 -- Threshold crossings: an outbox. A row is written when a consumption takes
 -- used across a threshold percent of the quota, once per subject, feature,
