@@ -240,6 +240,7 @@ int ent_call_enter(EntConn *c, const char *fn, EntErr *e) {
                    fn);
   }
   c->writing = 1;
+  c->rollover_made = 0;
   return SQLITE_OK;
 }
 

@@ -508,7 +508,10 @@ int ent_write(EntConn *c, int kind, const char *fn, int argc, sqlite3_value **ar
     c->own_changes = 0;
     rc = run(&k);
     int began = k.began && (k.savepoint || k.own_txn);
-    if (ent_call_end(&k, rc == SQLITE_OK || k.denied) != SQLITE_OK && rc == SQLITE_OK)
+    /* a denial writes nothing, so it commits, unless it made a rollover
+    ** grant: a denied call records nothing */
+    if (ent_call_end(&k, rc == SQLITE_OK || (k.denied && !c->rollover_made)) != SQLITE_OK &&
+        rc == SQLITE_OK)
       rc = k.e.code;
     if (rc == SQLITE_OK) {
       ent_memo_own_writes(c);

@@ -61,9 +61,10 @@ typedef struct EntConn {
   int clock_pinned;
   int64_t clock_ms; /* unix milliseconds, when pinned */
   EntCache *cache;  /* NULL until first use and after the vtab disconnects */
-  int writing;      /* re-entrancy guard for the writing functions; 2: this step records nothing */
-  int refs;         /* the module and each connected usage_summary hold one */
-  EntConfig *cfg;   /* the configuration in memory (plancache.c); NULL until used */
+  int writing;      /* re-entrancy guard of the writing functions; 2: a step that records nothing */
+  int rollover_made;      /* the running write made a rollover grant (rollover.c) */
+  int refs;               /* the module and each connected usage_summary hold one */
+  EntConfig *cfg;         /* the configuration in memory (plancache.c); NULL until used */
   char *pool_scratch;     /* the last pool owner looked up (resolve.c) */
   char *holder_scratch;   /* the last holder with overrides (resolve.c) */
   struct cJSON *ovr_json; /* the last override's config value, parsed */

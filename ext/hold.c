@@ -607,6 +607,7 @@ static int settle_run(Call *k, const char *id, int64_t actual, int mode) {
     if (h.state && strcmp(h.state, "settled") == 0 && h.has_actual && h.actual == actual &&
         h.mode && strcmp(h.mode, MODES[mode]) == 0) {
       ent_err_clear(&k->e);
+      k->c->writing = 2; /* records nothing: makes no rollover grant (rollover.c) */
       rc = hold_context(k, &h);
       if (rc == SQLITE_OK) rc = settle_result(k, &h);
     }
@@ -744,6 +745,7 @@ static int release_run(Call *k, const char *id) {
   Hold h;
   int rc, denied;
   if (ent_call_begin(k, 0) != SQLITE_OK) return k->e.code;
+  k->c->writing = 2; /* uses nothing: makes no rollover grant (rollover.c) */
   if ((rc = live_hold(k, id, &h)) == SQLITE_OK) rc = hold_context(k, &h);
   if (rc == SQLITE_OK) rc = hold_end(k, &h, "released", k->at, 0, 0);
   if (rc == SQLITE_OK && h.period) rc = counter_change(k, 0, 0, -h.amount);
@@ -780,6 +782,7 @@ static int extend_run(Call *k, const char *id, sqlite3_value *ttl, char *out /* 
   int rc;
   int64_t expires = 0;
   if (ent_call_begin(k, 0) != SQLITE_OK) return k->e.code;
+  k->c->writing = 2; /* uses nothing: makes no rollover grant (rollover.c) */
   if ((rc = live_hold(k, id, &h)) == SQLITE_OK) rc = arg_ttl(k, ttl, &expires);
   if (rc == SQLITE_OK) rc = hold_context(k, &h);
   if (rc == SQLITE_OK) {

@@ -184,6 +184,7 @@ static int make_grant(EntConn *c, const char *owner, const EntFeature *f, const 
   sqlite3_bind_text(st, 9, "rollover", -1, SQLITE_STATIC);
   if (ent_step_done(c, st, e, "writing a rollover grant") != SQLITE_OK) return e->code;
   id = sqlite3_last_insert_rowid(c->db);
+  c->rollover_made = 1;
   /* the ledger says which period's unused quota the grant is */
   sqlite3_snprintf(sizeof(meta), meta, "{\"grant\":%lld,\"rollover_from\":\"%s\"}", (long long)id,
                    from->start_text);

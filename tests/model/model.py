@@ -133,6 +133,8 @@ class Model:
         self.holds = {}  # id -> dict: quota_reserve's holds, in the order taken
         self.next_hold = 1
         self.currencies = {}  # name -> decimals
+        self.rollovers = {}  # feature or currency -> (max or None, expires_after)
+        self.writing = False  # in a call that records use: it makes rollover grants
         self.pricing = {}  # feature -> dict(currency, per, rate | by, values, default), micros
 
     def snapshot(self):
@@ -168,6 +170,12 @@ class Model:
         """doc: {"currencies": {name: {decimals}}, "features": {name: {type, price}},
         "plans": {...}}, already valid."""
         curs = {k: v.get("decimals", 0) for k, v in doc.get("currencies", {}).items()}
+        rolls = {k: v.get("rollover") for sec in ("currencies", "features")
+                 for k, v in doc.get(sec, {}).items()}
+        rolls = {k: v and (v.get("max"), v.get("expires_after", 1)) for k, v in rolls.items()}
+        if mode == "merge":  # a feature named again is replaced whole
+            rolls = dict(self.rollovers, **rolls)
+        self.rollovers = {k: v for k, v in rolls.items() if v}
         prices = {k: self.pricing_of(v) for k, v in doc.get("features", {}).items()}
         if mode == "merge":
             cur = dict(self.currencies)
@@ -383,7 +391,55 @@ class Model:
         return sum(h["amount"] for h in self.holds.values()
                    if h["ckey"] == key and h["state"] == "held" and h["expires"] > self.now)
 
+    def rollover_grants(self, s, f):
+        """rollover.c: the rollover grants in force now of the periods before
+        now's; a write makes those not made yet (into self.grants, with a
+        ledger row), a read gets them as if made. What a period leaves over:
+        its quota less what the quota covered and its live holds, at most
+        max; none before the subject's first counter of the feature."""
+        ro = self.rollovers.get(f.name)
+        if (not ro or not s.plan or not f.enabled or f.unlimited or f.type != "metered"
+                or f.period == "lifetime" or f.quota <= 0):
+            return []
+        mx, n = ro
+        past = [period_bounds(f.period, s.anchor, self.now)]
+        for _ in range(n):
+            past.append(period_bounds(f.period, s.anchor, past[-1][0] - 1))
+        end = past[0][1]
+        expires = {n: end}
+        for k in range(n - 1, 0, -1):
+            end = period_bounds(f.period, s.anchor, end)[1]
+            expires[k] = end
+        owner = self.owner(s, f)
+        made = {g["starts_at"] for g in self.grants if g["subject"] == owner
+                and g["feature"] == f.name and g["category"] == "rollover"}
+        starts = [c[3] for c in self.counters if c[0] == owner and c[1] == f.name
+                  and c[2] == f.period]
+        first = min(starts) if starts else None
+        virtual = []
+        for k in range(n, 0, -1):  # oldest first
+            start, end = past[k]
+            if fmt(end) in made or first is None or first > fmt(start):
+                continue
+            u = self.counter_usage((owner, f.name, f.period, fmt(start)))
+            left = f.quota - max(u["used"] - u["from_grants"], 0) - u["held"]
+            if left <= 0:
+                continue
+            amount = left if mx is None else min(left, mx)
+            g = dict(id=None, subject=owner, feature=f.name, amount=amount, remaining=amount,
+                     priority=0, starts_at=fmt(end), expires_at=fmt(expires[k]), key=None,
+                     category="rollover", voided=None)
+            if self.writing:
+                g["id"] = self.next_grant
+                self.next_grant += 1
+                self.grants.append(g)
+                self.ledger(owner, f, amount, "grant", None, None)
+            else:
+                virtual.append(g)
+        return virtual
+
     def active_grants(self, s, f):
+        virtual = self.rollover_grants(s, f)
         now = fmt(self.now)
         owner = self.owner(s, f)
         gs = [
@@ -395,11 +451,12 @@ class Model:
             and g["starts_at"] <= now
             and (g["expires_at"] is None or g["expires_at"] > now)
             and g["voided"] is None
-        ]
-        # promotional grants burn before paid ones, then priority, expiry, age
+        ] + virtual
+        # rollover grants first, then promotional before paid, priority, expiry, age
         return sorted(
-            gs, key=lambda g: (g["category"] != "promotional", g["priority"],
-                               g["expires_at"] is None, g["expires_at"] or "", g["id"])
+            gs, key=lambda g: (g["category"] != "rollover", g["category"] != "promotional",
+                               g["priority"], g["expires_at"] is None, g["expires_at"] or "",
+                               g["id"] or 0)
         )
 
     def available(self, s, f, u):
@@ -410,9 +467,13 @@ class Model:
         return max(total - u.get("held", 0), 0)  # live holds take theirs first
 
     def grant_part(self, s, f, u, amount):
+        """Rollover grants first, before the quota; other grants for what the
+        quota does not cover."""
+        gs = self.active_grants(s, f)
+        roll = min(amount, sum(g["remaining"] for g in gs if g["category"] == "rollover"))
+        others = sum(g["remaining"] for g in gs if g["category"] != "rollover")
         left = max(f.quota - (u["used"] - u["from_grants"]), 0)
-        need = max(amount - left, 0)
-        return min(need, sum(g["remaining"] for g in self.active_grants(s, f)))
+        return roll + min(max(amount - roll - left, 0), others)
 
     def denied(self, s, f, u, amount):
         if s.bypass:
@@ -536,12 +597,15 @@ class Model:
         1/0 for try. Raises Err; a failed call changes nothing."""
         snap = self.snapshot()
         try:
+            self.writing = True
             return self._write(kind, subject, name, amount, key, meta)
         except Err as e:
             self.restore(snap)
             if kind == "try" and e.kind == "denied":
                 return 0
             raise
+        finally:
+            self.writing = False
 
     def consume_upto(self, subject, name, amount, key=None, meta=None):
         """consume_quota_upto: the largest n <= amount that consume_quota
@@ -549,6 +613,7 @@ class Model:
         recorded); a retry of a recorded key returns what its row took."""
         snap = self.snapshot()
         try:
+            self.writing = True
             if amount < 0:
                 raise Err("error", "negative amount")
             s = self.resolve(subject)
@@ -561,6 +626,8 @@ class Model:
                                                                   amount)
             if row:
                 return row["amount"]  # a retry: what the first call took
+            if f.type != "rate" and amount > 0:
+                self.rollover_grants(s, f)
 
             def fits(n):
                 if s.bypass:
@@ -578,6 +645,8 @@ class Model:
         except Err:
             self.restore(snap)
             raise
+        finally:
+            self.writing = False
 
     def _write(self, kind, subject, name, amount, key, meta=None):
         if amount < 0:
@@ -596,6 +665,7 @@ class Model:
         u = self.usage(s, f)
         has_quota = bool(s.plan) and f.enabled and not f.unlimited
         if found or amount == 0 or kind == "refund":
+            self.writing = False  # records no use: makes no rollover grant either
             if found or amount == 0:
                 if kind in ("consume", "try") and not found and self.denied(s, f, u, amount):
                     raise Err("denied")
@@ -609,6 +679,7 @@ class Model:
                 self.ledger(subject, f, logged, "refund", key, u,
                             requested=amount if logged != amount else None, owner=self.owner(s, f))
             return self._result(kind, s, f, has_quota)
+        self.rollover_grants(s, f)  # made as the grants are read, before anything else
         if kind in ("consume", "try") and self.denied(s, f, u, amount):
             raise Err("denied")
         self.expire_due(u["key"])  # the counter is written anyway: expiries recorded first
@@ -667,6 +738,10 @@ class Model:
         lk = "record" if kind == "record" else "consume"
         row = key is not None and amount > 0 and self.replay(s.name, key, f.name, lk, amount)
         u, cu = self.usage(s, f), self.usage(s, c)
+        if row or amount == 0:
+            self.writing = False  # records nothing: makes no rollover grant either
+        self.rollover_grants(s, f)
+        self.rollover_grants(s, c)
         asked = amount
         if kind == "upto":
             if row:
@@ -955,6 +1030,7 @@ class Model:
         """quota_reserve: decided like consume_quota; the hold's id."""
         snap = self.snapshot()
         try:
+            self.writing = True
             if amount < 1:
                 raise Err("error", "amount < 1")
             if ttl <= 0:
@@ -985,10 +1061,12 @@ class Model:
                 ckey, period, start, end = None, None, None, None
             else:
                 u = self.usage(s, f)
+                self.rollover_grants(s, f)
                 self.expire_due(u["key"])
                 if self.denied(s, f, u, amount):
                     raise Err("denied", "quota")
                 ckey, period, start = u["key"], f.period, u["key"][3]
+                self.counters.setdefault(ckey, [0, 0])  # the hold's counter row
             hid = f"m{self.next_hold}"
             h = dict(n=self.next_hold, id=hid, subject=subject, feature=name,
                      counter=self.owner(s, f), period=period, start=start, ckey=ckey,
@@ -1003,6 +1081,8 @@ class Model:
         except Err:
             self.restore(snap)
             raise
+        finally:
+            self.writing = False
 
     def live_hold(self, hid):
         h = self.holds.get(hid)
@@ -1016,8 +1096,9 @@ class Model:
             raise Err("error", "expired")
         return h
 
-    def hold_ctx(self, h):
-        """The hold's subject and feature now, at the hold's counter."""
+    def hold_ctx(self, h, make=False):
+        """The hold's subject and feature now, at the hold's counter (make:
+        a settle, which makes the rollover grants in force)."""
         s = self.resolve(h["subject"])
         f = self.feature(s, h["feature"])
         if (h["period"] is not None) != (f.type == "metered") or (
@@ -1027,6 +1108,12 @@ class Model:
         if h["period"] is not None:
             f.period, f.pool, s.pool_owner = h["period"], h["counter"] != h["subject"], h["counter"]
             u = self.counter_usage(h["ckey"])
+            if make:
+                self.writing = True
+                try:
+                    self.rollover_grants(s, f)
+                finally:
+                    self.writing = False
             self.expire_due(h["ckey"])
         return s, f, u
 
@@ -1051,7 +1138,7 @@ class Model:
                 s, f, _u = self.hold_ctx(h)  # a retry: the same answer again
                 return self.settle_result(h, s, f)
             h = self.live_hold(hid)
-            s, f, u = self.hold_ctx(h)
+            s, f, u = self.hold_ctx(h, make=True)
             units = actual
             if h["draws"] is not None:  # actual units, settled in what they cost
                 if f.decimals is None:

@@ -39,11 +39,14 @@ FEATURES = {"credits": "metered", "images": "metered", "tokens": "metered", "sto
             "render": "metered"}
 # credit currencies: credits in tenths; chat priced by model per 3 units (b has
 # no whole price per unit: rounding up shows), render at 0.7 each
-CURRENCIES = {"credits": {"decimals": 1}}
+CURRENCIES = {"credits": {"decimals": 1, "rollover": {"max": 30}}}
 PRICES = {"chat": {"currency": "credits", "per": 3,
                    "rates": {"by": "model", "values": {"a": "1", "b": "2.5"}}},
           "render": {"currency": "credits", "rate": "0.7"}}
 PRICED = ["chat", "render"]
+# unused quota rolls over (rollover.c): tokens always, storage as the document says
+ROLLOVERS = {"tokens": {"max": 5, "expires_after": 2}}
+storage_rollover = st.sampled_from([None, {"expires_after": 1}, {"max": 3, "expires_after": 3}])
 PLANS = ["free", "pro", "team"]
 T0 = M.parse("2026-01-28 10:00:00")
 STEPS = {"compared": 0}
@@ -101,10 +104,12 @@ def plan_doc(name, rank):
 
 documents = st.tuples(plan_doc("free", 0), plan_doc("pro", 1), plan_doc("team", 2),
                       st.sampled_from(["free", "free", "free", "pro", None]),
-                      st.sampled_from([None, None, "0.5", "3"])).map(
+                      st.sampled_from([None, None, "0.5", "3"]), storage_rollover).map(
     lambda t: {**({"settings": {"spend_cap": t[4]}} if t[4] else {}),
                "currencies": CURRENCIES,
-               "features": {f: dict({"type": ty}, **PRICES.get(f, {}))
+               "features": {f: dict({"type": ty}, **PRICES.get(f, {}),
+                                    **({"rollover": ROLLOVERS[f]} if f in ROLLOVERS else {}),
+                                    **({"rollover": t[5]} if f == "storage" and t[5] else {}))
                             for f, ty in FEATURES.items() if f not in CURRENCIES},
                "plans": {n: dict(p, **({"default": True} if d == n else {}))
                          for n, p, d in zip(PLANS, t[:3], [t[3]] * 3)}})
@@ -250,6 +255,32 @@ class Differential(RuleBasedStateMachine):
         if setting:
             doc["settings"] = {"spend_cap": cap}
         self.load(doc, "merge", rolled_back)
+
+    @rule(used=st.lists(st.integers(0, 9), min_size=1, max_size=3),
+          kind=st.sampled_from(["consume", "record", "hold"]), period=st.sampled_from(
+              ["day", "week", "month"]), limit=st.integers(1, 8))
+    def rollover_cycle(self, used, kind, period, limit):
+        """u1 on a plan whose tokens roll over: some use in each of a few
+        periods, the clock at each next period's start, so that rollover
+        grants are made, burned first, and expire."""
+        if "rollover" in SKIP:
+            return
+        plan = {"rank": 0, "default": True,
+                "features": {"tokens": {"limit": limit, "period": period}}}
+        self.load({"plans": {"free": plan}}, "merge", False)
+        self.set_plan("u1", "free")
+        for n in used:
+            if kind == "hold":
+                got = real_call(self.db, "SELECT quota_reserve('u1', 'tokens', ?, 60) IS NOT NULL",
+                                (n,))
+                want = model_call(self.m.reserve, "u1", "tokens", n, 60)
+                self.same(f"quota_reserve(u1, tokens, {n})", got,
+                          want if want[0] != "ok" else ("ok", 1))
+            else:
+                self.write(kind, "u1", "tokens", n, None)
+            self.compare_reads(self.db)
+            _start, end = M.period_bounds(period, self.m.resolve("u1").anchor, self.m.now)
+            self.set_clock(end)
 
     @rule(s=subjects, plan=st.sampled_from(PLANS + ["nope"]))
     def set_plan(self, s, plan):
