@@ -45,7 +45,7 @@ got=$({ sqlite3 "$v1" ".load dist/entitlements" "SELECT entitlements_clock('2026
     "INSERT INTO ent_subjects(subject, plan, billing_anchor) VALUES ('n', 'free', 'now')" 2>&1; })
 want="2026-11-22 10:00:00
 1
-7
+8
 1|1
 80|NULL
 80|day
@@ -77,7 +77,7 @@ got=$(sqlite3 "$v4" ".load dist/entitlements" "SELECT entitlements_clock('2026-1
   "SELECT entitlements_check()" "PRAGMA integrity_check" 2>&1)
 want="2026-11-22 10:00:00
 1
-7
+8
 1
 1|u|9
 used 9
@@ -103,7 +103,7 @@ sqlite3 "$v5" "INSERT OR REPLACE INTO ent_meta(key, value) VALUES ('schema_versi
 INSERT INTO ent_counters(subject, feature, period, period_start, period_end, used) VALUES ('u', 'images', 'month', '2026-11-01 00:00:00', '2026-12-01 00:00:00', 8);
 INSERT INTO ent_events(at, subject, feature, amount, kind, period, period_start) VALUES ('2026-11-22 10:00:00', 'u', 'images', 8, 'consume', 'month', '2026-11-01 00:00:00');"
 refused=$(sqlite3 "$v5" ".load dist/entitlements" "SELECT plan_allows('u', 'images')" 2>&1)
-check "a version-5 database is refused, saying how to migrate it" test "$refused" = "Error: stepping, entitlements: this database has entitlements schema version 5, older than version 7 that this extension (0.1.0) uses; run SELECT entitlements_init() once (or entitlements_load(...)) to migrate it in place"
+check "a version-5 database is refused, saying how to migrate it" test "$refused" = "Error: stepping, entitlements: this database has entitlements schema version 5, older than version 8 that this extension (0.1.0) uses; run SELECT entitlements_init() once (or entitlements_load(...)) to migrate it in place"
 got=$(sqlite3 "$v5" ".load dist/entitlements" "SELECT entitlements_clock('2026-11-22 10:00:00')" \
   "SELECT entitlements_load('{\"plans\": {\"free\": {\"default\": true, \"features\": {\"images\": {\"limit\": 10}}}}}')" \
   "SELECT value FROM ent_meta WHERE key = 'schema_version'" \
@@ -112,7 +112,7 @@ got=$(sqlite3 "$v5" ".load dist/entitlements" "SELECT entitlements_clock('2026-1
   "SELECT entitlements_check()" "PRAGMA integrity_check" 2>&1)
 want="2026-11-22 10:00:00
 1
-7
+8
 1|0
 u|8|2
 consume|8
@@ -135,7 +135,7 @@ INSERT INTO ent_events(at, subject, feature, amount, kind, period, period_start)
 INSERT INTO ent_events(at, subject, feature, amount, kind, period, period_start, hold) VALUES ('2026-11-22 10:00:00', 'u', 'images', 2, 'hold', 'month', '2026-11-01 00:00:00', 'hold_0000000000000001');
 INSERT INTO ent_holds(id, subject, feature, counter, period, period_start, period_end, amount, created_at, expires_at, expires_ms) VALUES ('hold_0000000000000001', 'u', 'images', 'u', 'month', '2026-11-01 00:00:00', '2026-12-01 00:00:00', 2, '2026-11-22 10:00:00', '2026-11-22 11:00:00', 1795345200000);"
 refused=$(sqlite3 "$v6" ".load dist/entitlements" "SELECT plan_allows('u', 'images')" 2>&1)
-check "a version-6 database is refused, saying how to migrate it" test "$refused" = "Error: stepping, entitlements: this database has entitlements schema version 6, older than version 7 that this extension (0.1.0) uses; run SELECT entitlements_init() once (or entitlements_load(...)) to migrate it in place"
+check "a version-6 database is refused, saying how to migrate it" test "$refused" = "Error: stepping, entitlements: this database has entitlements schema version 6, older than version 8 that this extension (0.1.0) uses; run SELECT entitlements_init() once (or entitlements_load(...)) to migrate it in place"
 got=$(sqlite3 "$v6" ".load dist/entitlements" "SELECT entitlements_clock('2026-11-22 10:30:00')" \
   "SELECT entitlements_load('{\"currencies\": {\"credits\": {}}, \"features\": {\"chat\": {\"type\": \"metered\", \"currency\": \"credits\", \"rate\": \"2\"}}, \"plans\": {\"free\": {\"default\": true, \"features\": {\"images\": {\"limit\": 10}, \"credits\": {\"limit\": 100}}}}}')" \
   "SELECT value FROM ent_meta WHERE key = 'schema_version'" \
@@ -145,7 +145,7 @@ got=$(sqlite3 "$v6" ".load dist/entitlements" "SELECT entitlements_clock('2026-1
   "SELECT entitlements_check()" "PRAGMA integrity_check" 2>&1)
 want="2026-11-22 10:30:00
 1
-7
+8
 1|94
 u|chat|3|0
 u|credits|6|0
@@ -159,6 +159,50 @@ consume|credits|6|-
 ok
 ok"
 check "a version-6 database is migrated in place (currencies added, a live hold settles, rows kept)" test "$got" = "$want"
+[ "$got" = "$want" ] || diff <(echo "$got") <(echo "$want")
+
+# A database made by version 7 (tests/fixtures/schema_v7.sql, as it shipped):
+# ent_grants is rebuilt so that its category takes 'rollover', with its rows
+# (ids kept, a voided one too) and the app's own index and trigger on it.
+v7=dist/test-tmp/v7.db
+rm -f "$v7"
+sqlite3 "$v7" < tests/fixtures/schema_v7.sql
+sqlite3 "$v7" "INSERT OR REPLACE INTO ent_meta(key, value) VALUES ('schema_version', 7);
+INSERT INTO ent_counters(subject, feature, period, period_start, period_end, used) VALUES ('u', 'api', 'month', '2026-10-01 00:00:00', '2026-11-01 00:00:00', 4);
+INSERT INTO ent_events(at, subject, feature, amount, kind, period, period_start) VALUES ('2026-10-05 10:00:00', 'u', 'api', 4, 'consume', 'month', '2026-10-01 00:00:00');
+INSERT INTO ent_grants(id, subject, feature, amount, remaining, starts_at, created_at, category) VALUES (7, 'u', 'api', 5, 5, '2026-10-05 10:00:00', '2026-10-05 10:00:00', 'promotional');
+INSERT INTO ent_grants(id, subject, feature, amount, remaining, starts_at, created_at, voided_at) VALUES (9, 'u', 'api', 3, 3, '2026-10-05 10:00:00', '2026-10-05 10:00:00', '2026-10-06 00:00:00');
+CREATE INDEX app_grants_by_category ON ent_grants(category);
+CREATE TABLE app_log(n INTEGER);
+CREATE TRIGGER app_grant_made AFTER INSERT ON ent_grants BEGIN INSERT INTO app_log VALUES (NEW.id); END;"
+refused=$(sqlite3 "$v7" ".load dist/entitlements" "SELECT plan_allows('u', 'api')" 2>&1)
+check "a version-7 database is refused, saying how to migrate it" test "$refused" = "Error: stepping, entitlements: this database has entitlements schema version 7, older than version 8 that this extension (0.1.0) uses; run SELECT entitlements_init() once (or entitlements_load(...)) to migrate it in place"
+got=$(sqlite3 "$v7" ".load dist/entitlements" "SELECT entitlements_clock('2026-11-03 10:00:00')" \
+  "SELECT entitlements_load('{\"features\": {\"api\": {\"type\": \"metered\", \"rollover\": {\"max\": 2}}}, \"plans\": {\"free\": {\"default\": true, \"features\": {\"api\": {\"limit\": 10}}}}}')" \
+  "SELECT value FROM ent_meta WHERE key = 'schema_version'" \
+  "SELECT consume_quota('u', 'api', 1)" \
+  "SELECT id, amount, remaining, category, coalesce(voided_at, '-') FROM ent_grants ORDER BY id" \
+  "SELECT n FROM app_log" \
+  "SELECT name FROM sqlite_master WHERE tbl_name = 'ent_grants' AND type IN ('index', 'trigger') ORDER BY name" \
+  "SELECT entitlements_check()" "PRAGMA integrity_check" 2>&1)
+want="2026-11-03 10:00:00
+1
+8
+16
+7|5|5|promotional|-
+9|3|3|paid|2026-10-06 00:00:00
+10|2|1|rollover|-
+10
+app_grant_made
+app_grants_by_category
+ent_grants_gen_d
+ent_grants_gen_i
+ent_grants_gen_u
+ent_grants_rollover
+ent_grants_subject
+ok
+ok"
+check "a version-7 database is migrated in place (ent_grants rebuilt for rollover: rows, ids, the app's index and trigger kept)" test "$got" = "$want"
 [ "$got" = "$want" ] || diff <(echo "$got") <(echo "$want")
 
 # Holds across processes, as an app runs them: one process reserves before a
