@@ -329,22 +329,27 @@ static char *diff(const char *a, const char *b) {
 /* ---- the cases ------------------------------------------------------------ */
 
 static const char SETUP[] =
-    "SELECT entitlements_clock('2026-11-22 10:00:00');"
+    "SELECT entitlements_clock('2026-11-21 10:00:00');"
     "SELECT entitlements_load('{\"currencies\": {\"credits\": {\"decimals\": 2}}, "
     "\"features\": {\"snap\": {\"type\": \"rate\"}, \"max_mb\": {\"type\": \"config\"}, "
+    "\"exports\": {\"type\": \"metered\", \"rollover\": {\"max\": 4, \"expires_after\": 2}}, "
     "\"tokens\": {\"type\": \"metered\", \"currency\": \"credits\", \"per\": 1000, \"rates\": "
     "{\"by\": \"model\", \"values\": {\"small\": \"1\", \"large\": \"15\"}}}, \"render\": "
     "{\"type\": \"metered\", \"currency\": \"credits\", \"rate\": \"5\"}}, \"plans\": "
     "{\"free\": {\"default\": true, \"features\": {\"credits\": {\"limit\": 10000, "
     "\"alerts\": [50]}, \"images\": {\"limit\": 10, \"alerts\": [50, 100]}, \"api\": {\"limit\": "
     "5, \"soft\": true, "
-    "\"cap\": 20, \"overage_price\": \"0.5\"}, \"seats\": {\"limit\": 2, \"per_seat\": true, "
+    "\"cap\": 20, \"overage_price\": \"0.5\"}, \"exports\": {\"limit\": 10, \"period\": \"day\"}, "
+    "\"seats\": {\"limit\": 2, \"per_seat\": true, "
     "\"pool\": true, \"period\": \"lifetime\"}, \"snap\": {\"limit\": 10, \"period\": "
     "\"minute\", \"burst\": 5}, \"sso\": false, \"max_mb\": 10}}, \"pro\": {\"rank\": 1, "
     "\"inherits\": \"free\", \"features\": {\"images\": {\"limit\": 100}, \"sso\": true}}, "
     "\"capped\": {\"rank\": 2, \"spend_cap\": \"3\", \"features\": {\"api\": {\"limit\": 0, "
     "\"soft\": true, \"overage_price\": \"0.5\"}, \"gpu\": {\"limit\": 0, \"soft\": true, "
     "\"overage_price\": \"1\", \"period\": \"day\"}}}}}');"
+    /* rollover: r used 3 exports yesterday; its first write today makes the grant */
+    "SELECT consume_quota('r', 'exports', 3);"
+    "SELECT entitlements_clock('2026-11-22 10:00:00');"
     "SELECT subject_set_plan('sc', 'capped');"
     "SELECT consume_quota('sc', 'gpu', 1);"
     "SELECT subject_set_plan('t', 'pro');"
@@ -472,6 +477,15 @@ static const Case CASES[] = {
      "SELECT entitlements_load('{\"currencies\": {\"coins\": {}}, \"features\": {\"render\": "
      "{\"type\": \"metered\", \"currency\": \"coins\", \"rate\": \"0.5\"}}}')"},
     {"consume_quota under a spend cap", "SELECT consume_quota('sc', 'api', 4)"},
+    {"consume_quota making a rollover grant", "SELECT consume_quota('r', 'exports', 5)"},
+    {"consume_quota making a rollover grant, denied", "SELECT consume_quota('r', 'exports', 90)"},
+    {"quota_reserve making a rollover grant", "SELECT quota_reserve('r', 'exports', 2, 60)"},
+    {"rollover reads",
+     "SELECT quota_remaining('r', 'exports'), entitlement('r', 'exports'), plan_allows('r', "
+     "'exports', 14), (SELECT group_concat(remaining) FROM usage_summary WHERE subject = 'r')"},
+    {"entitlements_load merge of a rollover",
+     "SELECT entitlements_load('{\"features\": {\"exports\": {\"type\": \"metered\", "
+     "\"rollover\": {\"expires_after\": 3}}}}', 'merge')"},
     {"consume_quota past a spend cap, denied", "SELECT consume_quota('sc', 'api', 5)"},
     {"consume_quota_upto under a spend cap", "SELECT consume_quota_upto('sc', 'api', 50)"},
     {"quota_reserve under a spend cap", "SELECT quota_reserve('sc', 'gpu', 2, 60)"},
@@ -603,6 +617,7 @@ static const char *IO_CALLS[] = {
     "SELECT reset_quota('u1')",
     "SELECT usage_purge('2026-11-23', 'all')",
     "SELECT quota_reserve('h', 'images', 1, 60)",
+    "SELECT consume_quota('r', 'exports', 5)",
     "SELECT quota_settle((SELECT id FROM ent_holds WHERE idempotency_key = 'hk1'), 3)",
     "SELECT consume_quota('c', 'tokens', 1200, 'io2', '{\"model\": \"large\"}')",
     "SELECT quota_settle((SELECT id FROM ent_holds WHERE idempotency_key = 'hk6'), 2731)",

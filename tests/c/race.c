@@ -11,7 +11,10 @@
 ** process reserves 3 units, then settles 1 to 4 of them (more than the hold
 ** is taken only if the quota still has room, else released); (g) holds on a
 ** feature priced in credits: each process reserves 1,000 tokens of model
-** large (1,500 hundredths of a credit), then settles 300 to 1,200 of them.
+** large (1,500 hundredths of a credit), then settles 300 to 1,200 of them;
+** (h) rollover: January left 100 of a 400 quota unused, and the 8 processes'
+** first calls of February race to make that rollover grant; it is made once
+** and 500 are granted in February.
 ** After each round:
 ** exactly the quota was granted in total (never more), the counter and the
 ** ledger both say so, entitlements_check() is 'ok', and no process saw an
@@ -46,6 +49,8 @@ static void child(int id, int mode, int fd) {
   sqlite3 *db = open_db();
   long long granted = 0;
   int n;
+  if (mode == 7 && exec(db, "SELECT entitlements_clock('2026-02-10 10:00:00')") != SQLITE_OK)
+    exit(4);
   for (n = 0;; n++) {
     char sql[160];
     long long r = -1; /* always set: the inner loop runs at least once */
@@ -211,13 +216,22 @@ static void round_of(int mode, const char *name) {
   if (mode == 6) quota = CREDIT_QUOTA;
   snprintf(load, sizeof(load),
            "SELECT entitlements_load('{%s\"plans\": {\"team\": {\"default\": true, \"features\": "
-           "{\"credits\": {\"limit\": %d, \"period\": \"lifetime\", \"pool\": %s}}}}}')",
-           mode == 6 ? CREDIT_FEATURES : "", quota, mode == 4 ? "true" : "false");
+           "{\"credits\": {\"limit\": %d, \"period\": \"%s\", \"pool\": %s}}}}}')",
+           mode == 6   ? CREDIT_FEATURES
+           : mode == 7 ? "\"features\": {\"credits\": {\"type\": \"metered\", \"rollover\": "
+                         "{\"max\": 100}}}, "
+                       : "",
+           quota, mode == 7 ? "month" : "lifetime", mode == 4 ? "true" : "false");
   if (exec(db, load) != SQLITE_OK) {
     printf("FAIL race: load: %s\n", sqlite3_errmsg(db));
     failed++;
     sqlite3_close(db);
     return;
+  }
+  if (mode == 7 && (exec(db, "SELECT entitlements_clock('2026-01-10 10:00:00')") != SQLITE_OK ||
+                    scalar(db, "SELECT consume_quota('team', 'credits', 300)", 0) != 100)) {
+    printf("FAIL race: January's use: %s\n", sqlite3_errmsg(db));
+    failed++;
   }
   if (mode == 4) {
     exec(db,
@@ -250,7 +264,23 @@ static void round_of(int mode, const char *name) {
   db = open_db();
   snprintf(what, sizeof(what), "%s: every process ended without an unexpected error", name);
   check(clean, what);
-  if (mode == 6) {
+  if (mode == 7) {
+    snprintf(what, sizeof(what),
+             "%s: exactly one rollover grant of 100 was made and spent; February granted %lld "
+             "(the quota and it: 500), the counter and the ledger say so",
+             name, total);
+    check(total == quota + 100 &&
+              scalar(db, "SELECT count(*) FROM ent_grants WHERE category = 'rollover'", 0) == 1 &&
+              scalar(db, "SELECT sum(amount) - sum(remaining) FROM ent_grants", 0) == 100 &&
+              scalar(db, "SELECT count(*) FROM ent_events WHERE kind = 'grant'", 0) == 1 &&
+              scalar(db,
+                     "SELECT used FROM ent_counters WHERE period_start = '2026-02-01 00:00:00' "
+                     "AND from_grants = 100",
+                     0) == total &&
+              scalar(db, "SELECT sum(amount) FROM ent_events WHERE kind = 'consume'", 0) ==
+                  total + 300,
+          what);
+  } else if (mode == 6) {
     /* no room for another 1500 is left, never more than the quota; the
     ** counters and the ledger's two rows per settle agree */
     snprintf(what, sizeof(what),
@@ -310,5 +340,6 @@ int main(int argc, char **argv) {
   round_of(4, "2 members of one pool in 2 processes");
   round_of(5, "8 processes reserving and settling holds on one quota");
   round_of(6, "8 processes reserving and settling priced holds on one credit balance");
+  round_of(7, "8 processes' first calls of a month making one rollover grant");
   return report();
 }
