@@ -22,8 +22,10 @@
 #include "fuzz_db.h"
 
 static const char *CONFIG =
-    "SELECT entitlements_load('{\"currencies\": {\"credits\": {\"decimals\": 1}}, "
-    "\"features\": {\"lim\": {\"type\": \"rate\"}, \"size\": {\"type\": \"config\"}, "
+    "SELECT entitlements_load('{\"currencies\": {\"credits\": {\"decimals\": 1, \"rollover\": "
+    "{\"max\": 5}}}, \"features\": {\"lim\": {\"type\": \"rate\"}, \"size\": {\"type\": "
+    "\"config\"}, \"soft\": {\"type\": \"metered\", \"rollover\": {\"max\": 2, "
+    "\"expires_after\": 2}}, "
     "\"gen\": {\"type\": \"metered\", \"currency\": \"credits\", \"rate\": \"0.3\"}, "
     "\"chat\": {\"type\": \"metered\", \"currency\": \"credits\", \"per\": 4, \"rates\": "
     "{\"by\": \"model\", \"values\": {\"a\": \"1\", \"b\": \"2.5\"}}}}, \"plans\": {"
