@@ -36,6 +36,10 @@ static void fn_purge(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
       "DELETE FROM main.ent_alerts WHERE period_end IS NOT NULL AND period_end <= ?1",
       "INSERT INTO main.ent_meta(key, value) VALUES ('purge_horizon', ?1) ON CONFLICT(key) DO "
       "UPDATE SET value = max(value, excluded.value)",
+      /* 'all': periods that ended by then may have lost their counters; what
+      ** they left unused is not known, so they roll nothing over (rollover.c) */
+      "INSERT INTO main.ent_meta(key, value) VALUES ('counters_horizon', ?1) ON CONFLICT(key) DO "
+      "UPDATE SET value = max(value, excluded.value)",
   };
   enum { N = sizeof(SQL) / sizeof(SQL[0]) };
   EntConn *c = sqlite3_user_data(ctx);
@@ -73,14 +77,14 @@ static void fn_purge(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     return;
   }
   for (i = 0; i < N && rc == SQLITE_OK; i++) {
-    if ((i == 5 || i == 6) && !all) continue;
+    if ((i == 5 || i == 6 || i == N - 1) && !all) continue;
     if (i < 3) {
       sqlite3_bind_int64(st[i], 2, now);
     } else {
       sqlite3_bind_text(st[i], 1, before, -1, SQLITE_STATIC);
     }
     rc = sqlite3_step(st[i]) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(c->db);
-    if (i >= 3 && i < N - 1) deleted += sqlite3_changes(c->db);
+    if (i >= 3 && i < N - 2) deleted += sqlite3_changes(c->db);
   }
   if (rc != SQLITE_OK) ent_err_db(&e, c->db, rc, "purging the ledger");
   for (i = 0; i < N; i++) sqlite3_finalize(st[i]);

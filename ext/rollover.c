@@ -17,7 +17,9 @@
 ** a period with overage (its deficit does not carry either: overage is
 ** billed in its own period). The quota is the subject's entitlement when the
 ** grant is made. Periods before the subject's first counter of the feature
-** roll nothing over (it did not use the feature yet: no history to carry).
+** roll nothing over (it did not use the feature yet: no history to carry),
+** nor do periods that ended by a usage_purge(…, 'all') horizon (their
+** counters may be gone: an idle period and a purged one look alike).
 ** A rollover grant counts from its period's end for "expires_after" periods
 ** and is burned before anything else, the period's own quota included.
 */
@@ -205,7 +207,7 @@ static int make_grant(EntConn *c, const char *owner, const EntFeature *f, const 
 int ent_rollover_load(EntConn *c, const EntSubject *s, const EntFeature *f, int64_t now,
                       EntUsage *u, EntErr *e) {
   Span past[MAX_AFTER + 1], future;
-  char expires[MAX_AFTER + 1][32], first[32] = "";
+  char expires[MAX_AFTER + 1][32], first[32] = "", horizon[32] = "";
   unsigned char made[MAX_AFTER + 1];
   int n = f->rollover_after, k, rc, any = 0;
   const char *owner = ent_counter_subject(s, f);
@@ -259,6 +261,18 @@ int ent_rollover_load(EntConn *c, const EntSubject *s, const EntFeature *f, int6
       if (rc != SQLITE_DONE) return ent_err_db(e, c->db, rc, "reading ent_counters");
     }
     if (strcmp(first, past[k].start_text) > 0) continue; /* before the first use */
+    if (!horizon[0]) { /* usage_purge(…, 'all') may have deleted counters up to here */
+      if (!(st = ent_stmt(c, ST_ROLLOVER_HORIZON, e))) return e->code;
+      rc = sqlite3_step(st);
+      sqlite3_snprintf(sizeof(horizon), horizon, "%s",
+                       rc == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_TEXT
+                           ? (const char *)sqlite3_column_text(st, 0)
+                           : " ");
+      sqlite3_reset(st);
+      if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return ent_err_db(e, c->db, rc, "reading ent_meta");
+    }
+    if (strcmp(past[k].end_text, horizon) <= 0) continue; /* its counter may be purged */
     if (left_over(c, s, f, now, &past[k], &amount, e) != SQLITE_OK) return e->code;
     if (amount <= 0) continue;
     if (c->writing == 1) {

@@ -109,6 +109,7 @@ static const char *const SQL[ST_COUNT] = {
     [ST_ROLLOVER_FIRST] =
         "SELECT period_start FROM main.ent_counters WHERE subject = ?1 AND "
         "feature = ?2 AND period = ?3 ORDER BY period_start LIMIT 1",
+    [ST_ROLLOVER_HORIZON] = "SELECT value FROM main.ent_meta WHERE key = 'counters_horizon'",
     [ST_ROLLOVER_EVENT] =
         "INSERT INTO main.ent_events(at, subject, feature, amount, kind, "
         "metadata) VALUES (?1, ?2, ?3, ?4, 'grant', ?5)",
@@ -283,6 +284,7 @@ int ent_stmts_for_writes(EntConn *c, EntErr *e) {
                             ST_ROLLOVER_MADE,
                             ST_ROLLOVER_FIRST,
                             ST_ROLLOVER_EVENT,
+                            ST_ROLLOVER_HORIZON,
                             ST_ALERT_INSERT,
                             ST_RATE_GET,
                             ST_RATE_PUT,
