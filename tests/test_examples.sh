@@ -68,7 +68,7 @@ check "make install puts the library, the link, the header and the .pc" \
 check ".load PREFIX/lib/entitlements in the sqlite3 shell" \
   test "$(sqlite3 :memory: ".load $P/lib/entitlements" "SELECT entitlements_version()" 2>&1)" = "$VERSION"
 check ".load PREFIX/lib/libentitlements (SQLite strips lib for the entry point)" \
-  test "$(sqlite3 :memory: ".load $P/lib/libentitlements" "SELECT entitlements_init()" 2>&1)" = 7
+  test "$(sqlite3 :memory: ".load $P/lib/libentitlements" "SELECT entitlements_init()" 2>&1)" = 8
 cat > "$T/pc.c" <<'C'
 #include <sqlite-entitlements.h>
 #include <stdio.h>
