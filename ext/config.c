@@ -107,7 +107,7 @@ static int config_doc(EntConn *c, cJSON **out, EntErr *e) {
   }
   while (rc == SQLITE_OK && ok && (rc = sqlite3_step(st[1])) == SQLITE_ROW) {
     sqlite3_stmt *q = st[1];
-    cJSON *p = cJSON_CreateObject(), *pf;
+    cJSON *p = cJSON_CreateObject(), *pf = 0;
     ok = attach(plans, (const char *)sqlite3_column_text(q, 0), p) &&
          add_number(p, "rank", sqlite3_column_int64(q, 1));
     if (ok && sqlite3_column_type(q, 2) != SQLITE_NULL) {
