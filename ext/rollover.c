@@ -252,25 +252,32 @@ int ent_rollover_load(EntConn *c, const EntSubject *s, const EntFeature *f, int6
       sqlite3_bind_text(st, 3, ent_period_name(f->period), -1, SQLITE_STATIC);
       rc = sqlite3_step(st);
       if (rc == SQLITE_ROW) {
-        sqlite3_snprintf(sizeof(first), first, "%s", (const char *)sqlite3_column_text(st, 0));
-        rc = SQLITE_DONE;
+        const char *z = (const char *)sqlite3_column_text(st, 0);
+        /* (NULL only out of memory: read as "no first use", it would roll over) */
+        rc = z ? SQLITE_DONE : SQLITE_NOMEM;
+        sqlite3_snprintf(sizeof(first), first, "%s", z ? z : "~");
       } else if (rc == SQLITE_DONE) {
         sqlite3_snprintf(sizeof(first), first, "~"); /* after every time */
       }
       sqlite3_reset(st);
+      if (rc == SQLITE_NOMEM) return ent_err(e, SQLITE_NOMEM, "out of memory");
       if (rc != SQLITE_DONE) return ent_err_db(e, c->db, rc, "reading ent_counters");
     }
     if (strcmp(first, past[k].start_text) > 0) continue; /* before the first use */
     if (!horizon[0]) { /* usage_purge(…, 'all') may have deleted counters up to here */
       if (!(st = ent_stmt(c, ST_ROLLOVER_HORIZON, e))) return e->code;
+      const char *z = 0;
       rc = sqlite3_step(st);
-      sqlite3_snprintf(sizeof(horizon), horizon, "%s",
-                       rc == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_TEXT
-                           ? (const char *)sqlite3_column_text(st, 0)
-                           : " ");
+      if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_TEXT &&
+          !(z = (const char *)sqlite3_column_text(st, 0))) {
+        rc = SQLITE_NOMEM;
+      }
+      sqlite3_snprintf(sizeof(horizon), horizon, "%s", z ? z : " ");
       sqlite3_reset(st);
-      if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return ent_err_db(e, c->db, rc, "reading ent_meta");
+      if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        return rc == SQLITE_NOMEM ? ent_err(e, SQLITE_NOMEM, "out of memory")
+                                  : ent_err_db(e, c->db, rc, "reading ent_meta");
+      }
     }
     if (strcmp(past[k].end_text, horizon) <= 0) continue; /* its counter may be purged */
     if (left_over(c, s, f, now, &past[k], &amount, e) != SQLITE_OK) return e->code;
