@@ -182,8 +182,13 @@ static int allows_on(const Ask *a, int pi, sqlite3_value *arg, int *out) {
   b.s.bypass = 0;
   b.s.spec_bound = 0;  /* the guessed counter key was for the current plan */
   b.s.ovr_subject = 0; /* an override is the subject's, not the plan's */
+  int writing = b.c->writing;
+  /* a what-if, also when a write's denial asks it: it makes no rollover
+  ** grant for a plan the subject is not on (rollover.c) */
+  if (writing) b.c->writing = 2;
   rc = ent_resolve_feature(b.c, &b.s, a->f.feature, &b.f, &b.e);
   if (rc == SQLITE_OK) rc = allows(&b, arg, out, 0);
+  b.c->writing = writing;
   ent_err_clear(&b.e);
   return rc;
 }
