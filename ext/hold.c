@@ -367,7 +367,13 @@ static int rate_move(Call *k, int64_t n, int check, int *denied) {
   if (n > 0) {
     ent_rate_eval(&k->f, now_us, has, tat, n, &r);
     if (check && !k->s.bypass && !r.allowed) {
+      char *why = 0;
       *denied = 1;
+      /* a settle after the plan lost the feature: not a rate to quote */
+      if (!k->s.plan || !k->f.enabled) {
+        ent_denial(&k->s, &k->f, &k->u, n, &why);
+        return deny_with(k, why);
+      }
       return deny_with(k, ent_rate_denial(&k->s, &k->f, &r, n));
     }
     base = has && tat > now_us ? tat : now_us;

@@ -110,7 +110,7 @@ int ent_rate_write(EntConn *c, const EntSubject *s, const EntFeature *f, int64_t
 
 char *ent_rate_denial(const EntSubject *s, const EntFeature *f, const EntRate *r, int64_t n) {
   char retry[32];
-  const char *per = f->rate_period;
+  const char *per = f->rate_period ? f->rate_period : "?"; /* (set whenever the plan has it) */
   int named = per[0] < '0' || per[0] > '9';
   if (f->quota == 0) {
     return sqlite3_mprintf("rate limit exceeded: '%s' for subject '%s' on plan '%s': 0 per %s%s",
